@@ -1,0 +1,41 @@
+"""The stage compositions run in this process, without Prefect.
+
+What the CLI runs when no Prefect server is configured (``PREFECT_API_URL`` unset): a
+one-off command must not wait ~20 s for a temporary Prefect server it does not need.
+The Prefect flows in this folder compose the very same stage functions.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from models.ingest import ExtractInfo, IngestInfo, SessionizeInfo
+from models.settings import Settings
+
+
+def ingest_summary(con, extracts: list[ExtractInfo], sess: SessionizeInfo, t0: float, mode: str) -> IngestInfo:
+    from tasks import catalog
+
+    return IngestInfo(
+        extract=extracts, sessionize=sess,
+        read=sum(e.read for e in extracts), ingested=sum(e.ingested for e in extracts),
+        rejected=sum(e.rejected for e in extracts), duplicates=sum(e.duplicates for e in extracts),
+        sessions=catalog.scalar(con, "count_sessions"), turns=catalog.scalar(con, "count_turns"),
+        seconds=round(time.perf_counter() - t0, 3), mode=mode)
+
+
+def ingest_local(settings: Settings, paths: list[str | Path] | None = None, project: str | None = None,
+                 phoenix_url: str | None = None) -> IngestInfo:
+    """Extract + sessionize in this process, under the catalog's writer lock."""
+    from tasks import catalog, extract, phoenix_pull, sessionize
+
+    t0 = time.perf_counter()
+    files = extract.expand_paths(paths or [])  # fails fast on a missing path, before any write
+    with catalog.writer(settings) as con:
+        if phoenix_url:
+            extracts = phoenix_pull.pull(con, settings, phoenix_url, project)
+        else:
+            extracts = [extract.extract_files(con, settings, files, project)]
+        sess = sessionize.sessionize(con, settings)
+        return ingest_summary(con, extracts, sess, t0, "in-process")

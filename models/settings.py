@@ -1,0 +1,44 @@
+"""The one settings class. Nothing else in Replay reads ``os.environ``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+SAMPLES_DIR = DEFAULT_DATA_DIR / "samples"
+
+
+class Settings(BaseSettings):
+    """Replay's settings, from ``REPLAY_*`` environment variables (and CLI flags)."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAY_", extra="ignore")
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="holds lake/ and replay.duckdb")
+    # ingest
+    batch_rows: int = Field(20_000, ge=100, description="spans per lake part file")
+    batch_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024,
+                             description="input bytes per extract batch (bounds memory)")
+    workers: int = Field(0, ge=0, description="parallel file parsers; 0 = one per core, max 4")
+    reject_raw_chars: int = Field(2000, ge=100, description="raw record kept in a reject row")
+    # phoenix
+    phoenix_api_key: SecretStr | None = None
+    phoenix_page_size: int = Field(500, ge=1, le=10_000)
+    # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
+    prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "replay.duckdb"
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit (CLI) overrides that are not None."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,203 @@
+"""The DuckDB catalog: bookkeeping tables, the SQL views over the lake, read-only queries.
+
+Every statement lives in ``tasks/sql/*.sql``; values are bound (``$name``). View DDL is the
+one exception: DuckDB cannot bind a file path in a view, so the lake path is quoted into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from models.ingest import Reject
+from tasks import lake
+
+SQL_DIR = Path(__file__).parent / "sql"
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+
+
+class CatalogError(Exception):
+    """A catalog problem a user can act on (locked, bad query): one-line reason."""
+
+
+@cache
+def sql(name: str) -> str:
+    text = (SQL_DIR / f"{name}.sql").read_text()
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t):
+        return "VARCHAR"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_float64(t):
+        return "DOUBLE"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f"{f.name} {_duck_type(f.type)}" for f in t) + ")"
+    raise TypeError(t)
+
+
+def lake_source(lake_dir: Path, table: str) -> str:
+    """The relation a view reads: the lake's parquet files, or a typed empty one."""
+    if lake.has_files(lake_dir, table):
+        return (f"read_parquet({_quote(lake.table_glob(lake_dir, table))}, hive_partitioning = false, "
+                f"union_by_name = true)")
+    cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in lake.TABLES[table])
+    return f"(SELECT {cols} WHERE false)"
+
+
+def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
+    for name in ("create_rejects", "create_runs", "create_watermarks"):
+        con.execute(sql(name))
+    refresh_views(con, lake_dir)
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
+    for table in ("spans", "turns", "sessions"):
+        con.execute(sql(f"view_{table}").replace("{source}", lake_source(lake_dir, table)))
+    con.execute(sql("view_rejects"))
+
+
+@contextlib.contextmanager
+def writer(settings, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one writer: an exclusive lock on the data dir, then a read-write connection."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = settings.data_dir / ".replay.lock"
+    with open(lock_path, "a+") as lock:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CatalogError(f"another Replay process holds {lock_path} for more than {timeout:.0f} s; "
+                                       "wait for it to finish") from None
+                time.sleep(0.2)
+        try:
+            con = _connect(settings.catalog_path, read_only=False)
+            try:
+                init_catalog(con, settings.lake_dir)
+                yield con
+            finally:
+                con.close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute("SET enable_progress_bar = false")
+            return con
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise CatalogError(f"cannot open the catalog {path}: {str(exc).splitlines()[0]}") from None
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def reader(settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection; an empty data dir gets an empty catalog first."""
+    if not settings.catalog_path.exists():
+        with writer(settings):
+            pass
+    con = _connect(settings.catalog_path, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str], list[tuple]]:
+    """Run a read-only query: only SELECT-like statements; returns (columns, rows) of the last."""
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise CatalogError(str(exc).splitlines()[0]) from None
+    if not statements:
+        raise CatalogError("empty query")
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_ONLY_STATEMENTS:
+            raise CatalogError(f"only read-only queries are allowed here (got a {kind} statement)")
+    cols: list[str] = []
+    rows: list[tuple] = []
+    try:
+        for st in statements:
+            cur = con.execute(st.query)
+            cols = [d[0] for d in cur.description or []]
+            rows = cur.fetchall()
+    except duckdb.Error as exc:
+        raise CatalogError(str(exc).splitlines()[0]) from None
+    return cols, rows
+
+
+# --------------------------------------------------------------------------- bookkeeping
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def duplicate_rows(con: duckdb.DuckDBPyConnection, lake_dir: Path, staged: list[str]) -> dict[str, set[int]]:
+    """{staged file: row numbers to drop}: repeats inside the run and spans already in the lake."""
+    if not staged:
+        return {}
+    existing = [str(p) for p in lake.list_files(lake_dir, "spans")]
+    if existing:
+        rows = con.execute(sql("staged_duplicates"), {"staged": staged, "existing": existing}).fetchall()
+    else:
+        rows = con.execute(sql("staged_duplicates_first"), {"staged": staged}).fetchall()
+    out: dict[str, set[int]] = {}
+    for filename, rownum in rows:
+        out.setdefault(filename, set()).add(rownum)
+    return out
+
+
+def add_rejects(con: duckdb.DuckDBPyConnection, rejects: list[Reject]) -> None:
+    if not rejects:
+        return
+    at = now()
+    con.executemany(sql("insert_reject"), [
+        {"reject_id": r.reject_id, "source": r.source, "location": r.location, "reason": r.reason,
+         "raw": r.raw, "rejected_at": at} for r in rejects])
+
+
+def record_run(con: duckdb.DuckDBPyConnection, stage: str, run_id: str, info_json: str) -> None:
+    con.execute(sql("insert_run"), {"run_id": run_id, "stage": stage, "finished_at": now(), "info": info_json})
+
+
+def get_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str) -> str | None:
+    row = con.execute(sql("get_watermark"), {"source": source, "key": key}).fetchone()
+    return row[0] if row else None
+
+
+def set_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str | None) -> None:
+    con.execute(sql("set_watermark"), {"source": source, "key": key, "value": value, "updated_at": now()})
+
+
+def scalar(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> Any:
+    row = con.execute(sql(name), params or {}).fetchone()
+    return row[0] if row else None

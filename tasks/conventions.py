@@ -1,0 +1,378 @@
+"""Semantic conventions: what a span says about the conversation, detected per span.
+
+Pure functions over a RawSpan. Three conventions (a trace may mix them):
+- OpenInference: ``openinference.span.kind``, flattened ``llm.input_messages.{i}.message.*``,
+  ``tool.name``, ``input.value``/``output.value``, ``llm.token_count.*``, ``session.id``.
+- OTel GenAI: ``gen_ai.operation.name``, ``gen_ai.input.messages``/``gen_ai.output.messages``
+  as JSON with parts, ``execute_tool`` spans, ``gen_ai.usage.*``, ``gen_ai.conversation.id``;
+  and the deprecated forms (span events ``gen_ai.user.message``/``gen_ai.choice``, and the
+  flattened ``gen_ai.prompt.{i}.*``/``gen_ai.completion.{i}.*``).
+- Future AGI traceAI: ``fi.span.kind``/``gen_ai.span.kind``, flattened
+  ``gen_ai.input.messages.{i}.message.*``.
+
+``span_facts`` returns the small facts the sessionizer needs, so that it never has to
+re-read the (large) attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from models.spans import RawSpan
+
+SPAN_KINDS = {"LLM", "TOOL", "AGENT", "CHAIN", "RETRIEVER", "EMBEDDING", "RERANKER",
+              "GUARDRAIL", "EVALUATOR", "PROMPT", "UNKNOWN"}
+_GENAI_OPERATION_KINDS = {
+    "chat": "LLM", "text_completion": "LLM", "generate_content": "LLM", "completion": "LLM",
+    "execute_tool": "TOOL", "invoke_agent": "AGENT", "create_agent": "AGENT",
+    "embeddings": "EMBEDDING", "embedding": "EMBEDDING", "retrieval": "RETRIEVER",
+}
+_FLAT_MESSAGE_PREFIXES = (
+    # (prefix, direction)
+    ("llm.input_messages.", "in"),
+    ("llm.output_messages.", "out"),
+    ("gen_ai.input.messages.", "in"),
+    ("gen_ai.output.messages.", "out"),
+    ("gen_ai.prompt.", "in"),
+    ("gen_ai.completion.", "out"),
+)
+_SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "conversation.id", "thread.id")
+_USER_KEYS = ("user.id", "enduser.id", "gen_ai.user.id")
+
+
+def _s(v: Any) -> str | None:
+    """A value as text (JSON for structures), None for empty."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return v
+    return orjson.dumps(v).decode()
+
+
+def _int(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        try:
+            return int(float(v))
+        except (TypeError, ValueError):
+            return None
+
+
+def _loads(v: Any) -> Any:
+    if isinstance(v, (bytes, str)):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return None
+    return v
+
+
+def _args_text(v: Any) -> str | None:
+    """Tool-call arguments as a JSON text (a JSON object stays as given)."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return v
+    return orjson.dumps(v).decode()
+
+
+# --------------------------------------------------------------------------- messages
+def _nest_flat(flat: dict[str, Any]) -> Any:
+    """{'0.message.role': 'user', ...} -> nested dicts/lists."""
+    root: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = root
+        parts = key.split(".")
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[p] = nxt
+            node = nxt
+        node[parts[-1]] = value
+    return root
+
+
+def _indexed(d: Any) -> list[Any]:
+    """A dict with numeric keys -> list ordered by index (other keys dropped)."""
+    if isinstance(d, list):
+        return d
+    if not isinstance(d, dict):
+        return []
+    items = [(int(k), v) for k, v in d.items() if isinstance(k, str) and k.isdigit()]
+    return [v for _, v in sorted(items, key=lambda kv: kv[0])]
+
+
+def _text_of_content(content: Any) -> str | None:
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts / GenAI parts
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                t = part.get("text") if "text" in part else part.get("content")
+                if isinstance(t, str) and part.get("type", "text") in ("text", "input_text", "output_text"):
+                    texts.append(t)
+        return "\n".join(texts) if texts else None
+    return _s(content)
+
+
+def _norm_tool_call(tc: Any) -> dict[str, Any] | None:
+    if not isinstance(tc, dict):
+        return None
+    tc = tc.get("tool_call", tc)
+    fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+    name = fn.get("name") or tc.get("name")
+    args = fn.get("arguments") if "arguments" in fn else tc.get("arguments")
+    return {"id": _s(tc.get("id")), "name": _s(name), "arguments": _args_text(args)}
+
+
+def _norm_flat_message(m: Any) -> dict[str, Any] | None:
+    """One message of the flattened OpenInference / traceAI / OpenLLMetry forms."""
+    if not isinstance(m, dict):
+        return None
+    m = m.get("message", m)
+    if not isinstance(m, dict):
+        return None
+    content = m.get("content")
+    if content is None and "contents" in m:
+        texts = []
+        for c in _indexed(m["contents"]):
+            c = c.get("message_content", c) if isinstance(c, dict) else c
+            if isinstance(c, dict) and c.get("text") is not None and c.get("type", "text") == "text":
+                texts.append(str(c["text"]))
+        content = "\n".join(texts) if texts else None
+    tool_calls = [t for t in (_norm_tool_call(x) for x in _indexed(m.get("tool_calls"))) if t]
+    return {
+        "role": _s(m.get("role")) or "",
+        "content": _text_of_content(content),
+        "tool_calls": tool_calls,
+        "tool_call_id": _s(m.get("tool_call_id")),
+        "name": _s(m.get("name")),
+    }
+
+
+def _norm_json_messages(value: Any) -> list[dict[str, Any]]:
+    """GenAI JSON messages (with ``parts``) or OpenAI-style JSON messages."""
+    data = _loads(value)
+    if isinstance(data, dict):
+        data = data.get("messages") or [data]
+    if not isinstance(data, list):
+        return []
+    out = []
+    for m in data:
+        if not isinstance(m, dict):
+            continue
+        if isinstance(m.get("message"), dict):  # a GenAI choice {index, message, finish_reason}
+            m = m["message"]
+        role = _s(m.get("role")) or ""
+        if "parts" in m and isinstance(m["parts"], list):
+            texts, calls, tool_call_id = [], [], None
+            result = None
+            for part in m["parts"]:
+                if not isinstance(part, dict):
+                    continue
+                ptype = part.get("type")
+                if ptype == "text" or (ptype is None and "content" in part):
+                    if part.get("content") is not None:
+                        texts.append(_s(part.get("content")) or "")
+                elif ptype == "tool_call":
+                    calls.append({"id": _s(part.get("id")), "name": _s(part.get("name")),
+                                  "arguments": _args_text(part.get("arguments"))})
+                elif ptype == "tool_call_response":
+                    tool_call_id = _s(part.get("id"))
+                    result = part.get("response", part.get("result"))
+            if role == "tool" and result is not None:
+                texts.append(_s(result) or "")
+            out.append({"role": role, "content": "\n".join(texts) if texts else None,
+                        "tool_calls": calls, "tool_call_id": tool_call_id,
+                        "name": _s(m.get("name"))})
+        else:
+            calls = [t for t in (_norm_tool_call(x) for x in m.get("tool_calls") or ()) if t]
+            out.append({"role": role, "content": _text_of_content(m.get("content")),
+                        "tool_calls": calls, "tool_call_id": _s(m.get("tool_call_id")),
+                        "name": _s(m.get("name"))})
+    return out
+
+
+_EVENT_ROLES = {"gen_ai.system.message": "system", "gen_ai.user.message": "user",
+                "gen_ai.assistant.message": "assistant", "gen_ai.tool.message": "tool"}
+
+
+def _event_messages(events: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The deprecated GenAI event form: gen_ai.*.message events in, gen_ai.choice out."""
+    ins, outs = [], []
+    for ev in events:
+        name = ev.get("name")
+        if name not in _EVENT_ROLES and name != "gen_ai.choice":
+            continue
+        a = ev.get("attributes") or {}
+        body = _loads(a.get("gen_ai.event.content") or a.get("event.body") or a.get("body"))
+        if not isinstance(body, dict):
+            body = {}
+        if name == "gen_ai.choice":
+            msg = body.get("message") if isinstance(body.get("message"), dict) else _loads(a.get("message"))
+            if not isinstance(msg, dict):
+                msg = {"content": a.get("message.content", a.get("content", body.get("content"))),
+                       "tool_calls": _loads(a.get("tool_calls")) or body.get("tool_calls")}
+            calls = [t for t in (_norm_tool_call(x) for x in msg.get("tool_calls") or ()) if t]
+            outs.append({"role": "assistant", "content": _text_of_content(msg.get("content")),
+                         "tool_calls": calls, "tool_call_id": None, "name": None})
+        else:
+            content = a.get("content", body.get("content"))
+            calls_raw = _loads(a.get("tool_calls")) or body.get("tool_calls") or ()
+            calls = [t for t in (_norm_tool_call(x) for x in calls_raw) if t]
+            ins.append({"role": _EVENT_ROLES[name], "content": _text_of_content(_loads(content) if isinstance(content, str) and content[:1] == "[" else content),
+                        "tool_calls": calls, "tool_call_id": _s(a.get("id", body.get("id"))),
+                        "name": None})
+    return ins, outs
+
+
+def extract_messages(attrs: dict[str, Any], events: list[Any]) -> tuple[list[dict], list[dict]]:
+    """(input messages, output messages) of a model call, whatever the convention."""
+    flat: dict[str, dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if key.startswith(("llm.", "gen_ai.")):
+            for prefix, _direction in _FLAT_MESSAGE_PREFIXES:
+                if key.startswith(prefix):
+                    flat.setdefault(prefix, {})[key[len(prefix):]] = value
+                    break
+    ins: list[dict] = []
+    outs: list[dict] = []
+    for prefix, direction in _FLAT_MESSAGE_PREFIXES:
+        if prefix in flat:
+            msgs = [m for m in (_norm_flat_message(x) for x in _indexed(_nest_flat(flat[prefix]))) if m]
+            (ins if direction == "in" else outs).extend(msgs)
+    if not ins and "gen_ai.input.messages" in attrs:
+        ins = _norm_json_messages(attrs["gen_ai.input.messages"])
+    if not outs and "gen_ai.output.messages" in attrs:
+        outs = _norm_json_messages(attrs["gen_ai.output.messages"])
+    if (not ins or not outs) and events:
+        e_in, e_out = _event_messages(events)
+        ins = ins or e_in
+        outs = outs or e_out
+    return ins, outs
+
+
+def _system_prompt(attrs: dict[str, Any], ins: list[dict]) -> str | None:
+    si = attrs.get("gen_ai.system_instructions")
+    if si is not None:
+        data = _loads(si)
+        if isinstance(data, list):
+            return _text_of_content(data)
+        return _s(si)
+    parts = [m["content"] for m in ins if m["role"] in ("system", "developer") and m["content"]]
+    return "\n".join(parts) if parts else None
+
+
+def _declared_tools(attrs: dict[str, Any]) -> list[Any] | None:
+    tools = []
+    prefix = "llm.tools."
+    flat = {k[len(prefix):]: v for k, v in attrs.items() if k.startswith(prefix)}
+    for entry in _indexed(_nest_flat(flat)):
+        schema = entry.get("tool", entry) if isinstance(entry, dict) else entry
+        if isinstance(schema, dict) and "json_schema" in schema:
+            schema = schema["json_schema"]
+        schema = _loads(schema) if isinstance(schema, str) else schema
+        if schema is not None:
+            tools.append(schema)
+    for key in ("gen_ai.tool.definitions", "llm.tools", "gen_ai.request.tools"):
+        if not tools and key in attrs:
+            data = _loads(attrs[key])
+            if isinstance(data, list):
+                tools = data
+    return tools or None
+
+
+# --------------------------------------------------------------------------- facts
+def span_kind(attrs: dict[str, Any], name: str) -> tuple[str, str]:
+    """(kind, convention) as the span says."""
+    k = attrs.get("openinference.span.kind")
+    if isinstance(k, str) and k:
+        return k.upper(), "openinference"
+    for key in ("fi.span.kind", "gen_ai.span.kind"):
+        k = attrs.get(key)
+        if isinstance(k, str) and k:
+            return k.upper(), "traceai"
+    op = attrs.get("gen_ai.operation.name")
+    if isinstance(op, str) and op:
+        return _GENAI_OPERATION_KINDS.get(op.lower(), op.upper()), "genai"
+    if "llm.input_messages.0.message.role" in attrs or "llm.model_name" in attrs:
+        return "LLM", "openinference"
+    if "gen_ai.request.model" in attrs or "gen_ai.system" in attrs or "gen_ai.prompt.0.role" in attrs:
+        return "LLM", "genai"
+    if "tool.name" in attrs:
+        return "TOOL", "openinference"
+    return "UNKNOWN", "none"
+
+
+def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def span_facts(span: RawSpan) -> dict[str, Any]:
+    """The conversation facts of one span (all small, all JSON-able)."""
+    attrs = span["attributes"]
+    kind, convention = span_kind(attrs, span["name"])
+    facts: dict[str, Any] = {
+        "kind": kind,
+        "convention": convention,
+        "session_id": _s(_first(attrs, _SESSION_KEYS)),
+        "user_id": _s(_first(attrs, _USER_KEYS)),
+        "input_text": _s(attrs.get("input.value")),
+        "output_text": _s(attrs.get("output.value")),
+        "model": None, "input_tokens": None, "output_tokens": None,
+        "user_message": None, "assistant_text": None, "system_prompt": None,
+        "tool_calls": None, "tool_results": None, "tools": None,
+        "tool_name": None, "tool_call_id": None, "tool_arguments": None, "tool_result": None,
+    }
+    if facts["session_id"] is None:
+        facts["session_id"] = _s(_first(span["resource"], _SESSION_KEYS))
+    if kind == "LLM" or (convention == "genai" and kind == "AGENT"):
+        ins, outs = extract_messages(attrs, span["events"])
+        user_msgs = [i for i, m in enumerate(ins) if m["role"] == "user"]
+        last_user = user_msgs[-1] if user_msgs else -1
+        if last_user >= 0:
+            facts["user_message"] = ins[last_user]["content"]
+        # tool results of this turn: tool messages after the last user message
+        results = [{"id": m["tool_call_id"], "name": m["name"], "result": m["content"]}
+                   for m in ins[last_user + 1:] if m["role"] == "tool"]
+        if kind == "LLM":
+            facts["model"] = _s(_first(attrs, ("llm.model_name", "gen_ai.response.model",
+                                               "gen_ai.request.model")))
+            facts["input_tokens"] = _int(_first(attrs, ("llm.token_count.prompt", "gen_ai.usage.input_tokens",
+                                                        "gen_ai.usage.prompt_tokens")))
+            facts["output_tokens"] = _int(_first(attrs, ("llm.token_count.completion",
+                                                         "gen_ai.usage.output_tokens",
+                                                         "gen_ai.usage.completion_tokens")))
+            facts["system_prompt"] = _system_prompt(attrs, ins)
+            facts["tools"] = _s(_declared_tools(attrs))
+            calls = [c for m in outs for c in m["tool_calls"]]
+            facts["tool_calls"] = _s(calls) if calls else None
+            facts["tool_results"] = _s(results) if results else None
+        texts = [m["content"] for m in outs if m["role"] in ("assistant", "model", "") and m["content"]]
+        facts["assistant_text"] = texts[-1] if texts else None
+        if kind == "AGENT":
+            facts["input_text"] = facts["input_text"] or facts["user_message"]
+            facts["output_text"] = facts["output_text"] or facts["assistant_text"]
+    elif kind == "TOOL":
+        facts["tool_name"] = _s(_first(attrs, ("tool.name", "gen_ai.tool.name"))) or span["name"]
+        facts["tool_call_id"] = _s(_first(attrs, ("tool_call.id", "tool.call.id", "gen_ai.tool.call.id",
+                                                  "tool.id")))
+        # (OpenInference's tool.parameters is the tool's schema, not the call's arguments)
+        facts["tool_arguments"] = _args_text(_first(attrs, ("gen_ai.tool.call.arguments", "input.value")))
+        facts["tool_result"] = _s(_first(attrs, ("gen_ai.tool.call.result", "output.value")))
+    return facts

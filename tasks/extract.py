@@ -1,0 +1,399 @@
+"""Extract: trace sources -> span rows in the lake (deduplicated), bad records -> rejects.
+
+Pure stage functions first (``plan_chunks``, ``parse_chunk``, ``SpanBatch``), then the
+stage (``extract_files`` / ``extract_spans``) that takes its dependencies as arguments,
+then the thin Prefect task at the bottom.
+
+Streaming: a file is read line by line and cut into ~64 MB chunks at line boundaries,
+parsed by a small process pool; each worker flushes a part file every ``batch_rows``
+spans or ``batch_bytes`` of attributes, so memory is bounded whatever the input size.
+Deduplication (exporter retries, the same file twice, a renamed copy) happens once for
+the whole run, on the (trace_id, span_id) keys only, before anything becomes visible.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from models.ingest import ExtractInfo, Reject
+from models.spans import RawSpan
+from tasks import lake
+from tasks._prefect import lazy_task
+from tasks.conventions import span_facts
+from tasks.otlp import BadRecord, iter_request_spans
+
+CHUNK_BYTES = 64 * 1024 * 1024
+_FACT_COLUMNS = ("model", "input_tokens", "output_tokens", "input_text", "output_text",
+                 "user_message", "assistant_text", "system_prompt", "tool_calls", "tool_results",
+                 "tools", "tool_name", "tool_call_id", "tool_arguments", "tool_result")
+
+
+class SourceError(Exception):
+    """A source that cannot be read at all (missing path, dead server): one-line reason."""
+
+
+# --------------------------------------------------------------------------- pure parts
+def truncate_raw(raw: Any, limit: int) -> str:
+    if isinstance(raw, bytes):
+        text = raw.decode("utf-8", errors="replace")
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = orjson.dumps(raw).decode()
+        except TypeError:
+            text = repr(raw)
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
+
+
+def reject_id(source: str, where: str, raw_text: str, reason: str) -> str:
+    """Same bad record (same file content position, raw and reason) -> same id, so a re-ingest
+    or a renamed copy adds no reject row twice."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (source, where, raw_text, reason):
+        h.update(part.encode("utf-8", errors="replace"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def ns_to_us(ns: int) -> int:
+    return ns // 1000
+
+
+class SpanBatch:
+    """Column buffers for span rows; ``flush`` writes one part per day and empties them."""
+
+    def __init__(self, out_dir: Path, prefix: str, batch_rows: int, batch_bytes: int):
+        self.out_dir, self.prefix = out_dir, prefix
+        self.batch_rows, self.batch_bytes = batch_rows, batch_bytes
+        self.cols: dict[str, list] = {f.name: [] for f in lake.SPANS}
+        self.days: list[str] = []
+        self.nbytes = 0
+        self.parts: list[tuple[str, str, int]] = []  # (path, day, rows)
+        self._seq = 0
+
+    def add(self, raw: RawSpan, project: str, source: str, ingested_us: int) -> None:
+        facts = span_facts(raw)
+        attrs = orjson.dumps(raw["attributes"])
+        c = self.cols
+        c["trace_id"].append(raw["trace_id"])
+        c["span_id"].append(raw["span_id"])
+        c["parent_span_id"].append(raw["parent_span_id"])
+        c["name"].append(raw["name"])
+        c["kind"].append(facts["kind"])
+        c["otel_kind"].append(raw["otel_kind"])
+        c["start_time"].append(raw["start_ns"] // 1000)
+        c["end_time"].append(raw["end_ns"] // 1000)
+        c["duration_ms"].append((raw["end_ns"] - raw["start_ns"]) / 1e6)
+        c["status"].append(raw["status_code"])
+        c["status_message"].append(raw["status_message"])
+        c["session_id"].append(facts["session_id"])
+        c["user_id"].append(facts["user_id"])
+        c["project"].append(project)
+        c["attributes"].append(attrs)
+        c["resource"].append(orjson.dumps(raw["resource"]))
+        c["events"].append(orjson.dumps(raw["events"]) if raw["events"] else None)
+        c["scope_name"].append(raw["scope"].get("name") or None)
+        c["convention"].append(facts["convention"])
+        c["source"].append(source)
+        c["location"].append(raw["location"])
+        c["ingested_at"].append(ingested_us)
+        for name in _FACT_COLUMNS:
+            c[name].append(facts[name])
+        self.days.append(datetime.fromtimestamp(raw["start_ns"] / 1e9, tz=timezone.utc).date().isoformat())
+        self.nbytes += len(attrs)
+        if len(self.days) >= self.batch_rows or self.nbytes >= self.batch_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        n = len(self.days)
+        if not n:
+            return
+        table = pa.Table.from_pydict(self.cols, schema=lake.SPANS)
+        days = self.days
+        for day in sorted(set(days)):
+            part = table if len(set(days)) == 1 else table.filter(pa.array([d == day for d in days]))
+            path = self.out_dir / f"day={day}" / f"{self.prefix}-{self._seq:04d}.parquet"
+            lake.write_atomic(part, path)
+            self.parts.append((str(path), day, part.num_rows))
+            self._seq += 1
+        self.cols = {k: [] for k in self.cols}
+        self.days = []
+        self.nbytes = 0
+
+
+def plan_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, int, int]]:
+    """Cut a plain file into (start, end, first_line) ranges at line boundaries.
+    A gzip file is one chunk (it cannot be entered in the middle)."""
+    if path.suffix == ".gz":
+        return [(0, -1, 1)]
+    size = path.stat().st_size
+    if size <= chunk_bytes:
+        return [(0, size, 1)]
+    bounds = [0]
+    with open(path, "rb") as f:
+        pos = chunk_bytes
+        while pos < size:
+            f.seek(pos)
+            f.readline()
+            nxt = f.tell()
+            if nxt >= size:
+                break
+            bounds.append(nxt)
+            pos = nxt + chunk_bytes
+    bounds.append(size)
+    # first line number of each chunk: count newlines (large reads, page cache)
+    chunks, line = [], 1
+    with open(path, "rb") as f:
+        for start, end in zip(bounds, bounds[1:]):
+            chunks.append((start, end, line))
+            f.seek(start)
+            left = end - start
+            while left > 0:
+                buf = f.read(min(left, 16 * 1024 * 1024))
+                if not buf:
+                    break
+                line += buf.count(b"\n")
+                left -= len(buf)
+    return chunks
+
+
+def _iter_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
+    if end < 0:
+        with gzip.open(path, "rb") as f:
+            yield from f
+        return
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            line = f.readline()
+            if not line:
+                break
+            left -= len(line)
+            yield line
+
+
+@dataclass
+class ChunkResult:
+    parts: list[tuple[str, str, int]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    read: int = 0
+    spans: int = 0
+    bytes: int = 0
+
+
+def parse_chunk(path: str, start: int, end: int, first_line: int, stage_dir: str, prefix: str,
+                project: str | None, source: str, ingested_us: int, batch_rows: int,
+                batch_bytes: int, raw_chars: int) -> ChunkResult:
+    """Parse one chunk of an OTLP/JSON lines file into staged part files (runs in a worker)."""
+    res = ChunkResult()
+    batch = SpanBatch(Path(stage_dir), prefix, batch_rows, batch_bytes)
+    p = Path(path)
+    try:
+        for lineno, line in enumerate(_iter_lines(p, start, end), start=first_line):
+            res.bytes += len(line)
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                request = orjson.loads(line)
+                spans = list(iter_request_spans(request, where))
+            except (orjson.JSONDecodeError, BadRecord) as exc:
+                reason = str(exc).splitlines()[0] if isinstance(exc, BadRecord) else _json_reason(line, exc)
+                res.read += 1
+                res.rejects.append(_reject(source, where, f"line {lineno}", line, reason, raw_chars))
+                continue
+            for raw, reason, span in spans:
+                res.read += 1
+                if raw is None:
+                    res.rejects.append(_reject(source, where, f"line {lineno}", span, reason, raw_chars))
+                    continue
+                proj = project or _s(raw["resource"].get("service.name")) or "default"
+                batch.add(raw, proj, source, ingested_us)
+                res.spans += 1
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        # a truncated or corrupt .gz: what was read is kept, the rest is one reject row
+        where = f"{path}:{lineno if 'lineno' in locals() else first_line}"
+        res.read += 1
+        res.rejects.append(_reject(source, where, "read", b"", f"file cannot be read further: {exc}", raw_chars))
+    batch.flush()
+    res.parts = batch.parts
+    return res
+
+
+def _s(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else (str(v) if v not in (None, "") else None)
+
+
+def _json_reason(line: bytes, exc: Exception) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8 text (binary data?)"
+    msg = str(exc).splitlines()[0]
+    return f"not valid JSON: {msg}"
+
+
+def _reject(source: str, where: str, key: str, raw: Any, reason: str, raw_chars: int) -> dict[str, Any]:
+    text = truncate_raw(raw, raw_chars)
+    return {"source": source, "location": where, "reason": reason, "raw": text, "key": key}
+
+
+# --------------------------------------------------------------------------- the stage
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files and folders (walked) -> the OTLP/JSON files in them, in a stable order."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise SourceError(f"no such file or folder: {p}")
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and _is_trace_file(f))
+            out.extend(found)
+        else:
+            if not os.access(p, os.R_OK):
+                raise SourceError(f"cannot read {p}: permission denied")
+            out.append(p)
+    for f in out:
+        if not os.access(f, os.R_OK):
+            raise SourceError(f"cannot read {f}: permission denied")
+    return out
+
+
+def _is_trace_file(f: Path) -> bool:
+    name = f.name.lower()
+    return not name.startswith(".") and name.endswith((".json", ".jsonl", ".ndjson", ".json.gz",
+                                                       ".jsonl.gz", ".ndjson.gz"))
+
+
+def _workers(requested: int, n_chunks: int) -> int:
+    if n_chunks <= 1:
+        return 1
+    n = requested or min(4, os.cpu_count() or 1)
+    return max(1, min(n, n_chunks))
+
+
+def run_chunks(jobs: list[dict[str, Any]], workers: int) -> list[ChunkResult]:
+    if workers <= 1:
+        return [parse_chunk(**j) for j in jobs]
+    import multiprocessing as mp
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(parse_chunk, **j) for j in jobs]
+        return [f.result() for f in futures]
+
+
+def extract_files(con, settings, paths: list[Path], project: str | None = None,
+                  source: str = "otlp_file") -> ExtractInfo:
+    """Parse OTLP/JSON files into the lake; returns counts (read = ingested + rejected + duplicates)."""
+    from tasks import catalog
+
+    t0 = time.perf_counter()
+    run_id = uuid.uuid4().hex[:12]
+    ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    ingested_us = int(ingested_at.replace(tzinfo=timezone.utc).timestamp() * 1e6)
+    stage = settings.lake_dir / "_staging" / run_id
+    jobs = []
+    for fi, path in enumerate(paths):
+        for ci, (start, end, first_line) in enumerate(plan_chunks(path)):
+            jobs.append(dict(path=str(path), start=start, end=end, first_line=first_line,
+                             stage_dir=str(stage), prefix=f"part-{fi:05d}-{ci:04d}",
+                             project=project, source=source, ingested_us=ingested_us,
+                             batch_rows=settings.batch_rows, batch_bytes=settings.batch_bytes,
+                             raw_chars=settings.reject_raw_chars))
+    try:
+        results = run_chunks(jobs, _workers(settings.workers, len(jobs)))
+        info = commit_staged(con, settings, stage, run_id, results, source, t0)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    info.files = len(paths)
+    catalog.record_run(con, "extract", run_id, info.model_dump_json())
+    return info
+
+
+def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkResult],
+                  source: str, t0: float) -> ExtractInfo:
+    """Drop duplicate spans (inside the run and against the lake), publish parts, store rejects."""
+    from tasks import catalog
+
+    parts = [p for r in results for p in r.parts]
+    drops = catalog.duplicate_rows(con, settings.lake_dir, [p for p, _, _ in parts])
+    ingested = 0
+    for path, day, rows in parts:
+        dropped = drops.get(path)
+        if dropped:
+            table = pq.read_table(path, schema=lake.SPANS)
+            keep = pa.array([i not in dropped for i in range(table.num_rows)])
+            table = table.filter(keep)
+            if table.num_rows == 0:
+                continue
+            lake.write_atomic(table, Path(path))
+            rows = table.num_rows
+        lake.publish(Path(path), settings.lake_dir, "spans", day, f"{run_id}-{Path(path).name}")
+        ingested += rows
+    rejects = [Reject(source=r["source"], location=r["location"], reason=r["reason"], raw=r["raw"],
+                      reject_id=reject_id(r["source"], r["key"], r["raw"], r["reason"]))
+               for res in results for r in res.rejects]
+    catalog.add_rejects(con, rejects)
+    if ingested:
+        catalog.refresh_views(con, settings.lake_dir)
+    read = sum(r.read for r in results)
+    total_bytes = sum(r.bytes for r in results)
+    duplicates = sum(r.spans for r in results) - ingested
+    return ExtractInfo(run_id=run_id, source=source, read=read, ingested=ingested,
+                       rejected=len(rejects), duplicates=duplicates, bytes=total_bytes,
+                       seconds=round(time.perf_counter() - t0, 3))
+
+
+def extract_spans(con, settings, spans: Iterable[tuple[RawSpan | None, str | None, Any]],
+                  source: str, project: str | None = None) -> ExtractInfo:
+    """The same stage for sources that hand over RawSpans (Phoenix): stage, dedup, publish."""
+    t0 = time.perf_counter()
+    run_id = uuid.uuid4().hex[:12]
+    ingested_at = datetime.now(timezone.utc)
+    ingested_us = int(ingested_at.timestamp() * 1e6)
+    stage = settings.lake_dir / "_staging" / run_id
+    res = ChunkResult()
+    batch = SpanBatch(stage, "part-00000-0000", settings.batch_rows, settings.batch_bytes)
+    try:
+        for raw, reason, record in spans:
+            res.read += 1
+            if raw is None:
+                where = (record or {}).get("_location", source) if isinstance(record, dict) else source
+                res.rejects.append(_reject(source, where, where, record, reason or "unusable record",
+                                           settings.reject_raw_chars))
+                continue
+            proj = project or _s(raw["resource"].get("service.name")) or "default"
+            batch.add(raw, proj, source, ingested_us)
+            res.spans += 1
+        batch.flush()
+        res.parts = batch.parts
+        info = commit_staged(con, settings, stage, run_id, [res], source, t0)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return info
+
+
+# --------------------------------------------------------------------------- Prefect task
+def _extract_task_fn(settings, paths: list[str], project: str | None = None) -> ExtractInfo:
+    from tasks import catalog
+
+    with catalog.writer(settings) as con:
+        return extract_files(con, settings, [Path(p) for p in paths], project)
+
+
+extract_task = lazy_task(_extract_task_fn, name="extract", retries=0)

@@ -1,0 +1,1 @@
+"""Phoenix pull stage (placeholder until the source lands)."""

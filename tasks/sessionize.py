@@ -1,0 +1,310 @@
+"""Sessionize: span facts -> turns (one per trace) -> sessions.
+
+Pure functions first (``build_turn``, ``match_tool_calls``, ``index_turns``, ``build_session``),
+then the stage ``sessionize`` (incremental: only the sessions that new spans touch), then
+the thin Prefect task.
+
+Rules (issue 2):
+- one turn per trace; a trace belongs to a session if ANY of its spans carries a session id;
+- turns of a session ordered by their root span's start; ``turn_index`` from 0;
+- ``user_message``: the root's input when it is the user's text, else the last user message
+  of the first model call; ``assistant_message``: the root's output when it is text, else
+  the last text a model call answered;
+- ``tool_calls``: every tool call in order; results matched to calls by id, then by order
+  (per tool name) where ids are missing or repeat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Any, Iterable
+
+import orjson
+import pyarrow as pa
+
+from models.ingest import SessionizeInfo
+from tasks import lake
+from tasks._prefect import lazy_task
+
+_EPOCH = datetime(1970, 1, 1)
+_TEXT_KEYS = ("input", "query", "question", "message", "content", "text", "prompt", "user_input",
+              "output", "answer", "response", "result")
+
+
+def _loads(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return None
+    return v
+
+
+def plain_text(value: str | None) -> str | None:
+    """The text in an input/output value: plain text as is; JSON with one obvious text field."""
+    if value is None:
+        return None
+    s = value.strip()
+    if not s or s[0] not in "{[\"":
+        return value if s else None
+    data = _loads(s)
+    if data is None:
+        return value
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):
+        for k in _TEXT_KEYS:
+            v = data.get(k)
+            if isinstance(v, str) and v:
+                return v
+        msgs = data.get("messages")
+        if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict):
+            c = msgs[-1].get("content")
+            if isinstance(c, str):
+                return c
+    return None
+
+
+def find_root(spans: list[dict]) -> dict:
+    ids = {s["span_id"] for s in spans}
+    roots = [s for s in spans if not s["parent_span_id"] or s["parent_span_id"] not in ids]
+    return min(roots or spans, key=lambda s: (s["start_time"], s["parent_span_id"] is not None, s["span_id"]))
+
+
+def match_tool_calls(requested: list[dict], executed: list[dict]) -> list[dict]:
+    """Pair tool results with the calls a model requested.
+
+    ``requested``: [{id, name, arguments}] in the order the model asked;
+    ``executed``: [{id, name, arguments, result, status}] in the order they ran.
+    By id first (the first unmatched request with that id: ids are reused in real traces),
+    then by order among the unmatched requests of the same name (or any name).
+    Returns every call once, in execution order, requests never executed at the end.
+    """
+    used = [False] * len(requested)
+    out = []
+    for ex in executed:
+        j = None
+        if ex.get("id"):
+            j = next((i for i, r in enumerate(requested) if not used[i] and r.get("id") == ex["id"]), None)
+        if j is None:
+            j = next((i for i, r in enumerate(requested)
+                      if not used[i] and (not r.get("id") or not ex.get("id") or r.get("id") == ex.get("id"))
+                      and (not ex.get("name") or not r.get("name") or r.get("name") == ex.get("name"))), None)
+        call = dict(ex)
+        if j is not None:
+            used[j] = True
+            req = requested[j]
+            call["id"] = call.get("id") or req.get("id")
+            call["name"] = call.get("name") or req.get("name")
+            call["arguments"] = call.get("arguments") or req.get("arguments")
+        out.append(call)
+    for i, r in enumerate(requested):
+        if not used[i]:
+            out.append({"id": r.get("id"), "name": r.get("name"), "arguments": r.get("arguments"),
+                        "result": None, "status": "unset"})
+    return out
+
+
+def _ms(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() * 1000.0
+
+
+def build_turn(spans: list[dict]) -> dict[str, Any]:
+    """One trace's spans (facts rows) -> its turn (without session_id/turn_index decided)."""
+    spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
+    root = find_root(spans)
+    llms = [s for s in spans if s["kind"] == "LLM"]
+    tools = [s for s in spans if s["kind"] == "TOOL"]
+    # session: the root's, else the most common among the spans that carry one
+    sids = [s["session_id"] for s in spans if s["session_id"]]
+    session_id = root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
+    uids = [s["user_id"] for s in spans if s["user_id"]]
+    user_id = root["user_id"] or (uids[0] if uids else None)
+
+    user_message = plain_text(root["input_text"]) if root["kind"] != "LLM" else None
+    if not user_message:
+        first_llm_user = next((s["user_message"] for s in llms if s["user_message"]), None)
+        user_message = first_llm_user or next((s["user_message"] for s in spans if s["user_message"]), None)
+    assistant = plain_text(root["output_text"]) if root["kind"] != "LLM" else None
+    if not assistant:
+        by_end = sorted((s for s in spans if s["assistant_text"]), key=lambda s: (s["end_time"], s["start_time"]))
+        assistant = by_end[-1]["assistant_text"] if by_end else None
+
+    requested = []
+    for s in llms:
+        for c in _loads(s["tool_calls"]) or ():
+            if isinstance(c, dict):
+                requested.append(c)
+    if tools:
+        executed = [{"id": t["tool_call_id"], "name": t["tool_name"], "arguments": t["tool_arguments"],
+                     "result": t["tool_result"], "status": "error" if t["status"] == "error" else "ok"}
+                    for t in tools]
+    else:
+        executed = []
+        seen = set()
+        for s in llms:  # tool results a later model call received, when no tool span exists
+            for r in _loads(s["tool_results"]) or ():
+                key = (r.get("id"), r.get("name"), r.get("result"))
+                if isinstance(r, dict) and key not in seen:
+                    seen.add(key)
+                    executed.append({"id": r.get("id"), "name": r.get("name"), "arguments": None,
+                                     "result": r.get("result"), "status": "ok"})
+    tool_calls = match_tool_calls(requested, executed)
+    for c in tool_calls:
+        for k in ("id", "name", "arguments", "result", "status"):
+            v = c.get(k)
+            c[k] = v if v is None or isinstance(v, str) else orjson.dumps(v).decode()
+    tool_calls = [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
+
+    errors = [s for s in spans if s["status"] == "error"]
+    err = None
+    if errors:
+        first = errors[0]
+        err = f"{first['name']}: {first['status_message'] or 'error'}"
+    models = [s["model"] for s in llms if s["model"]]
+    sys_prompts = [s["system_prompt"] for s in llms if s["system_prompt"]]
+    projects = Counter(s["project"] for s in spans if s["project"])
+    return {
+        "session_id": session_id,
+        "turn_index": 0,
+        "trace_id": root["trace_id"],
+        "project": root["project"] or (projects.most_common(1)[0][0] if projects else None),
+        "user_id": user_id,
+        "started_at": root["start_time"],
+        "ended_at": root["end_time"],
+        "latency_ms": _ms(root["start_time"], root["end_time"]),
+        "user_message": user_message,
+        "assistant_message": assistant,
+        "tool_calls": tool_calls,
+        "llm_calls": len(llms),
+        "input_tokens": sum(s["input_tokens"] or 0 for s in llms),
+        "output_tokens": sum(s["output_tokens"] or 0 for s in llms),
+        "model": models[-1] if models else None,
+        "status": "error" if errors else "ok",
+        "error": err,
+        "error_count": len(errors),
+        "span_count": len(spans),
+        "root_span_id": root["span_id"],
+        "root_name": root["name"],
+        "system_prompt": sys_prompts[0] if sys_prompts else None,
+        "conventions": ",".join(sorted({s["convention"] for s in spans if s["convention"] != "none"})) or None,
+    }
+
+
+def index_turns(turns: Iterable[dict]) -> list[dict]:
+    """Set turn_index: 0-based by start within each session; a lone trace is turn 0."""
+    by_session: dict[str | None, list[dict]] = defaultdict(list)
+    out = []
+    for t in turns:
+        if t["session_id"] is None:
+            t["turn_index"] = 0
+            out.append(t)
+        else:
+            by_session[t["session_id"]].append(t)
+    for sid, ts in by_session.items():
+        ts.sort(key=lambda t: (t["started_at"], t["trace_id"]))
+        for i, t in enumerate(ts):
+            t["turn_index"] = i
+        out.extend(ts)
+    return out
+
+
+def build_session(session_id: str, turns: list[dict]) -> dict[str, Any]:
+    """A session's row from all its turns (sorted by turn_index)."""
+    turns = sorted(turns, key=lambda t: t["turn_index"])
+    projects = Counter(t["project"] for t in turns if t["project"])
+    users = [t["user_id"] for t in turns if t["user_id"]]
+    started = min(t["started_at"] for t in turns)
+    ended = max(t["ended_at"] for t in turns)
+    return {
+        "session_id": session_id,
+        "project": projects.most_common(1)[0][0] if projects else None,
+        "user_id": users[0] if users else None,
+        "started_at": started,
+        "ended_at": ended,
+        "duration_ms": _ms(started, ended),
+        "turn_count": len(turns),
+        "input_tokens": sum(t["input_tokens"] for t in turns),
+        "output_tokens": sum(t["output_tokens"] for t in turns),
+        "tool_call_count": sum(len(t["tool_calls"]) for t in turns),
+        "error_count": sum(t["error_count"] for t in turns),
+        "first_user_message": next((t["user_message"] for t in turns if t["user_message"]), None),
+        "last_assistant_message": next((t["assistant_message"] for t in reversed(turns)
+                                        if t["assistant_message"]), None),
+    }
+
+
+def build_turns(fact_rows: Iterable[dict]) -> list[dict]:
+    """Facts rows of whole traces -> indexed turns."""
+    by_trace: dict[str, list[dict]] = defaultdict(list)
+    for r in fact_rows:
+        by_trace[r["trace_id"]].append(r)
+    return index_turns(build_turn(spans) for spans in by_trace.values())
+
+
+# --------------------------------------------------------------------------- the stage
+def sessionize(con, settings) -> SessionizeInfo:
+    """Rebuild the turns and sessions that spans ingested since the last watermark touch."""
+    from tasks import catalog
+
+    t0 = time.perf_counter()
+    wm_text = catalog.get_watermark(con, "sessionize", "ingested_at")
+    wm = datetime.fromisoformat(wm_text) if wm_text else _EPOCH
+    latest = catalog.scalar(con, "max_ingested_at")
+    if latest is None or latest <= wm:
+        return SessionizeInfo(seconds=round(time.perf_counter() - t0, 3))
+    new = con.execute(catalog.sql("new_traces"), {"watermark": wm}).fetchall()
+    new_traces = {t for t, _ in new}
+    sessions = {s for _, s in new if s}
+    # sessions these traces belonged to before (a trace may move), and all their traces
+    con.register("wanted_traces", pa.table({"trace_id": pa.array(sorted(new_traces), pa.string())}))
+    sessions |= {s for (s,) in con.execute(catalog.sql("sessions_of_traces")).fetchall() if s}
+    con.register("wanted_sessions", pa.table({"session_id": pa.array(sorted(sessions), pa.string())}))
+    traces = new_traces | {t for (t,) in con.execute(catalog.sql("traces_of_sessions")).fetchall()}
+    con.register("wanted_traces", pa.table({"trace_id": pa.array(sorted(traces), pa.string())}))
+    facts = con.sql(catalog.sql("facts_of_traces")).to_arrow_table().to_pylist()
+    con.unregister("wanted_traces")
+    con.unregister("wanted_sessions")
+
+    turns = build_turns(facts)
+    by_session: dict[str, list[dict]] = defaultdict(list)
+    for t in turns:
+        if t["session_id"]:
+            by_session[t["session_id"]].append(t)
+    session_rows = [build_session(sid, ts) for sid, ts in sorted(by_session.items())]
+    version = int(time.time() * 1e6)
+    at = catalog.now()
+    # a session every trace has left: a tombstone
+    for sid in sorted(sessions - set(by_session)):
+        session_rows.append({"session_id": sid, "project": None, "user_id": None, "started_at": at,
+                             "ended_at": at, "duration_ms": 0.0, "turn_count": 0, "input_tokens": 0,
+                             "output_tokens": 0, "tool_call_count": 0, "error_count": 0,
+                             "first_user_message": None, "last_assistant_message": None, "deleted": True})
+    for r in turns:
+        r.update(version=version, sessionized_at=at, deleted=False)
+    for r in session_rows:
+        r.setdefault("deleted", False)
+        r.update(version=version, sessionized_at=at)
+    name = f"v{version}.parquet"
+    lake.write_partitioned(pa.Table.from_pylist(turns, schema=lake.TURNS), settings.lake_dir, "turns",
+                           "started_at", name)
+    lake.write_partitioned(pa.Table.from_pylist(session_rows, schema=lake.SESSIONS), settings.lake_dir,
+                           "sessions", "started_at", name)
+    catalog.refresh_views(con, settings.lake_dir)
+    catalog.set_watermark(con, "sessionize", "ingested_at", latest.isoformat())
+    return SessionizeInfo(traces=len(traces), turns_written=len(turns), sessions_written=len(session_rows),
+                          sessions_touched=sorted(sessions)[:1000],
+                          seconds=round(time.perf_counter() - t0, 3))
+
+
+# --------------------------------------------------------------------------- Prefect task
+def _sessionize_task_fn(settings) -> SessionizeInfo:
+    from tasks import catalog
+
+    with catalog.writer(settings) as con:
+        return sessionize(con, settings)
+
+
+sessionize_task = lazy_task(_sessionize_task_fn, name="sessionize", retries=1)

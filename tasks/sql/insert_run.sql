@@ -1,0 +1,3 @@
+-- grain: one stage run
+-- parameters: $run_id, $stage, $finished_at, $info (JSON text)
+INSERT INTO stage_runs VALUES ($run_id, $stage, $finished_at, $info)

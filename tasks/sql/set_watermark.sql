@@ -1,0 +1,3 @@
+-- grain: one (source, key) watermark, replaced
+-- parameters: $source, $key, $value, $updated_at
+INSERT OR REPLACE INTO watermarks VALUES ($source, $key, $value, $updated_at)
