@@ -80,8 +80,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def writer(settings, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The one writer: an exclusive lock on the data dir, then a read-write connection."""
+def write_lock(settings, timeout: float = 600.0) -> Iterator[None]:
+    """The one writer: an exclusive lock on the data dir (DuckDB allows one writing process)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock_path = settings.data_dir / ".replay.lock"
     with open(lock_path, "a+") as lock:
@@ -96,14 +96,28 @@ def writer(settings, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnecti
                                        "wait for it to finish") from None
                 time.sleep(0.2)
         try:
-            con = _connect(settings.catalog_path, read_only=False)
-            try:
-                init_catalog(con, settings.lake_dir)
-                yield con
-            finally:
-                con.close()
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def open_catalog(settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection with the bookkeeping tables and views in place.
+    Hold ``write_lock`` around it."""
+    con = _connect(settings.catalog_path, read_only=False)
+    try:
+        init_catalog(con, settings.lake_dir)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def writer(settings, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``write_lock`` + ``open_catalog``."""
+    with write_lock(settings, timeout), open_catalog(settings) as con:
+        yield con
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

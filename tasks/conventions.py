@@ -237,21 +237,106 @@ def _event_messages(events: list[Any]) -> tuple[list[dict[str, Any]], list[dict[
     return ins, outs
 
 
-def extract_messages(attrs: dict[str, Any], events: list[Any]) -> tuple[list[dict], list[dict]]:
-    """(input messages, output messages) of a model call, whatever the convention."""
-    flat: dict[str, dict[str, Any]] = {}
+def _flat_groups(attrs: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """One pass over the keys: {prefix: {index: {sub key: value}}} for the flattened forms."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
     for key, value in attrs.items():
         if key.startswith(("llm.", "gen_ai.")):
             for prefix, _direction in _FLAT_MESSAGE_PREFIXES:
                 if key.startswith(prefix):
-                    flat.setdefault(prefix, {})[key[len(prefix):]] = value
+                    idx, _, sub = key[len(prefix):].partition(".")
+                    groups.setdefault(prefix, {}).setdefault(idx, {})[sub] = value
                     break
+    return groups
+
+
+def _role(g: dict[str, Any]) -> str:
+    r = g.get("message.role", g.get("role"))
+    return r if isinstance(r, str) else ""
+
+
+def _flat_messages(by_index: dict[str, dict[str, Any]], full: bool) -> list[dict]:
+    """Messages of one flattened prefix. Unless ``full``, only what the facts need: system
+    messages, the last user message and what follows it (a long history is skipped)."""
+    order = sorted((int(i), i) for i in by_index if i.isdigit())
+    if not full:
+        roles = [_role(by_index[i]) for _, i in order]
+        last_user = max((n for n, r in enumerate(roles) if r == "user"), default=-1)
+        order = [o for n, o in enumerate(order)
+                 if n >= last_user or roles[n] in ("system", "developer")]
+    out = []
+    for _, i in order:
+        m = _norm_flat_message(_nest_flat(by_index[i]))
+        if m:
+            out.append(m)
+    return out
+
+
+def _probe_message(attrs: dict[str, Any], base: str) -> dict[str, Any]:
+    """One flattened message read by direct key look-ups (``base`` ends with 'message.')."""
+    content = attrs.get(base + "content")
+    if content is None and (base + "contents.0.message_content.text") in attrs:
+        texts, k = [], 0
+        while (base + f"contents.{k}.message_content.text") in attrs or \
+                (base + f"contents.{k}.message_content.type") in attrs:
+            t = attrs.get(base + f"contents.{k}.message_content.text")
+            if t is not None and attrs.get(base + f"contents.{k}.message_content.type", "text") == "text":
+                texts.append(str(t))
+            k += 1
+        content = "\n".join(texts) if texts else None
+    calls, j = [], 0
+    while True:
+        tb = base + f"tool_calls.{j}.tool_call."
+        name = attrs.get(tb + "function.name")
+        cid = attrs.get(tb + "id")
+        if name is None and cid is None:
+            break
+        calls.append({"id": _s(cid), "name": _s(name), "arguments": _args_text(attrs.get(tb + "function.arguments"))})
+        j += 1
+    return {"role": _s(attrs.get(base + "role")) or "", "content": _text_of_content(content),
+            "tool_calls": calls, "tool_call_id": _s(attrs.get(base + "tool_call_id")),
+            "name": _s(attrs.get(base + "name"))}
+
+
+def _probe_messages(attrs: dict[str, Any], prefix: str, full: bool) -> list[dict] | None:
+    """Fast path for the OpenInference/traceAI form (contiguous indices from 0, every message
+    with a role): look keys up instead of scanning them all. None when the form differs."""
+    roles = []
+    while True:
+        r = attrs.get(f"{prefix}{len(roles)}.message.role")
+        if r is None:
+            break
+        roles.append(r if isinstance(r, str) else "")
+    if not roles:
+        return None
+    n = len(roles)
+    if full:
+        wanted = range(n)
+    else:
+        last_user = max((i for i, r in enumerate(roles) if r == "user"), default=-1)
+        wanted = [i for i in range(n) if i >= last_user or roles[i] in ("system", "developer")]
+    return [_probe_message(attrs, f"{prefix}{i}.message.") for i in wanted]
+
+
+def extract_messages(attrs: dict[str, Any], events: list[Any], full: bool = True) -> tuple[list[dict], list[dict]]:
+    """(input messages, output messages) of a model call, whatever the convention.
+    With ``full=False`` the input keeps only system messages and the current turn's part."""
     ins: list[dict] = []
     outs: list[dict] = []
+    missed = []
     for prefix, direction in _FLAT_MESSAGE_PREFIXES:
-        if prefix in flat:
-            msgs = [m for m in (_norm_flat_message(x) for x in _indexed(_nest_flat(flat[prefix]))) if m]
+        msgs = _probe_messages(attrs, prefix, full or direction == "out")
+        if msgs is None:
+            missed.append(prefix)
+        else:
             (ins if direction == "in" else outs).extend(msgs)
+    # the slow path (a key scan) only when a prefix the probe missed is there in another form
+    missed_t = tuple(missed)
+    if missed_t and any(k.startswith(missed_t) for k in attrs):
+        groups = _flat_groups(attrs)
+        for prefix, direction in _FLAT_MESSAGE_PREFIXES:
+            if prefix in missed and prefix in groups:
+                (ins if direction == "in" else outs).extend(_flat_messages(groups[prefix], full or direction == "out"))
     if not ins and "gen_ai.input.messages" in attrs:
         ins = _norm_json_messages(attrs["gen_ai.input.messages"])
     if not outs and "gen_ai.output.messages" in attrs:
@@ -275,16 +360,14 @@ def _system_prompt(attrs: dict[str, Any], ins: list[dict]) -> str | None:
 
 
 def _declared_tools(attrs: dict[str, Any]) -> list[Any] | None:
+    """The tools a model call declared (OpenInference ``llm.tools.{i}.tool.json_schema``,
+    GenAI ``gen_ai.tool.definitions``)."""
     tools = []
-    prefix = "llm.tools."
-    flat = {k[len(prefix):]: v for k, v in attrs.items() if k.startswith(prefix)}
-    for entry in _indexed(_nest_flat(flat)):
-        schema = entry.get("tool", entry) if isinstance(entry, dict) else entry
-        if isinstance(schema, dict) and "json_schema" in schema:
-            schema = schema["json_schema"]
-        schema = _loads(schema) if isinstance(schema, str) else schema
-        if schema is not None:
-            tools.append(schema)
+    while True:
+        schema = attrs.get(f"llm.tools.{len(tools)}.tool.json_schema")
+        if schema is None:
+            break
+        tools.append(_loads(schema) if isinstance(schema, str) else schema)
     for key in ("gen_ai.tool.definitions", "llm.tools", "gen_ai.request.tools"):
         if not tools and key in attrs:
             data = _loads(attrs[key])
@@ -342,7 +425,7 @@ def span_facts(span: RawSpan) -> dict[str, Any]:
     if facts["session_id"] is None:
         facts["session_id"] = _s(_first(span["resource"], _SESSION_KEYS))
     if kind == "LLM" or (convention == "genai" and kind == "AGENT"):
-        ins, outs = extract_messages(attrs, span["events"])
+        ins, outs = extract_messages(attrs, span["events"], full=False)
         user_msgs = [i for i, m in enumerate(ins) if m["role"] == "user"]
         last_user = user_msgs[-1] if user_msgs else -1
         if last_user >= 0:

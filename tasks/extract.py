@@ -21,7 +21,8 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -70,8 +71,9 @@ def reject_id(source: str, where: str, raw_text: str, reason: str) -> str:
     return h.hexdigest()
 
 
-def ns_to_us(ns: int) -> int:
-    return ns // 1000
+@cache
+def _day(days_since_epoch: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=days_since_epoch)).isoformat()
 
 
 class SpanBatch:
@@ -88,7 +90,7 @@ class SpanBatch:
 
     def add(self, raw: RawSpan, project: str, source: str, ingested_us: int) -> None:
         facts = span_facts(raw)
-        attrs = orjson.dumps(raw["attributes"])
+        attrs = orjson.dumps(raw["attributes"], option=orjson.OPT_NON_STR_KEYS)
         c = self.cols
         c["trace_id"].append(raw["trace_id"])
         c["span_id"].append(raw["span_id"])
@@ -105,8 +107,8 @@ class SpanBatch:
         c["user_id"].append(facts["user_id"])
         c["project"].append(project)
         c["attributes"].append(attrs)
-        c["resource"].append(orjson.dumps(raw["resource"]))
-        c["events"].append(orjson.dumps(raw["events"]) if raw["events"] else None)
+        c["resource"].append(orjson.dumps(raw["resource"], option=orjson.OPT_NON_STR_KEYS))
+        c["events"].append(orjson.dumps(raw["events"], option=orjson.OPT_NON_STR_KEYS) if raw["events"] else None)
         c["scope_name"].append(raw["scope"].get("name") or None)
         c["convention"].append(facts["convention"])
         c["source"].append(source)
@@ -114,7 +116,7 @@ class SpanBatch:
         c["ingested_at"].append(ingested_us)
         for name in _FACT_COLUMNS:
             c[name].append(facts[name])
-        self.days.append(datetime.fromtimestamp(raw["start_ns"] / 1e9, tz=timezone.utc).date().isoformat())
+        self.days.append(_day(raw["start_ns"] // 86_400_000_000_000))
         self.nbytes += len(attrs)
         if len(self.days) >= self.batch_rows or self.nbytes >= self.batch_bytes:
             self.flush()
@@ -288,24 +290,41 @@ def _workers(requested: int, n_chunks: int) -> int:
     return max(1, min(n, n_chunks))
 
 
+def _mp_context():
+    """fork when this process runs no other Python thread (the CLI: fast, no main-module
+    re-import); spawn otherwise (inside a Prefect worker), which is fork-safe."""
+    import multiprocessing as mp
+    import threading
+
+    return mp.get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
 def run_chunks(jobs: list[dict[str, Any]], workers: int) -> list[ChunkResult]:
     if workers <= 1:
         return [parse_chunk(**j) for j in jobs]
-    import multiprocessing as mp
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
         futures = [pool.submit(parse_chunk, **j) for j in jobs]
         return [f.result() for f in futures]
 
 
-def extract_files(con, settings, paths: list[Path], project: str | None = None,
-                  source: str = "otlp_file") -> ExtractInfo:
-    """Parse OTLP/JSON files into the lake; returns counts (read = ingested + rejected + duplicates)."""
-    from tasks import catalog
+@dataclass
+class StagedRun:
+    """Parsed, not yet visible: part files under lake/_staging/<run_id>/."""
 
+    run_id: str
+    source: str
+    stage: Path
+    results: list[ChunkResult]
+    files: int
+    started: float
+
+
+def stage_files(settings, paths: list[Path], project: str | None = None,
+                source: str = "otlp_file") -> StagedRun:
+    """Parse OTLP/JSON files into staged part files (no catalog needed: run before opening it)."""
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
-    ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    ingested_us = int(ingested_at.replace(tzinfo=timezone.utc).timestamp() * 1e6)
+    ingested_us = int(datetime.now(timezone.utc).timestamp() * 1e6)
     stage = settings.lake_dir / "_staging" / run_id
     jobs = []
     for fi, path in enumerate(paths):
@@ -317,12 +336,35 @@ def extract_files(con, settings, paths: list[Path], project: str | None = None,
                              raw_chars=settings.reject_raw_chars))
     try:
         results = run_chunks(jobs, _workers(settings.workers, len(jobs)))
-        info = commit_staged(con, settings, stage, run_id, results, source, t0)
-    finally:
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
-    info.files = len(paths)
-    catalog.record_run(con, "extract", run_id, info.model_dump_json())
+        raise
+    return StagedRun(run_id, source, stage, results, len(paths), t0)
+
+
+def commit_files(con, settings, staged: StagedRun) -> ExtractInfo:
+    """Deduplicate and publish a staged run; record it."""
+    from tasks import catalog
+
+    try:
+        info = commit_staged(con, settings, staged.stage, staged.run_id, staged.results, staged.source,
+                             staged.started)
+    finally:
+        shutil.rmtree(staged.stage, ignore_errors=True)
+    info.files = staged.files
+    catalog.record_run(con, "extract", staged.run_id, info.model_dump_json())
     return info
+
+
+def extract_files(settings, paths: list[Path], project: str | None = None,
+                  source: str = "otlp_file") -> ExtractInfo:
+    """The whole extract stage for files: parse (before the catalog opens), then commit."""
+    from tasks import catalog
+
+    with catalog.write_lock(settings):
+        staged = stage_files(settings, paths, project, source)
+        with catalog.open_catalog(settings) as con:
+            return commit_files(con, settings, staged)
 
 
 def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkResult],
@@ -390,10 +432,7 @@ def extract_spans(con, settings, spans: Iterable[tuple[RawSpan | None, str | Non
 
 # --------------------------------------------------------------------------- Prefect task
 def _extract_task_fn(settings, paths: list[str], project: str | None = None) -> ExtractInfo:
-    from tasks import catalog
-
-    with catalog.writer(settings) as con:
-        return extract_files(con, settings, [Path(p) for p in paths], project)
+    return extract_files(settings, [Path(p) for p in paths], project)
 
 
 extract_task = lazy_task(_extract_task_fn, name="extract", retries=0)

@@ -93,21 +93,24 @@ def any_value(v: Any) -> Any:
 
 def key_values(kvs: Any) -> dict[str, Any]:
     """A list of OTLP KeyValue -> dict (last key wins, as in the SDKs)."""
-    out: dict[str, Any] = {}
     if not kvs:
-        return out
+        return {}
+    try:  # the fast path: well-formed, mostly string values
+        return {kv["key"]: (v["stringValue"] if "stringValue" in v else any_value(v))
+                for kv in kvs for v in (kv.get("value") or _EMPTY,)}
+    except (TypeError, KeyError, AttributeError):
+        pass
     if not isinstance(kvs, list):
         raise BadRecord("attributes is not a list of key/value objects")
+    out: dict[str, Any] = {}
     for kv in kvs:
-        if not isinstance(kv, dict) or "key" not in kv:
+        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
             raise BadRecord("attribute without a key")
-        val = kv.get("value")
-        # the common case first: a string attribute
-        if val is not None and len(val) == 1 and "stringValue" in val:
-            out[kv["key"]] = val["stringValue"]
-        else:
-            out[kv["key"]] = any_value(val)
+        out[kv["key"]] = any_value(kv.get("value"))
     return out
+
+
+_EMPTY: dict = {}
 
 
 def _kind(value: Any) -> str:

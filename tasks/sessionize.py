@@ -107,19 +107,46 @@ def match_tool_calls(requested: list[dict], executed: list[dict]) -> list[dict]:
     return out
 
 
+def fill_results(executed: list[dict], received: list[dict]) -> None:
+    """Tool spans that lack their result (the deprecated GenAI event form) take it from the
+    tool messages the model received: by id, else by order among the same tool name."""
+    for r in received:
+        if r.get("result") is None:
+            continue
+        open_ = [e for e in executed if e["result"] is None and e["status"] != "error"]
+        e = next((e for e in open_ if r.get("id") and e.get("id") == r["id"]), None)
+        if e is None:
+            e = next((e for e in open_ if not (r.get("id") and e.get("id"))
+                      and (not r.get("name") or not e.get("name") or r["name"] == e["name"])), None)
+        if e is not None:
+            e["result"] = r["result"]
+
+
 def _ms(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() * 1000.0
 
 
-def build_turn(spans: list[dict]) -> dict[str, Any]:
-    """One trace's spans (facts rows) -> its turn (without session_id/turn_index decided)."""
+def trace_session(spans: list[dict], root: dict) -> str | None:
+    """The root's session id, else the most common among the spans that carry one
+    (the same rule as tasks/sql/trace_sessions.sql)."""
+    sids = [s["session_id"] for s in spans if s["session_id"]]
+    return root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
+
+
+_UNSET = object()
+
+
+def build_turn(spans: list[dict], session_id: Any = _UNSET, system_prompt: Any = _UNSET) -> dict[str, Any]:
+    """One trace's spans (facts rows) -> its turn (turn_index decided later, per session).
+    ``session_id``/``system_prompt`` when the caller already decided them in SQL."""
     spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
     root = find_root(spans)
     llms = [s for s in spans if s["kind"] == "LLM"]
     tools = [s for s in spans if s["kind"] == "TOOL"]
-    # session: the root's, else the most common among the spans that carry one
-    sids = [s["session_id"] for s in spans if s["session_id"]]
-    session_id = root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
+    if session_id is _UNSET:
+        session_id = trace_session(spans, root)
+    if system_prompt is _UNSET:
+        system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
     uids = [s["user_id"] for s in spans if s["user_id"]]
     user_id = root["user_id"] or (uids[0] if uids else None)
 
@@ -137,20 +164,23 @@ def build_turn(spans: list[dict]) -> dict[str, Any]:
         for c in _loads(s["tool_calls"]) or ():
             if isinstance(c, dict):
                 requested.append(c)
+    # tool results a later model call received (tool messages), once each
+    received, seen = [], set()
+    for s in llms:
+        for r in _loads(s["tool_results"]) or ():
+            key = (r.get("id"), r.get("name"), r.get("result")) if isinstance(r, dict) else None
+            if key and key not in seen:
+                seen.add(key)
+                received.append({"id": r.get("id"), "name": r.get("name"), "arguments": None,
+                                 "result": r.get("result"), "status": "ok"})
     if tools:
         executed = [{"id": t["tool_call_id"], "name": t["tool_name"], "arguments": t["tool_arguments"],
                      "result": t["tool_result"], "status": "error" if t["status"] == "error" else "ok"}
                     for t in tools]
+        if received and any(e["result"] is None for e in executed):
+            fill_results(executed, received)
     else:
-        executed = []
-        seen = set()
-        for s in llms:  # tool results a later model call received, when no tool span exists
-            for r in _loads(s["tool_results"]) or ():
-                key = (r.get("id"), r.get("name"), r.get("result"))
-                if isinstance(r, dict) and key not in seen:
-                    seen.add(key)
-                    executed.append({"id": r.get("id"), "name": r.get("name"), "arguments": None,
-                                     "result": r.get("result"), "status": "ok"})
+        executed = received
     tool_calls = match_tool_calls(requested, executed)
     for c in tool_calls:
         for k in ("id", "name", "arguments", "result", "status"):
@@ -158,13 +188,15 @@ def build_turn(spans: list[dict]) -> dict[str, Any]:
             c[k] = v if v is None or isinstance(v, str) else orjson.dumps(v).decode()
     tool_calls = [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
 
+    # the turn failed when its root failed, or when it errored without an answer; a tool
+    # that failed and that the agent recovered from is counted (error_count), not a failure
     errors = [s for s in spans if s["status"] == "error"]
+    failed = root["status"] == "error" or (bool(errors) and not assistant)
     err = None
-    if errors:
-        first = errors[0]
+    if failed:
+        first = root if root["status"] == "error" else errors[0]
         err = f"{first['name']}: {first['status_message'] or 'error'}"
     models = [s["model"] for s in llms if s["model"]]
-    sys_prompts = [s["system_prompt"] for s in llms if s["system_prompt"]]
     projects = Counter(s["project"] for s in spans if s["project"])
     return {
         "session_id": session_id,
@@ -182,13 +214,13 @@ def build_turn(spans: list[dict]) -> dict[str, Any]:
         "input_tokens": sum(s["input_tokens"] or 0 for s in llms),
         "output_tokens": sum(s["output_tokens"] or 0 for s in llms),
         "model": models[-1] if models else None,
-        "status": "error" if errors else "ok",
+        "status": "error" if failed else "ok",
         "error": err,
         "error_count": len(errors),
         "span_count": len(spans),
         "root_span_id": root["span_id"],
         "root_name": root["name"],
-        "system_prompt": sys_prompts[0] if sys_prompts else None,
+        "system_prompt": system_prompt,
         "conventions": ",".join(sorted({s["convention"] for s in spans if s["convention"] != "none"})) or None,
     }
 
@@ -236,15 +268,49 @@ def build_session(session_id: str, turns: list[dict]) -> dict[str, Any]:
     }
 
 
-def build_turns(fact_rows: Iterable[dict]) -> list[dict]:
-    """Facts rows of whole traces -> indexed turns."""
+def build_turns(fact_rows: Iterable[dict], decided: dict[str, tuple[Any, Any]] | None = None) -> list[dict]:
+    """Facts rows of whole traces -> indexed turns. ``decided``: {trace_id: (session_id,
+    system_prompt)} from SQL; without it they are decided here from the facts."""
     by_trace: dict[str, list[dict]] = defaultdict(list)
     for r in fact_rows:
         by_trace[r["trace_id"]].append(r)
-    return index_turns(build_turn(spans) for spans in by_trace.values())
+    if decided is None:
+        return index_turns(build_turn(spans) for spans in by_trace.values())
+    return index_turns(build_turn(spans, *decided[t]) for t, spans in by_trace.items())
+
+
+def batches_by_session(trace_sessions: list[tuple[str, str | None]], size: int) -> list[list[str]]:
+    """Trace ids in batches of about ``size`` that never split a session."""
+    by_session: dict[str | None, list[str]] = defaultdict(list)
+    for trace, session in trace_sessions:
+        by_session[session].append(trace)
+    groups = [[t] for t in by_session.pop(None, [])] + [ts for _, ts in sorted(by_session.items())]
+    out: list[list[str]] = []
+    cur: list[str] = []
+    for g in groups:
+        if cur and len(cur) + len(g) > size:
+            out.append(cur)
+            cur = []
+        cur.extend(g)
+    if cur:
+        out.append(cur)
+    return out
 
 
 # --------------------------------------------------------------------------- the stage
+def _write(turns: list[dict], session_rows: list[dict], settings, version: int, at: datetime, name: str) -> int:
+    for r in turns:
+        r.update(version=version, sessionized_at=at, deleted=False)
+    for r in session_rows:
+        r.setdefault("deleted", False)
+        r.update(version=version, sessionized_at=at)
+    lake.write_partitioned(pa.Table.from_pylist(turns, schema=lake.TURNS), settings.lake_dir, "turns",
+                           "started_at", name)
+    lake.write_partitioned(pa.Table.from_pylist(session_rows, schema=lake.SESSIONS), settings.lake_dir,
+                           "sessions", "started_at", name)
+    return len(turns)
+
+
 def sessionize(con, settings) -> SessionizeInfo:
     """Rebuild the turns and sessions that spans ingested since the last watermark touch."""
     from tasks import catalog
@@ -264,37 +330,40 @@ def sessionize(con, settings) -> SessionizeInfo:
     con.register("wanted_sessions", pa.table({"session_id": pa.array(sorted(sessions), pa.string())}))
     traces = new_traces | {t for (t,) in con.execute(catalog.sql("traces_of_sessions")).fetchall()}
     con.register("wanted_traces", pa.table({"trace_id": pa.array(sorted(traces), pa.string())}))
-    facts = con.sql(catalog.sql("facts_of_traces")).to_arrow_table().to_pylist()
-    con.unregister("wanted_traces")
+    decided_rows = con.execute(catalog.sql("trace_sessions")).fetchall()
     con.unregister("wanted_sessions")
-
-    turns = build_turns(facts)
-    by_session: dict[str, list[dict]] = defaultdict(list)
-    for t in turns:
-        if t["session_id"]:
-            by_session[t["session_id"]].append(t)
-    session_rows = [build_session(sid, ts) for sid, ts in sorted(by_session.items())]
+    prompts: dict[str, str] = {}  # one string object per distinct system prompt
+    decided = {t: (sid, prompts.setdefault(sp, sp) if sp is not None else None) for t, sid, sp in decided_rows}
     version = int(time.time() * 1e6)
     at = catalog.now()
+    name = f"v{version}"
+    n_turns = n_sessions = 0
+    seen_sessions: set[str] = set()
+    for bi, batch in enumerate(batches_by_session([(t, d[0]) for t, d in decided.items()], settings.sessionize_batch)):
+        con.register("wanted_traces", pa.table({"trace_id": pa.array(batch, pa.string())}))
+        facts = con.sql(catalog.sql("facts_of_traces")).to_arrow_table().to_pylist()
+        turns = build_turns(facts, decided)
+        by_session: dict[str, list[dict]] = defaultdict(list)
+        for t in turns:
+            if t["session_id"]:
+                by_session[t["session_id"]].append(t)
+        session_rows = [build_session(sid, ts) for sid, ts in sorted(by_session.items())]
+        seen_sessions.update(by_session)
+        n_turns += _write(turns, session_rows, settings, version, at, f"{name}-{bi:04d}.parquet")
+        n_sessions += len(session_rows)
+    con.unregister("wanted_traces")
     # a session every trace has left: a tombstone
-    for sid in sorted(sessions - set(by_session)):
-        session_rows.append({"session_id": sid, "project": None, "user_id": None, "started_at": at,
-                             "ended_at": at, "duration_ms": 0.0, "turn_count": 0, "input_tokens": 0,
-                             "output_tokens": 0, "tool_call_count": 0, "error_count": 0,
-                             "first_user_message": None, "last_assistant_message": None, "deleted": True})
-    for r in turns:
-        r.update(version=version, sessionized_at=at, deleted=False)
-    for r in session_rows:
-        r.setdefault("deleted", False)
-        r.update(version=version, sessionized_at=at)
-    name = f"v{version}.parquet"
-    lake.write_partitioned(pa.Table.from_pylist(turns, schema=lake.TURNS), settings.lake_dir, "turns",
-                           "started_at", name)
-    lake.write_partitioned(pa.Table.from_pylist(session_rows, schema=lake.SESSIONS), settings.lake_dir,
-                           "sessions", "started_at", name)
+    gone = sorted(sessions - seen_sessions)
+    if gone:
+        tomb = [{"session_id": sid, "project": None, "user_id": None, "started_at": at, "ended_at": at,
+                 "duration_ms": 0.0, "turn_count": 0, "input_tokens": 0, "output_tokens": 0,
+                 "tool_call_count": 0, "error_count": 0, "first_user_message": None,
+                 "last_assistant_message": None, "deleted": True} for sid in gone]
+        _write([], tomb, settings, version, at, f"{name}-tombstones.parquet")
+        n_sessions += len(tomb)
     catalog.refresh_views(con, settings.lake_dir)
     catalog.set_watermark(con, "sessionize", "ingested_at", latest.isoformat())
-    return SessionizeInfo(traces=len(traces), turns_written=len(turns), sessions_written=len(session_rows),
+    return SessionizeInfo(traces=len(traces), turns_written=n_turns, sessions_written=n_sessions,
                           sessions_touched=sorted(sessions)[:1000],
                           seconds=round(time.perf_counter() - t0, 3))
 

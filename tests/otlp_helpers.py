@@ -40,6 +40,7 @@ __all__ = [
     "make_span",
     "proto_dict_to_spec",
     "read_otlp_file",
+    "request_to_line",
     "spans_to_otlp_lines",
     "spans_to_requests",
     "to_any_value",
@@ -118,8 +119,7 @@ def any_value_to_python(value: Mapping[str, Any] | None) -> Any:
     if "intValue" in value:
         return int(value["intValue"])
     if "doubleValue" in value:
-        v = value["doubleValue"]
-        return float(v) if not isinstance(v, str) else float(v)  # "NaN"/"Infinity" are strings
+        return float(value["doubleValue"])  # also "NaN", "Infinity" (proto-JSON strings)
     if "bytesValue" in value:
         return base64.b64decode(value["bytesValue"])
     if "arrayValue" in value:
@@ -243,6 +243,20 @@ def dumps_line(request: Mapping[str, Any]) -> str:
     return json.dumps(request, ensure_ascii=False, separators=(",", ":"))
 
 
+def request_to_line(request: Mapping[str, Any], form: str = "spec") -> str:
+    """One request dict in the proto-JSON form (``spans_to_requests``) as one line of ``form``.
+
+    "spec": converted by ``proto_dict_to_spec``, then serialized like the Collector
+    (``dumps_line``). "proto": serialized exactly as ``MessageToJson(message, indent=None)``
+    does (", "/": " separators, non-ASCII as \\u escapes).
+    """
+    if form == "spec":
+        return dumps_line(proto_dict_to_spec(request))
+    if form == "proto":
+        return json.dumps(request, indent=None, ensure_ascii=True)
+    raise ValueError(f"form must be 'spec' or 'proto', not {form!r}")
+
+
 # --------------------------------------------------------------------------- SDK spans
 
 
@@ -312,9 +326,7 @@ def spans_to_otlp_lines(
     for request in spans_to_requests(spans, batch=batch):
         if transform is not None:
             request = transform(request)
-        if form == "spec":
-            request = proto_dict_to_spec(request)
-        lines.append(dumps_line(request))
+        lines.append(request_to_line(request, form))
     return lines
 
 

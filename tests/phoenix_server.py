@@ -118,26 +118,32 @@ def ensure_phoenix(cache: Path | None = None, version: str = PHOENIX_VERSION) ->
             if venv.exists():
                 shutil.rmtree(venv)
             log = cache / "phoenix-install.log"
+            env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
             with open(log, "w") as out:
-                for cmd in (
-                    [_uv(), "venv", str(venv), "--python", PHOENIX_PYTHON],
-                    [_uv(), "pip", "install", "--python", str(python), f"arize-phoenix=={version}"],
-                ):
+
+                def run(cmd: list[str]) -> int | str:
                     out.write(f"$ {' '.join(cmd)}\n")
                     out.flush()
-                    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
                     try:
-                        rc = subprocess.run(
+                        return subprocess.run(
                             cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                             timeout=INSTALL_TIMEOUT_S, check=False,
                         ).returncode
                     except subprocess.TimeoutExpired:
-                        rc = "timeout"
-                    if rc != 0:
-                        raise PhoenixServerError(
-                            f"installing Phoenix {version} failed ({cmd[1]} {cmd[2]}: {rc}); "
-                            f"log {log}:\n{_tail(log)}"
-                        )
+                        return "timeout"
+
+                # Python 3.11 if the machine has one, else the interpreter running the
+                # tests (Phoenix 20.x wants >=3.11,<3.15; so does Replay).
+                if run([_uv(), "venv", str(venv), "--python", PHOENIX_PYTHON,
+                        "--no-python-downloads"]) != 0:
+                    run([_uv(), "venv", str(venv), "--clear", "--python", sys.executable])
+                cmd = [_uv(), "pip", "install", "--python", str(python),
+                       f"arize-phoenix=={version}"]
+                if not python.exists() or run(cmd) != 0:
+                    raise PhoenixServerError(
+                        f"installing Phoenix {version} in {venv} failed; "
+                        f"log {log}:\n{_tail(log)}"
+                    )
             marker.write_text(version)
             return python
         finally:
@@ -340,7 +346,7 @@ def phoenix_server(
 #   start_ns / end_ns: int epoch ns (default: now, +1 ms)
 #   status:     "ok" | "error" | "unset" (default unset); status_message: str
 #   events:     [{"name": str, "time_ns": int | None, "attributes": {...}}]
-#   exception:  str -> span.record_exception(RuntimeError(exception))
+#   exception:  str -> span.record_exception(RuntimeError(exception)) at end_ns
 SpanSpec = dict[str, Any]
 
 
@@ -403,8 +409,9 @@ def send_spans(
         for ev in spec.get("events") or ():
             span.add_event(ev["name"], attributes=ev.get("attributes") or {},
                            timestamp=ev.get("time_ns"))
+        end_ns = spec.get("end_ns") or start_ns + 1_000_000
         if spec.get("exception"):
-            span.record_exception(RuntimeError(spec["exception"]))
+            span.record_exception(RuntimeError(spec["exception"]), timestamp=end_ns)
         status = spec.get("status", "unset")
         if status != "unset":
             code = StatusCode.ERROR if status == "error" else StatusCode.OK
@@ -412,7 +419,7 @@ def send_spans(
                                    else None))
         live[key] = span
         order.append(key)
-        ends.append(spec.get("end_ns") or start_ns + 1_000_000)
+        ends.append(end_ns)
     for key, end_ns in reversed(list(zip(order, ends))):  # children first
         live[key].end(end_time=end_ns)
     finished = {s.context.span_id: s for s in memory.get_finished_spans()}

@@ -24,7 +24,10 @@ What Phoenix does NOT give back, and what this module puts in its place:
   ``{"openinference.project.name": project}`` (true by construction: Phoenix files spans
   under that project) and ``scope`` is ``{}``;
 - ``openinference.span.kind`` is removed from ``attributes`` and sent as ``span_kind``
-  (``"UNKNOWN"`` when the span had none): it is put back into ``attributes``;
+  (``"UNKNOWN"`` when the span had none): it is put back into ``attributes``, except
+  ``UNKNOWN``, which is left out (as for a file span without a kind). Phoenix also
+  synthesises OpenInference attributes (``llm.model_name``, token counts, kind ``LLM``)
+  from ``gen_ai.*`` ones at ingestion; they come back alongside the originals;
 - times are kept to the microsecond only (``start_ns`` ends in ``000``);
 - OpenInference's JSON-string attributes (``metadata``, ``tool.parameters``,
   ``llm.prompt_template.variables``, ``document.metadata`` — Phoenix's own
@@ -261,7 +264,9 @@ def phoenix_span_to_raw(record: Any, *, project: str, location: str) -> RawSpan:
         raise ValueError(f"attributes is not an object: {type(attrs_in).__name__}")
     attributes = restore_json_string_attributes(flatten_attributes(attrs_in))
     kind = record.get("span_kind")
-    if isinstance(kind, str) and kind:
+    if isinstance(kind, str) and kind and kind.upper() != "UNKNOWN":
+        # UNKNOWN is Phoenix's default for a span that had no kind: leave it absent, as
+        # the same span read from a file would be, so kind detection can fall back.
         attributes.setdefault("openinference.span.kind", kind.upper())
     events_in = record.get("events") or []
     if not isinstance(events_in, list):

@@ -3,7 +3,7 @@
 SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time, s.end_time,
        s.status, s.status_message, s.session_id, s.user_id, s.project, s.convention,
        s.model, s.input_tokens, s.output_tokens, s.input_text, s.output_text,
-       s.user_message, s.assistant_text, s.system_prompt,
+       s.user_message, s.assistant_text,
        s.tool_calls::VARCHAR AS tool_calls, s.tool_results::VARCHAR AS tool_results,
        s.tool_name, s.tool_call_id, s.tool_arguments, s.tool_result
 FROM spans s

@@ -298,7 +298,17 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
         per_mb = [r["ingest"]["seconds"] / (r["data"]["bytes"] / MB) for r in done]
         print(f"\nTime per MB from the smallest to the largest scale: "
               + " -> ".join(f"{x:.3f} s" for x in per_mb)
-              + f" (x{per_mb[-1] / per_mb[0]:.2f}; 1.00 is linear)")
+              + f" (x{per_mb[-1] / per_mb[0]:.2f})")
+        xs = [r["data"]["bytes"] / MB for r in done]
+        ys = [r["ingest"]["seconds"] for r in done]
+        marginal = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1) if xs[i + 1] > xs[i]]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx > 0:
+            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+            print(f"Least-squares fit: ingest s = {my - slope * mx:.2f} s fixed + {slope:.4f} s per MB; "
+                  "marginal s per MB between scales: " + ", ".join(f"{m:.4f}" for m in marginal)
+                  + " (constant marginal cost = linear growth)")
 
 
 def main(argv: list[str] | None = None) -> int:

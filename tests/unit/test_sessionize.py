@@ -1,0 +1,98 @@
+"""Turn and session rebuilding on facts rows (pure functions, no catalog)."""
+
+import json
+from datetime import datetime, timedelta
+
+from tasks.sessionize import build_session, build_turns, fill_results, match_tool_calls, plain_text
+
+T0 = datetime(2026, 11, 20, 9, 0, 0)
+
+
+def fact(trace, span, parent=None, kind="UNKNOWN", start=0, end=1, **kw):
+    row = {"trace_id": trace, "span_id": span, "parent_span_id": parent, "name": kw.pop("name", kind.lower()),
+           "kind": kind, "start_time": T0 + timedelta(seconds=start), "end_time": T0 + timedelta(seconds=end),
+           "status": "unset", "status_message": None, "session_id": None, "user_id": None, "project": "p",
+           "convention": "openinference", "model": None, "input_tokens": None, "output_tokens": None,
+           "input_text": None, "output_text": None, "user_message": None, "assistant_text": None,
+           "system_prompt": None, "tool_calls": None, "tool_results": None, "tool_name": None,
+           "tool_call_id": None, "tool_arguments": None, "tool_result": None}
+    row.update(kw)
+    return row
+
+
+def test_tool_results_match_by_id_then_order_with_reused_ids():
+    requested = [{"id": "c1", "name": "a", "arguments": "{1}"}, {"id": "c1", "name": "b", "arguments": "{2}"},
+                 {"id": None, "name": "a", "arguments": "{3}"}]
+    executed = [{"id": "c1", "name": "a", "arguments": None, "result": "r1", "status": "ok"},
+                {"id": "c1", "name": "b", "arguments": None, "result": "r2", "status": "ok"},
+                {"id": None, "name": "a", "arguments": None, "result": "r3", "status": "error"}]
+    out = match_tool_calls(requested, executed)
+    assert [(c["name"], c["arguments"], c["result"]) for c in out] == [("a", "{1}", "r1"), ("b", "{2}", "r2"),
+                                                                     ("a", "{3}", "r3")]
+
+
+def test_requested_but_never_run_tool_call_is_kept_unset():
+    out = match_tool_calls([{"id": "x", "name": "a", "arguments": "{}"}], [])
+    assert out == [{"id": "x", "name": "a", "arguments": "{}", "result": None, "status": "unset"}]
+
+
+def test_plain_text():
+    assert plain_text("hello") == "hello"
+    assert plain_text('{"input": "hi"}') == "hi"
+    assert plain_text('{"messages": [{"role": "user", "content": "yo"}]}') == "yo"
+    assert plain_text('{"foo": 1}') is None
+    assert plain_text(None) is None
+
+
+def test_session_only_on_llm_span_and_turn_order_by_root_start():
+    rows = []
+    for i, (trace, start) in enumerate([("t2", 100), ("t1", 10)]):
+        rows += [fact(trace, f"{trace}r", kind="AGENT", start=start, end=start + 5, input_text=f"q{trace}",
+                      output_text=f"a{trace}"),
+                 fact(trace, f"{trace}l", parent=f"{trace}r", kind="LLM", start=start + 1, end=start + 2,
+                      session_id="S", input_tokens=10, output_tokens=2, user_message=f"q{trace}")]
+    turns = build_turns(rows)
+    assert [(t["trace_id"], t["turn_index"], t["session_id"]) for t in turns] == [("t1", 0, "S"), ("t2", 1, "S")]
+    s = build_session("S", turns)
+    assert s["turn_count"] == 2 and s["input_tokens"] == 20 and s["first_user_message"] == "qt1"
+    assert s["last_assistant_message"] == "at2"
+
+
+def test_user_message_from_first_model_call_when_root_input_is_not_text():
+    rows = [fact("t", "r", kind="CHAIN", start=0, end=9, input_text='{"config": {"x": 1}}'),
+            fact("t", "l2", "r", kind="LLM", start=5, end=6, user_message="later", assistant_text="final"),
+            fact("t", "l1", "r", kind="LLM", start=1, end=2, user_message="first", assistant_text=None,
+                 tool_calls=json.dumps([{"id": "c", "name": "f", "arguments": "{}"}])),
+            fact("t", "x", "r", kind="TOOL", start=3, end=4, tool_name="f", tool_result="42", status="error",
+                 status_message="timeout", name="f")]
+    (turn,) = build_turns(rows)
+    assert turn["user_message"] == "first" and turn["assistant_message"] == "final"
+    assert turn["session_id"] is None and turn["turn_index"] == 0
+    assert turn["tool_calls"] == [{"id": "c", "name": "f", "arguments": "{}", "result": "42", "status": "error"}]
+    # the tool failed but the agent answered: counted, not a failed turn
+    assert turn["status"] == "ok" and turn["error"] is None and turn["error_count"] == 1
+    assert turn["llm_calls"] == 2
+    assert turn["latency_ms"] == 9000.0
+
+
+def test_missing_root_uses_the_earliest_orphan():
+    rows = [fact("t", "b", parent="gone", kind="LLM", start=2, end=3, user_message="u", assistant_text="a"),
+            fact("t", "a", parent="gone", kind="LLM", start=1, end=4, user_message="u0")]
+    (turn,) = build_turns(rows)
+    assert turn["root_span_id"] == "a" and turn["user_message"] == "u0"
+
+
+def test_a_turn_fails_when_its_root_fails():
+    rows = [fact("t", "r", kind="AGENT", start=0, end=2, input_text="q", status="error", status_message="boom"),
+            fact("t", "l", "r", kind="LLM", start=0, end=1, status="error", status_message="503")]
+    (turn,) = build_turns(rows)
+    assert turn["status"] == "error" and turn["error"] == "agent: boom" and turn["error_count"] == 2
+
+
+def test_tool_spans_without_results_take_them_from_tool_messages():
+    executed = [{"id": "a", "name": "f", "arguments": None, "result": None, "status": "ok"},
+                {"id": None, "name": "g", "arguments": None, "result": None, "status": "ok"},
+                {"id": "c", "name": "f", "arguments": None, "result": None, "status": "error"}]
+    fill_results(executed, [{"id": None, "name": "g", "result": "G"}, {"id": "a", "name": None, "result": "A"},
+                            {"id": "c", "name": None, "result": "C"}])
+    assert [e["result"] for e in executed] == ["A", "G", None]
