@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     reject_raw_chars: int = Field(2000, ge=100, description="raw record kept in a reject row")
     # phoenix
     phoenix_api_key: SecretStr | None = None
-    phoenix_page_size: int = Field(500, ge=1, le=10_000)
+    phoenix_page_size: int = Field(500, ge=1, le=1000, description="spans per Phoenix page (its cap: 1000)")
+    phoenix_commit_spans: int = Field(20_000, ge=1, description="spans stored per commit of a Phoenix pull")
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
 

@@ -56,9 +56,14 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 def _fail(exc: BaseException, debug: bool) -> None:
     if debug:
         traceback.print_exception(exc)
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    err.print(f"replay: error: {msg}", markup=False, highlight=False)
+    msg = str(exc).strip() or type(exc).__name__
+    _say_error(msg)
     raise typer.Exit(1)
+
+
+def _say_error(msg: str) -> None:
+    """One line on stderr, never wrapped."""
+    sys.stderr.write(f"replay: error: {' '.join(msg.split())}\n")
 
 
 def _run(ctx: typer.Context, fn, *args, **kwargs):
@@ -68,12 +73,12 @@ def _run(ctx: typer.Context, fn, *args, **kwargs):
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        err.print("replay: interrupted")
+        _say_error("interrupted")
         raise typer.Exit(130)
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
         if not c.debug and not isinstance(exc, _known_errors()):
             msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run with --debug for the traceback)"
-            err.print(f"replay: error: {msg}", markup=False, highlight=False)
+            _say_error(msg)
             raise typer.Exit(1)
         _fail(exc, c.debug)
 

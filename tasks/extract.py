@@ -352,7 +352,7 @@ def commit_files(con, settings, staged: StagedRun) -> ExtractInfo:
     finally:
         shutil.rmtree(staged.stage, ignore_errors=True)
     info.files = staged.files
-    catalog.record_run(con, "extract", staged.run_id, info.model_dump_json())
+    catalog_record(con, staged.run_id, info)
     return info
 
 
@@ -401,24 +401,23 @@ def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkRe
                        seconds=round(time.perf_counter() - t0, 3))
 
 
-def extract_spans(con, settings, spans: Iterable[tuple[RawSpan | None, str | None, Any]],
+def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dict[str, str]],
                   source: str, project: str | None = None) -> ExtractInfo:
-    """The same stage for sources that hand over RawSpans (Phoenix): stage, dedup, publish."""
+    """The same stage for sources that hand over RawSpans (Phoenix): stage, dedup, publish.
+    ``rejects``: records the source could not convert ({location, reason, raw})."""
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
-    ingested_at = datetime.now(timezone.utc)
-    ingested_us = int(ingested_at.timestamp() * 1e6)
+    ingested_us = int(datetime.now(timezone.utc).timestamp() * 1e6)
     stage = settings.lake_dir / "_staging" / run_id
     res = ChunkResult()
     batch = SpanBatch(stage, "part-00000-0000", settings.batch_rows, settings.batch_bytes)
     try:
-        for raw, reason, record in spans:
+        for r in rejects:
             res.read += 1
-            if raw is None:
-                where = (record or {}).get("_location", source) if isinstance(record, dict) else source
-                res.rejects.append(_reject(source, where, where, record, reason or "unusable record",
-                                           settings.reject_raw_chars))
-                continue
+            res.rejects.append(_reject(source, r["location"], r["location"], r["raw"], r["reason"],
+                                       settings.reject_raw_chars))
+        for raw in spans:
+            res.read += 1
             proj = project or _s(raw["resource"].get("service.name")) or "default"
             batch.add(raw, proj, source, ingested_us)
             res.spans += 1
@@ -427,7 +426,14 @@ def extract_spans(con, settings, spans: Iterable[tuple[RawSpan | None, str | Non
         info = commit_staged(con, settings, stage, run_id, [res], source, t0)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    catalog_record(con, run_id, info)
     return info
+
+
+def catalog_record(con, run_id: str, info: ExtractInfo) -> None:
+    from tasks import catalog
+
+    catalog.record_run(con, "extract", run_id, info.model_dump_json())
 
 
 # --------------------------------------------------------------------------- Prefect task
