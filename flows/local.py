@@ -32,13 +32,13 @@ def ingest_local(settings: Settings, paths: list[str | Path] | None = None, proj
 
     t0 = time.perf_counter()
     files = extract.expand_paths(paths or [])  # fails fast on a missing path, before any write
-    with catalog.write_lock(settings):
+    with catalog.write_lock(settings), extract.worker_pool(settings) as pool:
         # parse first: the worker processes start before this process opens DuckDB
-        staged = None if phoenix_url else extract.stage_files(settings, files, project)
+        staged = None if phoenix_url else extract.stage_files(settings, files, project, pool=pool)
         with catalog.open_catalog(settings) as con:
             if phoenix_url:
                 extracts = phoenix_pull.pull(con, settings, phoenix_url, project)
             else:
-                extracts = [extract.commit_files(con, settings, staged)]
-            sess = sessionize.sessionize(con, settings)
+                extracts = [extract.commit_files(con, settings, staged, pool)]
+            sess = sessionize.sessionize(con, settings, pool)
             return ingest_summary(con, extracts, sess, t0, "in-process")

@@ -13,6 +13,7 @@ the whole run, on the (trace_id, span_id) keys only, before anything becomes vis
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -34,6 +35,7 @@ from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
 from tasks import lake
 from tasks._prefect import lazy_task
+from tasks.pool import pmap, worker_pool
 from tasks.conventions import span_facts
 from tasks.otlp import BadRecord, iter_request_spans
 
@@ -283,30 +285,6 @@ def _is_trace_file(f: Path) -> bool:
                                                        ".jsonl.gz", ".ndjson.gz"))
 
 
-def _workers(requested: int, n_chunks: int) -> int:
-    if n_chunks <= 1:
-        return 1
-    n = requested or min(4, os.cpu_count() or 1)
-    return max(1, min(n, n_chunks))
-
-
-def _mp_context():
-    """fork when this process runs no other Python thread (the CLI: fast, no main-module
-    re-import); spawn otherwise (inside a Prefect worker), which is fork-safe."""
-    import multiprocessing as mp
-    import threading
-
-    return mp.get_context("fork" if threading.active_count() == 1 else "spawn")
-
-
-def run_chunks(jobs: list[dict[str, Any]], workers: int) -> list[ChunkResult]:
-    if workers <= 1:
-        return [parse_chunk(**j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-        futures = [pool.submit(parse_chunk, **j) for j in jobs]
-        return [f.result() for f in futures]
-
-
 @dataclass
 class StagedRun:
     """Parsed, not yet visible: part files under lake/_staging/<run_id>/."""
@@ -320,7 +298,7 @@ class StagedRun:
 
 
 def stage_files(settings, paths: list[Path], project: str | None = None,
-                source: str = "otlp_file") -> StagedRun:
+                source: str = "otlp_file", pool: ProcessPoolExecutor | None = None) -> StagedRun:
     """Parse OTLP/JSON files into staged part files (no catalog needed: run before opening it)."""
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
@@ -335,20 +313,18 @@ def stage_files(settings, paths: list[Path], project: str | None = None,
                              batch_rows=settings.batch_rows, batch_bytes=settings.batch_bytes,
                              raw_chars=settings.reject_raw_chars))
     try:
-        results = run_chunks(jobs, _workers(settings.workers, len(jobs)))
+        results = pmap(pool, parse_chunk, jobs)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return StagedRun(run_id, source, stage, results, len(paths), t0)
 
 
-def commit_files(con, settings, staged: StagedRun) -> ExtractInfo:
+def commit_files(con, settings, staged: StagedRun, pool: ProcessPoolExecutor | None = None) -> ExtractInfo:
     """Deduplicate and publish a staged run; record it."""
-    from tasks import catalog
-
     try:
         info = commit_staged(con, settings, staged.stage, staged.run_id, staged.results, staged.source,
-                             staged.started)
+                             staged.started, pool)
     finally:
         shutil.rmtree(staged.stage, ignore_errors=True)
     info.files = staged.files
@@ -361,30 +337,36 @@ def extract_files(settings, paths: list[Path], project: str | None = None,
     """The whole extract stage for files: parse (before the catalog opens), then commit."""
     from tasks import catalog
 
-    with catalog.write_lock(settings):
-        staged = stage_files(settings, paths, project, source)
+    with catalog.write_lock(settings), worker_pool(settings) as pool:
+        staged = stage_files(settings, paths, project, source, pool)
         with catalog.open_catalog(settings) as con:
-            return commit_files(con, settings, staged)
+            return commit_files(con, settings, staged, pool)
+
+
+def drop_rows(path: str, rows: set[int]) -> int:
+    """Rewrite a staged part without the given row numbers; returns the rows left."""
+    table = pq.read_table(path, schema=lake.SPANS)
+    table = table.filter(pa.array([i not in rows for i in range(table.num_rows)]))
+    if table.num_rows:
+        lake.write_atomic(table, Path(path))
+    else:
+        Path(path).unlink()
+    return table.num_rows
 
 
 def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkResult],
-                  source: str, t0: float) -> ExtractInfo:
+                  source: str, t0: float, pool: ProcessPoolExecutor | None = None) -> ExtractInfo:
     """Drop duplicate spans (inside the run and against the lake), publish parts, store rejects."""
     from tasks import catalog
 
     parts = [p for r in results for p in r.parts]
     drops = catalog.duplicate_rows(con, settings.lake_dir, [p for p, _, _ in parts])
+    left = dict(zip(sorted(drops), pmap(pool, drop_rows, [{"path": p, "rows": drops[p]} for p in sorted(drops)])))
     ingested = 0
     for path, day, rows in parts:
-        dropped = drops.get(path)
-        if dropped:
-            table = pq.read_table(path, schema=lake.SPANS)
-            keep = pa.array([i not in dropped for i in range(table.num_rows)])
-            table = table.filter(keep)
-            if table.num_rows == 0:
-                continue
-            lake.write_atomic(table, Path(path))
-            rows = table.num_rows
+        rows = left.get(path, rows)
+        if rows == 0:
+            continue
         lake.publish(Path(path), settings.lake_dir, "spans", day, f"{run_id}-{Path(path).name}")
         ingested += rows
     rejects = [Reject(source=r["source"], location=r["location"], reason=r["reason"], raw=r["raw"],

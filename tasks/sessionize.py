@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterable
 
 import orjson
@@ -26,6 +27,7 @@ import pyarrow as pa
 
 from models.ingest import SessionizeInfo
 from tasks import lake
+from tasks.pool import pmap
 from tasks._prefect import lazy_task
 
 _EPOCH = datetime(1970, 1, 1)
@@ -298,20 +300,45 @@ def batches_by_session(trace_sessions: list[tuple[str, str | None]], size: int) 
 
 
 # --------------------------------------------------------------------------- the stage
-def _write(turns: list[dict], session_rows: list[dict], settings, version: int, at: datetime, name: str) -> int:
+def _write(turns: list[dict], session_rows: list[dict], lake_dir: Path, version: int, at: datetime, name: str) -> int:
     for r in turns:
         r.update(version=version, sessionized_at=at, deleted=False)
     for r in session_rows:
         r.setdefault("deleted", False)
         r.update(version=version, sessionized_at=at)
-    lake.write_partitioned(pa.Table.from_pylist(turns, schema=lake.TURNS), settings.lake_dir, "turns",
+    lake.write_partitioned(pa.Table.from_pylist(turns, schema=lake.TURNS), lake_dir, "turns",
                            "started_at", name)
-    lake.write_partitioned(pa.Table.from_pylist(session_rows, schema=lake.SESSIONS), settings.lake_dir,
+    lake.write_partitioned(pa.Table.from_pylist(session_rows, schema=lake.SESSIONS), lake_dir,
                            "sessions", "started_at", name)
     return len(turns)
 
 
-def sessionize(con, settings) -> SessionizeInfo:
+def rebuild_batch(lake_dir: str, files: list[str], traces: list[str], decided: dict[str, tuple],
+                  version: int, at: datetime, name: str) -> tuple[int, list[str]]:
+    """Rebuild the turns and sessions of a batch of whole sessions from the lake's span files
+    and write them as parts (runs in a worker process: its own in-memory DuckDB)."""
+    import duckdb
+
+    from tasks import catalog
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.register("wanted_traces", pa.table({"trace_id": pa.array(traces, pa.string())}))
+        facts = con.sql(catalog.sql("facts_of_traces"), params={"files": files}).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    turns = build_turns(facts, decided)
+    by_session: dict[str, list[dict]] = defaultdict(list)
+    for t in turns:
+        if t["session_id"]:
+            by_session[t["session_id"]].append(t)
+    session_rows = [build_session(sid, ts) for sid, ts in sorted(by_session.items())]
+    _write(turns, session_rows, Path(lake_dir), version, at, name)
+    return len(turns), sorted(by_session)
+
+
+def sessionize(con, settings, pool=None) -> SessionizeInfo:
     """Rebuild the turns and sessions that spans ingested since the last watermark touch."""
     from tasks import catalog
 
@@ -336,22 +363,19 @@ def sessionize(con, settings) -> SessionizeInfo:
     decided = {t: (sid, prompts.setdefault(sp, sp) if sp is not None else None) for t, sid, sp in decided_rows}
     version = int(time.time() * 1e6)
     at = catalog.now()
-    name = f"v{version}"
-    n_turns = n_sessions = 0
-    seen_sessions: set[str] = set()
-    for bi, batch in enumerate(batches_by_session([(t, d[0]) for t, d in decided.items()], settings.sessionize_batch)):
-        con.register("wanted_traces", pa.table({"trace_id": pa.array(batch, pa.string())}))
-        facts = con.sql(catalog.sql("facts_of_traces")).to_arrow_table().to_pylist()
-        turns = build_turns(facts, decided)
-        by_session: dict[str, list[dict]] = defaultdict(list)
-        for t in turns:
-            if t["session_id"]:
-                by_session[t["session_id"]].append(t)
-        session_rows = [build_session(sid, ts) for sid, ts in sorted(by_session.items())]
-        seen_sessions.update(by_session)
-        n_turns += _write(turns, session_rows, settings, version, at, f"{name}-{bi:04d}.parquet")
-        n_sessions += len(session_rows)
+    files = [str(p) for p in lake.list_files(settings.lake_dir, "spans")]
+    # ~4 batches so that the workers share the work, at most sessionize_batch traces each
+    size = max(200, min(settings.sessionize_batch, -(-len(decided) // 4)))
+    batches = batches_by_session([(t, d[0]) for t, d in decided.items()], size)
+    jobs = [{"lake_dir": str(settings.lake_dir), "files": files, "traces": batch,
+             "decided": {t: decided[t] for t in batch}, "version": version, "at": at,
+             "name": f"v{version}-{bi:04d}.parquet"} for bi, batch in enumerate(batches)]
+    results = pmap(pool, rebuild_batch, jobs)
+    n_turns = sum(n for n, _ in results)
+    seen_sessions = {sid for _, sids in results for sid in sids}
+    n_sessions = len(seen_sessions)
     con.unregister("wanted_traces")
+    name = f"v{version}"
     # a session every trace has left: a tombstone
     gone = sorted(sessions - seen_sessions)
     if gone:
@@ -359,7 +383,7 @@ def sessionize(con, settings) -> SessionizeInfo:
                  "duration_ms": 0.0, "turn_count": 0, "input_tokens": 0, "output_tokens": 0,
                  "tool_call_count": 0, "error_count": 0, "first_user_message": None,
                  "last_assistant_message": None, "deleted": True} for sid in gone]
-        _write([], tomb, settings, version, at, f"{name}-tombstones.parquet")
+        _write([], tomb, settings.lake_dir, version, at, f"{name}-tombstones.parquet")
         n_sessions += len(tomb)
     catalog.refresh_views(con, settings.lake_dir)
     catalog.set_watermark(con, "sessionize", "ingested_at", latest.isoformat())

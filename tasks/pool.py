@@ -1,0 +1,41 @@
+"""Worker processes for the CPU-heavy stages (parsing spans, rebuilding turns).
+
+The unit shipped to a worker is a batch (a ~64 MB chunk of a file, a few thousand whole
+sessions), never a span or a chat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Iterator
+
+
+def _mp_context():
+    """fork when this process runs no other Python thread (the CLI: fast, no main-module
+    re-import); spawn otherwise (inside a Prefect worker), which is fork-safe."""
+    import multiprocessing as mp
+    import threading
+
+    return mp.get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
+@contextlib.contextmanager
+def worker_pool(settings) -> Iterator[ProcessPoolExecutor | None]:
+    """The stage's worker processes (None: run inline). Create it BEFORE this process opens
+    DuckDB: with fork, the workers start at the first submit."""
+    n = settings.workers or min(4, os.cpu_count() or 1)
+    if n <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=n, mp_context=_mp_context()) as pool:
+        yield pool
+
+
+def pmap(pool: ProcessPoolExecutor | None, fn, jobs: list[dict[str, Any]]) -> list[Any]:
+    """fn(**job) for every job, in the pool when there is one, results in job order."""
+    if pool is None or len(jobs) <= 1:
+        return [fn(**j) for j in jobs]
+    futures = [pool.submit(fn, **j) for j in jobs]
+    return [f.result() for f in futures]
