@@ -34,7 +34,8 @@ def sql(name: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
 
 
-def _quote(s: str) -> str:
+def quote(s: str) -> str:
+    """A SQL string literal (for the DDL that cannot bind a path)."""
     return "'" + s.replace("'", "''") + "'"
 
 
@@ -61,7 +62,7 @@ def _duck_type(t: pa.DataType) -> str:
 def lake_source(lake_dir: Path, table: str) -> str:
     """The relation a view reads: the lake's parquet files, or a typed empty one."""
     if lake.has_files(lake_dir, table):
-        return (f"read_parquet({_quote(lake.table_glob(lake_dir, table))}, hive_partitioning = false, "
+        return (f"read_parquet({quote(lake.table_glob(lake_dir, table))}, hive_partitioning = false, "
                 f"union_by_name = true)")
     cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in lake.TABLES[table])
     return f"(SELECT {cols} WHERE false)"

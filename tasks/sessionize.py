@@ -16,6 +16,7 @@ Rules (issue 2):
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -138,17 +139,16 @@ def trace_session(spans: list[dict], root: dict) -> str | None:
 _UNSET = object()
 
 
-def build_turn(spans: list[dict], session_id: Any = _UNSET, system_prompt: Any = _UNSET) -> dict[str, Any]:
+def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
     """One trace's spans (facts rows) -> its turn (turn_index decided later, per session).
-    ``session_id``/``system_prompt`` when the caller already decided them in SQL."""
+    ``session_id`` when the caller already decided it in SQL."""
     spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
     root = find_root(spans)
     llms = [s for s in spans if s["kind"] == "LLM"]
     tools = [s for s in spans if s["kind"] == "TOOL"]
     if session_id is _UNSET:
         session_id = trace_session(spans, root)
-    if system_prompt is _UNSET:
-        system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
+    system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
     uids = [s["user_id"] for s in spans if s["user_id"]]
     user_id = root["user_id"] or (uids[0] if uids else None)
 
@@ -270,15 +270,15 @@ def build_session(session_id: str, turns: list[dict]) -> dict[str, Any]:
     }
 
 
-def build_turns(fact_rows: Iterable[dict], decided: dict[str, tuple[Any, Any]] | None = None) -> list[dict]:
-    """Facts rows of whole traces -> indexed turns. ``decided``: {trace_id: (session_id,
-    system_prompt)} from SQL; without it they are decided here from the facts."""
+def build_turns(fact_rows: Iterable[dict], decided: dict[str, str | None] | None = None) -> list[dict]:
+    """Facts rows of whole traces -> indexed turns. ``decided``: {trace_id: session_id} from
+    SQL (so that batches never split a session); without it, decided here from the facts."""
     by_trace: dict[str, list[dict]] = defaultdict(list)
     for r in fact_rows:
         by_trace[r["trace_id"]].append(r)
     if decided is None:
         return index_turns(build_turn(spans) for spans in by_trace.values())
-    return index_turns(build_turn(spans, *decided[t]) for t, spans in by_trace.items())
+    return index_turns(build_turn(spans, decided[t]) for t, spans in by_trace.items())
 
 
 def batches_by_session(trace_sessions: list[tuple[str, str | None]], size: int) -> list[list[str]]:
@@ -313,21 +313,13 @@ def _write(turns: list[dict], session_rows: list[dict], lake_dir: Path, version:
     return len(turns)
 
 
-def rebuild_batch(lake_dir: str, files: list[str], traces: list[str], decided: dict[str, tuple],
+def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
                   version: int, at: datetime, name: str) -> tuple[int, list[str]]:
-    """Rebuild the turns and sessions of a batch of whole sessions from the lake's span files
-    and write them as parts (runs in a worker process: its own in-memory DuckDB)."""
-    import duckdb
+    """Rebuild the turns and sessions of a batch of whole sessions from its facts folder
+    and write them as lake parts (runs in a worker process)."""
+    import pyarrow.dataset as ds
 
-    from tasks import catalog
-
-    con = duckdb.connect()
-    try:
-        con.execute("SET enable_progress_bar = false")
-        con.register("wanted_traces", pa.table({"trace_id": pa.array(traces, pa.string())}))
-        facts = con.sql(catalog.sql("facts_of_traces"), params={"files": files}).to_arrow_table().to_pylist()
-    finally:
-        con.close()
+    facts = ds.dataset(facts_dir, format="parquet").to_table().to_pylist()
     turns = build_turns(facts, decided)
     by_session: dict[str, list[dict]] = defaultdict(list)
     for t in turns:
@@ -357,20 +349,29 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
     con.register("wanted_sessions", pa.table({"session_id": pa.array(sorted(sessions), pa.string())}))
     traces = new_traces | {t for (t,) in con.execute(catalog.sql("traces_of_sessions")).fetchall()}
     con.register("wanted_traces", pa.table({"trace_id": pa.array(sorted(traces), pa.string())}))
-    decided_rows = con.execute(catalog.sql("trace_sessions")).fetchall()
+    decided = dict(con.execute(catalog.sql("trace_sessions")).fetchall())
     con.unregister("wanted_sessions")
-    prompts: dict[str, str] = {}  # one string object per distinct system prompt
-    decided = {t: (sid, prompts.setdefault(sp, sp) if sp is not None else None) for t, sid, sp in decided_rows}
     version = int(time.time() * 1e6)
     at = catalog.now()
     files = [str(p) for p in lake.list_files(settings.lake_dir, "spans")]
-    # ~4 batches so that the workers share the work, at most sessionize_batch traces each
+    # batches of whole sessions: ~4 so that the workers share the work, at most sessionize_batch traces
     size = max(200, min(settings.sessionize_batch, -(-len(decided) // 4)))
-    batches = batches_by_session([(t, d[0]) for t, d in decided.items()], size)
-    jobs = [{"lake_dir": str(settings.lake_dir), "files": files, "traces": batch,
-             "decided": {t: decided[t] for t in batch}, "version": version, "at": at,
-             "name": f"v{version}-{bi:04d}.parquet"} for bi, batch in enumerate(batches)]
-    results = pmap(pool, rebuild_batch, jobs)
+    batches = batches_by_session(list(decided.items()), size)
+    con.register("wanted_batches", pa.table({
+        "trace_id": pa.array([t for b in batches for t in b], pa.string()),
+        "batch": pa.array([i for i, b in enumerate(batches) for _ in b], pa.int32())}))
+    stage = settings.lake_dir / "_staging" / f"sessionize-{version}"
+    try:
+        # one pass over the lake writes every batch's facts; each worker then reads only its own
+        con.execute(catalog.sql("facts_by_batch").replace("{out}", catalog.quote(str(stage))), {"files": files})
+        con.unregister("wanted_batches")
+        jobs = [{"lake_dir": str(settings.lake_dir), "facts_dir": str(stage / f"batch={i}"),
+                 "decided": {t: decided[t] for t in b}, "version": version, "at": at,
+                 "name": f"v{version}-{i:04d}.parquet"}
+                for i, b in enumerate(batches) if (stage / f"batch={i}").exists()]
+        results = pmap(pool, rebuild_batch, jobs)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     n_turns = sum(n for n, _ in results)
     seen_sessions = {sid for _, sids in results for sid in sids}
     n_sessions = len(seen_sessions)
