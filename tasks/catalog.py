@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import time
 from datetime import datetime, timezone
 from functools import cache
@@ -21,7 +22,8 @@ from models.ingest import Reject
 from tasks import lake
 
 SQL_DIR = Path(__file__).parent / "sql"
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+_EXPLAIN_ANALYZE = re.compile(r"^\s*EXPLAIN\s+ANALY[SZ]E\b", re.IGNORECASE)
 
 
 class CatalogError(Exception):
@@ -159,6 +161,8 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str]
         kind = st.type.name
         if kind not in READ_ONLY_STATEMENTS:
             raise CatalogError(f"only read-only queries are allowed here (got a {kind} statement)")
+        if kind == "EXPLAIN" and _EXPLAIN_ANALYZE.match(st.query):
+            raise CatalogError("only read-only queries are allowed here (EXPLAIN ANALYZE runs its statement)")
     cols: list[str] = []
     rows: list[tuple] = []
     try:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
+import stat
+import zlib
 import hashlib
 import os
 import shutil
@@ -142,9 +145,12 @@ class SpanBatch:
 
 def plan_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, int, int]]:
     """Cut a plain file into (start, end, first_line) ranges at line boundaries.
-    A gzip file is one chunk (it cannot be entered in the middle)."""
+    A gzip file is one chunk (it cannot be entered in the middle): end -1; so is a pipe
+    (``replay ingest <(zcat x.gz)``), read as a stream: end -2."""
+    if not path.is_file():
+        return [(0, STREAM, 1)]
     if path.suffix == ".gz":
-        return [(0, -1, 1)]
+        return [(0, GZIP, 1)]
     size = path.stat().st_size
     if size <= chunk_bytes:
         return [(0, size, 1)]
@@ -176,10 +182,22 @@ def plan_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, i
     return chunks
 
 
+GZIP, STREAM = -1, -2
+
+
 def _iter_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
-    if end < 0:
+    if end == GZIP:
         with gzip.open(path, "rb") as f:
             yield from f
+        return
+    if end == STREAM:
+        with open(path, "rb") as raw:
+            f = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
+            if f.peek(2)[:2] == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=f) as g:
+                    yield from g
+            else:
+                yield from f
         return
     with open(path, "rb") as f:
         f.seek(start)
@@ -208,6 +226,7 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, stage_dir: str
     res = ChunkResult()
     batch = SpanBatch(Path(stage_dir), prefix, batch_rows, batch_bytes)
     p = Path(path)
+    lineno, line = first_line - 1, b""
     try:
         for lineno, line in enumerate(_iter_lines(p, start, end), start=first_line):
             res.bytes += len(line)
@@ -230,11 +249,13 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, stage_dir: str
                 proj = project or _s(raw["resource"].get("service.name")) or "default"
                 batch.add(raw, proj, source, ingested_us)
                 res.spans += 1
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        # a truncated or corrupt .gz: what was read is kept, the rest is one reject row
-        where = f"{path}:{lineno if 'lineno' in locals() else first_line}"
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        # a truncated or corrupt .gz: what was read is kept, the rest is one reject row at the
+        # first line lost; its raw is the last line read (what tells two such files apart)
+        where = f"{path}:{lineno + 1}"
         res.read += 1
-        res.rejects.append(_reject(source, where, "read", b"", f"file cannot be read further: {exc}", raw_chars))
+        res.rejects.append(_reject(source, where, f"line {lineno + 1}", line[-raw_chars:],
+                                   f"file cannot be read further: {exc}", raw_chars))
     batch.flush()
     res.parts = batch.parts
     return res
@@ -260,22 +281,28 @@ def _reject(source: str, where: str, key: str, raw: Any, reason: str, raw_chars:
 
 # --------------------------------------------------------------------------- the stage
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files and folders (walked) -> the OTLP/JSON files in them, in a stable order."""
+    """Files, pipes and folders (walked) -> what to read, in a stable order. Fails with a
+    one-line reason, before anything is written, on a path that cannot be read."""
     out: list[Path] = []
     for p in paths:
         p = Path(p)
         if not p.exists():
-            raise SourceError(f"no such file or folder: {p}")
+            raise SourceError(f"no such file or folder: {p}" + (" (a broken link)" if p.is_symlink() else ""))
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _is_trace_file(f))
-            out.extend(found)
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and _is_trace_file(f)))
         else:
-            if not os.access(p, os.R_OK):
-                raise SourceError(f"cannot read {p}: permission denied")
             out.append(p)
     for f in out:
-        if not os.access(f, os.R_OK):
-            raise SourceError(f"cannot read {f}: permission denied")
+        mode = f.stat().st_mode
+        if stat.S_ISFIFO(mode):
+            continue  # a pipe: opening it now would block until its writer is there
+        if not stat.S_ISREG(mode):
+            raise SourceError(f"cannot read {f}: not a regular file or a pipe")
+        try:
+            with open(f, "rb"):
+                pass
+        except OSError as exc:
+            raise SourceError(f"cannot read {f}: {exc.strerror or exc}") from None
     return out
 
 
@@ -313,7 +340,9 @@ def stage_files(settings, paths: list[Path], project: str | None = None,
                              batch_rows=settings.batch_rows, batch_bytes=settings.batch_bytes,
                              raw_chars=settings.reject_raw_chars))
     try:
-        results = pmap(pool, parse_chunk, jobs)
+        # pipes are read here (a worker process may not share the pipe), files in the pool
+        streams = [j for j in jobs if j["end"] == STREAM]
+        results = [parse_chunk(**j) for j in streams] + pmap(pool, parse_chunk, [j for j in jobs if j["end"] != STREAM])
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

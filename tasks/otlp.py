@@ -83,12 +83,30 @@ def any_value(v: Any) -> Any:
         dv = v["doubleValue"]
         return float(dv) if isinstance(dv, str) else dv
     if "arrayValue" in v:
-        return [any_value(x) for x in (v["arrayValue"] or {}).get("values") or ()]
+        return [any_value(x) for x in _list(_obj(v["arrayValue"], "arrayValue").get("values"), "arrayValue.values")]
     if "kvlistValue" in v:
-        return key_values((v["kvlistValue"] or {}).get("values") or ())
+        return key_values(_list(_obj(v["kvlistValue"], "kvlistValue").get("values"), "kvlistValue.values"))
     if "bytesValue" in v:
         return v["bytesValue"]  # base64 text, kept as it came
     return None
+
+
+def _obj(v: Any, what: str) -> dict:
+    """An optional JSON object ({} when absent); BadRecord when it is something else."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise BadRecord(f"{what} is not an object")
+    return v
+
+
+def _list(v: Any, what: str) -> list:
+    """An optional JSON array ([] when absent); BadRecord when it is something else."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise BadRecord(f"{what} is not a list")
+    return v
 
 
 def key_values(kvs: Any) -> dict[str, Any]:
@@ -150,12 +168,12 @@ def decode_span(span: Any, resource: dict[str, Any], scope: dict[str, Any], loca
         raise BadRecord("endTimeUnixNano is before startTimeUnixNano")
     status, message = _status(span.get("status"))
     events: list[RawEvent] = []
-    for ev in span.get("events") or ():
+    for ev in _list(span.get("events"), "events"):
         if not isinstance(ev, dict):
             raise BadRecord("event is not an object")
         t = ev.get("timeUnixNano")
-        events.append({"name": ev.get("name") or "",
-                       "time_ns": int(t) if t not in (None, "") else None,
+        events.append({"name": ev.get("name") if isinstance(ev.get("name"), str) else "",
+                       "time_ns": decode_time(t, "event timeUnixNano") if t not in (None, "", 0, "0") else None,
                        "attributes": key_values(ev.get("attributes"))})
     name = span.get("name")
     return {
@@ -182,21 +200,30 @@ def iter_request_spans(request: Any, location: str) -> Iterator[tuple[RawSpan | 
     Raises BadRecord when the request itself has the wrong shape (no span can be read).
     """
     if not isinstance(request, dict):
-        raise BadRecord(f"not an OTLP export request: a JSON {type(request).__name__}")
+        kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(type(request), "a number")
+        raise BadRecord(f"not an OTLP export request: the line is {kind}, not an object")
     rss = request.get("resourceSpans", request.get("resource_spans"))
     if not isinstance(rss, list):
         raise BadRecord("not an OTLP export request: no resourceSpans list")
     for rs in rss:
         if not isinstance(rs, dict):
             raise BadRecord("resourceSpans entry is not an object")
-        resource = key_values((rs.get("resource") or {}).get("attributes"))
-        for ss in rs.get("scopeSpans") or rs.get("scope_spans") or rs.get("instrumentationLibrarySpans") or ():
+        resource = key_values(_obj(rs.get("resource"), "resource").get("attributes"))
+        scope_spans = rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans")))
+        for ss in _list(scope_spans, "scopeSpans"):
             if not isinstance(ss, dict):
                 raise BadRecord("scopeSpans entry is not an object")
-            sc = ss.get("scope") or ss.get("instrumentationLibrary") or {}
-            scope = {"name": sc.get("name") or "", "version": sc.get("version") or ""}
-            for span in ss.get("spans") or ():
+            sc = _obj(ss.get("scope", ss.get("instrumentationLibrary")), "scope")
+            scope = {"name": _text(sc.get("name")), "version": _text(sc.get("version"))}
+            for span in _list(ss.get("spans"), "spans"):
                 try:
                     yield decode_span(span, resource, scope, location), None, span
                 except BadRecord as exc:
                     yield None, str(exc), span
+                except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                    # a shape no rule above foresaw: still one reject, never a crash
+                    yield None, f"unusable span: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", span
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else ""

@@ -94,7 +94,7 @@ def test_a_request_yields_good_and_bad_spans_separately():
 
 
 @pytest.mark.parametrize("req,reason", [
-    ([1, 2], "a JSON list"),
+    ([1, 2], "an array, not an object"),
     ({"foo": 1}, "no resourceSpans"),
     ({"resourceSpans": [3]}, "not an object"),
 ])
