@@ -42,3 +42,32 @@ def ingest_local(settings: Settings, paths: list[str | Path] | None = None, proj
                 extracts = [extract.commit_files(con, settings, staged, pool)]
             sess = sessionize.sessionize(con, settings, pool)
             return ingest_summary(con, extracts, sess, t0, "in-process")
+
+
+def generate_local(settings: Settings, replay_id: str, **kwargs) -> dict:
+    """Scenario generation in this process (transcripts described in batches inline)."""
+    from tasks import catalog, scenario
+
+    with catalog.writer(settings) as con:
+        return scenario.generate(con, settings, replay_id, **kwargs)
+
+
+DEMO_PROJECT = "support-agent"
+
+
+def demo_local(settings: Settings) -> dict:
+    """The demo on the bundled sample: ingest, a replay of every session, its scenario."""
+    from models.settings import SAMPLES_DIR
+    from tasks import catalog, replays
+
+    info = ingest_local(settings, paths=[SAMPLES_DIR / "otlp"])
+    with catalog.writer(settings) as con:
+        cur = con.execute(catalog.sql("demo_sessions"))
+        cols = [d[0] for d in cur.description]
+        sessions = [dict(zip(cols, r)) for r in cur.fetchall()]
+        rs = replays.create(con, DEMO_PROJECT, "session", select_all=True)
+    sug = rs["suggestions"]
+    scenario = generate_local(settings, rs["replay_id"], agent_name=sug["agent_name"],
+                              scenario_name=sug["scenario_name"], rows=20)
+    return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"), "session_columns": cols,
+            "sessions": sessions, "replay": rs, "scenario": scenario}

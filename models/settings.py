@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     phoenix_api_key: SecretStr | None = None
     phoenix_page_size: int = Field(500, ge=1, le=1000, description="spans per Phoenix page (its cap: 1000)")
     phoenix_commit_spans: int = Field(20_000, ge=1, description="spans stored per commit of a Phoenix pull")
+    # an OpenAI-compatible model for scenario writing (and later the simulated user, the judge)
+    llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(3, ge=0, le=10)
+    # scenario redaction: extra named patterns, e.g. REPLAY_REDACT_PATTERNS='{"order": "A\\d{4}"}'
+    redact_patterns: dict[str, str] = Field(default_factory=dict)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
 

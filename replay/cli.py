@@ -47,9 +47,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     from tasks.catalog import CatalogError
     from tasks.extract import SourceError
+    from tasks.replays import ReplayError
+    from tasks.scenario import ScenarioError
     from tasks.sources.phoenix import PhoenixError
 
-    return (UserError, CatalogError, SourceError, PhoenixError, ValidationError, OSError)
+    return (UserError, CatalogError, SourceError, PhoenixError, ReplayError, ScenarioError, ValidationError,
+            OSError, ValueError)
 
 
 
@@ -193,29 +196,199 @@ def print_rows(cols: list[str], rows: list[tuple], fmt: str) -> None:
         out.print(f"({len(rows)} rows)")
 
 
+# --------------------------------------------------------------------------- replays
+replays_app = typer.Typer(no_args_is_help=True, help="Replay sessions: what to replay, and their state.")
+app.add_typer(replays_app, name="replays")
+
+
+def _split_ids(ids: Optional[list[str]]) -> list[str]:
+    return [i for chunk in ids or [] for i in chunk.split(",") if i.strip()]
+
+
+@replays_app.command("create")
+def replays_create(
+    ctx: typer.Context,
+    project: str = typer.Option(..., "--project", help="The project the sessions or traces belong to."),
+    replay_type: str = typer.Option(..., "--type", help="session (multi-turn) or trace (one turn each)."),
+    ids: Optional[list[str]] = typer.Option(None, "--ids", help="Session or trace ids, comma-separated."),
+    select_all: bool = typer.Option(False, "--all", help="Every session (or trace) of the project."),
+    where: Optional[str] = typer.Option(None, "--where", help="A predicate over the sessions (or turns) view."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a replay session (state INIT) and print the suggested agent and scenario names."""
+    def go():
+        from tasks import catalog, replays
+
+        with catalog.writer(ctx.obj.settings()) as con:
+            rs = replays.create(con, project, replay_type, _split_ids(ids), select_all, where)
+        if _json_flag(ctx, json_out):
+            _emit_json(rs)
+            return
+        sug = rs["suggestions"]
+        out.print(f"replay session [bold]{rs['replay_id']}[/]: {len(rs['ids'])} {rs['replay_type']}(s) of "
+                  f"{rs['project']}, state {rs['state']}")
+        out.print(f"suggested: --agent-name {sug['agent_name']} --scenario-name {sug['scenario_name']}")
+        if sug.get("existing_agent"):
+            ea = sug["existing_agent"]
+            out.print(f"existing agent definition: {ea['agent_name']} v{ea['version']} (reuse it with --agent-name)")
+        out.print(f"next: replay scenarios generate {rs['replay_id']} --agent-name {sug['agent_name']} "
+                  f"--scenario-name {sug['scenario_name']}")
+    _run(ctx, go)
+
+
+@replays_app.command("list")
+def replays_list(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
+                 json_out: bool = typer.Option(False, "--json")) -> None:
+    """List replay sessions, newest first."""
+    def go():
+        from tasks import catalog, replays
+
+        with catalog.reader(ctx.obj.settings()) as con:
+            items = replays.list_all(con, project)
+        if _json_flag(ctx, json_out):
+            _emit_json({"replay_sessions": items})
+        else:
+            print_rows(list(items[0]) if items else ["replay_id"], [tuple(i.values()) for i in items], "table")
+    _run(ctx, go)
+
+
+@replays_app.command("show")
+def replays_show(ctx: typer.Context, replay_id: str = typer.Argument(...),
+                 json_out: bool = typer.Option(False, "--json")) -> None:
+    """One replay session with its ids, suggestions and state transitions."""
+    def go():
+        from tasks import catalog, replays
+
+        with catalog.reader(ctx.obj.settings()) as con:
+            rs = replays.get(con, replay_id)
+        if _json_flag(ctx, json_out):
+            _emit_json(rs)
+        else:
+            for k, v in rs.items():
+                out.print(f"[bold]{k}[/]: {_cell(v)}", highlight=False)
+    _run(ctx, go)
+
+
+# --------------------------------------------------------------------------- scenarios
+scenarios_app = typer.Typer(no_args_is_help=True, help="Scenarios: agent definition + rows a simulation runs.")
+app.add_typer(scenarios_app, name="scenarios")
+
+
+@scenarios_app.command("generate")
+def scenarios_generate(
+    ctx: typer.Context,
+    replay_id: str = typer.Argument(..., help="The replay session (replay replays create)."),
+    agent_name: str = typer.Option(..., "--agent-name"),
+    scenario_name: str = typer.Option(..., "--scenario-name"),
+    agent_description: Optional[str] = typer.Option(None, "--agent-description"),
+    agent_type: str = typer.Option("text", "--agent-type", help="text (voice is not supported)."),
+    rows: int = typer.Option(20, "--rows", help="1..1000"),
+    persona: Optional[list[str]] = typer.Option(None, "--persona", help="Persona ids of data/personas.json."),
+    custom_column: Optional[list[str]] = typer.Option(None, "--custom-column", help="NAME[=VALUE], repeatable."),
+    graph: Optional[Path] = typer.Option(None, "--graph", help="Use this graph (JSON) instead of building one."),
+    no_generate_graph: bool = typer.Option(False, "--no-generate-graph", help="Do not build a graph."),
+    redact: bool = typer.Option(False, "--redact", help="Mask emails, phones, cards and REPLAY_REDACT_PATTERNS."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Generate the agent definition and the scenario (rows, graph) of a replay session."""
+    def go():
+        if graph and no_generate_graph:
+            raise UserError("give --graph FILE or --no-generate-graph, not both")
+        settings = ctx.obj.settings()
+        kwargs = dict(agent_name=agent_name, scenario_name=scenario_name, agent_description=agent_description,
+                      agent_type=agent_type, rows=rows, persona_ids=persona or [], custom_columns=custom_column or [],
+                      graph_file=str(graph) if graph else None, generate_graph=not no_generate_graph, redact=redact)
+        if settings.prefect_api_url:
+            from flows.scenario import scenario_flow
+
+            result = scenario_flow(replay_id=replay_id, data_dir=str(settings.data_dir), **kwargs)
+        else:
+            from flows.local import generate_local
+
+            result = generate_local(settings, replay_id, **kwargs)
+        if _json_flag(ctx, json_out):
+            _emit_json(result)
+            return
+        out.print(f"scenario [bold]{result['scenario_id']}[/] {result['scenario_name']}: {result['rows']} rows from "
+                  f"{result['transcripts']} conversations, {result['branches']} branches "
+                  f"(agent {result['agent_name']} v{result['agent_version']}, writer {result['writer']})")
+        if result["failures"]:
+            out.print(f"[yellow]{result['failures']} conversations the model could not describe "
+                      "(written offline; see scenarios.failures)[/]")
+        if result.get("redactions") is not None:
+            out.print(f"redacted: {result['redactions']}")
+    _run(ctx, go)
+
+
+@scenarios_app.command("export")
+def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
+                     out_file: Path = typer.Option(..., "--out", help="FILE.jsonl"),
+                     json_out: bool = typer.Option(False, "--json")) -> None:
+    """Write a scenario as a portable, reviewable JSON-lines file."""
+    def go():
+        from tasks import catalog, scenario
+
+        with catalog.reader(ctx.obj.settings()) as con:
+            result = scenario.export_scenario(con, scenario_id, out_file)
+        _emit_json(result) if _json_flag(ctx, json_out) else out.print(
+            f"wrote {result['rows']} rows of {scenario_id} to {out_file}")
+    _run(ctx, go)
+
+
+@scenarios_app.command("import")
+def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
+                     json_out: bool = typer.Option(False, "--json")) -> None:
+    """Import a scenario file (the same ids; importing the same file again changes nothing)."""
+    def go():
+        from tasks import catalog, scenario
+
+        with catalog.writer(ctx.obj.settings()) as con:
+            result = scenario.import_scenario(con, file)
+        _emit_json(result) if _json_flag(ctx, json_out) else out.print(
+            f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} ({result['rows']} rows)")
+    _run(ctx, go)
+
+
+@scenarios_app.command("list")
+def scenarios_list(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
+                   json_out: bool = typer.Option(False, "--json")) -> None:
+    """List scenarios, newest first."""
+    def go():
+        from tasks import catalog
+
+        with catalog.reader(ctx.obj.settings()) as con:
+            cur = con.execute(catalog.sql("list_scenarios"), {"project": project})
+            cols, rows_ = [d[0] for d in cur.description], cur.fetchall()
+        if _json_flag(ctx, json_out):
+            _emit_json({"scenarios": [dict(zip(cols, r)) for r in rows_]})
+        else:
+            print_rows(cols, rows_, "table")
+    _run(ctx, go)
+
+
 # --------------------------------------------------------------------------- demo
 @app.command()
 def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> None:
-    """The whole loop on the bundled sample (for now: ingest it and summarise its sessions)."""
+    """The whole loop on the bundled sample (so far: ingest it, replay its sessions, generate the scenario)."""
     def go():
-        from flows.local import ingest_local
-        from models.settings import SAMPLES_DIR
-        from tasks import catalog
+        from flows.local import demo_local
 
         settings = ctx.obj.settings()
-        info = ingest_local(settings, paths=[SAMPLES_DIR / "otlp"])
-        with catalog.reader(settings) as con:
-            cols, rows = catalog.run_read_only(con, catalog.sql("demo_sessions"))
+        result = demo_local(settings)
         if _json_flag(ctx, json_out):
-            _emit_json({"ingest": info.model_dump(mode="json"), "sessions": [dict(zip(cols, r)) for r in rows],
-                        "data_dir": str(settings.data_dir)})
+            _emit_json(result)
             return
+        info = result["ingest"]
         out.print(f"[bold]Replay demo[/] — data dir {settings.data_dir}")
-        out.print(f"ingested {info.ingested} spans ({info.duplicates} duplicates, {info.rejected} rejected) "
-                  f"→ {info.sessions} sessions, {info.turns} turns in {info.seconds:.2f} s")
-        print_rows(cols, rows, "table")
-        out.print('next: replay sql "select session_id, turn_index, user_message, assistant_message from turns '
-                  'order by session_id, turn_index"')
+        out.print(f"1. ingested {info['ingested']} spans ({info['duplicates']} duplicates, {info['rejected']} rejected) "
+                  f"→ {info['sessions']} sessions, {info['turns']} turns in {info['seconds']:.2f} s")
+        print_rows(result["session_columns"], [tuple(r.values()) for r in result["sessions"]], "table")
+        rs, sc = result["replay"], result["scenario"]
+        out.print(f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}")
+        out.print(f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
+                  f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}")
+        out.print('next: uv run replay sql "select row_index, persona->>\'name\' persona, branch_category, situation '
+                  'from scenario_rows order by row_index"')
     _run(ctx, go)
 
 

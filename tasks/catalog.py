@@ -71,7 +71,8 @@ def lake_source(lake_dir: Path, table: str) -> str:
 
 
 def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
-    for name in ("create_rejects", "create_runs", "create_watermarks"):
+    for name in ("create_rejects", "create_runs", "create_watermarks", "create_replay_sessions",
+                 "create_agent_definitions", "create_scenarios", "create_scenario_rows"):
         con.execute(sql(name))
     refresh_views(con, lake_dir)
 

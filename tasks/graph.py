@@ -6,10 +6,11 @@ Pure functions. ``build_graph`` merges the step paths of all rows (``Conversatio
 - one ``start`` node; one ``message`` node per distinct intent and per distinct tool step
   (the node id is the step label); one ``end`` node per outcome ("outcome:resolved", ...);
 - an edge for every pair of consecutive steps seen in some row (start -> first step);
-- where a message node was followed by several different steps, a ``condition`` node
+- where an intent node was followed by several different steps, a ``condition`` node
   "branch:<label>" sits between it and them ("Did the tool succeed?" when both a success
   and a failure of the same tool follow, else "Which way did the conversation go?"), and
-  its edges carry the condition of each way;
+  its edges carry the condition of each way; the other edges carry a condition too
+  ("the agent calls x and it succeeds", "the conversation ends resolved", ...);
 - nodes and edges in first-seen order, so the same notes give the same graph.
 
 ``branch_path`` maps one row's steps onto the graph (inserting the condition nodes), and
@@ -85,7 +86,7 @@ def build_graph(notes: list[ConversationNotes]) -> Graph:
     nodes = [GraphNode(id=label, type=_type(label), prompt=node_prompt(label)) for label in successors]
     edges: list[GraphEdge] = []
     for label, nexts in successors.items():
-        if label == START or len(nexts) < 2:
+        if not label.startswith("intent:") or len(nexts) < 2:
             edges += [GraphEdge(from_=label, to=b, condition=edge_condition(b, label == START)) for b in nexts]
             continue
         branch = BRANCH + label
@@ -190,20 +191,29 @@ def shortest_path(graph: Graph) -> list[str] | None:
     return None
 
 
+GENERIC_WORDS = {"request", "question", "issue", "problem", "use", "general"}
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"[_\-:]+", " ", text.lower())
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def step_matches(node: GraphNode, step: str) -> bool:
-    """Does a supplied node stand for this step? Its id is the step, or its id/prompt names the
-    step's term (intent words, tool name, outcome category; an end node for an outcome)."""
+    """Does a supplied node stand for this step? Its id is the step; or its id/prompt names the
+    tool (tool steps), has the intent's words (intent steps; "request", "question", ... not
+    needed), or it is an end node naming the outcome (outcome steps)."""
     if node.id == step:
         return True
     kind, _, term = step.partition(":")
     text, phrase = _norm(f"{node.id} {node.prompt}"), _norm(term)
     if kind == "outcome":
         return node.type == "end" and phrase in text
-    return node.type != "end" and bool(phrase) and phrase in text
+    if node.type == "end" or not phrase:
+        return False
+    if kind == "intent":
+        words = set(phrase.split()) - GENERIC_WORDS or set(phrase.split())
+        return words <= set(text.split())
+    return f" {phrase} " in f" {text} "
 
 
 def _matched(path: list[str], nodes: dict[str, GraphNode], steps: list[str]) -> int:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import random
 import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import httpx
 import orjson
@@ -59,8 +60,12 @@ BACKOFF_S = 0.5  # first backoff; doubles per attempt, capped at BACKOFF_MAX_S; 
 BACKOFF_MAX_S = 8.0
 RETRY_AFTER_MAX_S = 30.0  # a server's Retry-After is honoured up to this
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
-BRANCH_CATEGORIES = ("resolved", "escalated", "tool_error", "unresolved")
-STEP_KINDS = ("intent", "tool", "outcome")
+# the offline writer's categories (tasks/scenario_text.py), plus "unresolved", which only a
+# model can tell: the agent answered, but not what the user needed
+BranchCategory = Literal["resolved", "escalated", "failed", "abandoned", "tool_error",
+                         "unresolved"]
+BRANCH_CATEGORIES: tuple[str, ...] = get_args(BranchCategory)
+STEP_KINDS = ("intent", "tool", "tool_error", "outcome")  # as tasks/graph.py reads them
 
 
 # --------------------------------------------------------------------------- errors
@@ -77,6 +82,9 @@ class LLMError(Exception):
         self.status = status
         self.attempts = attempts
 
+    def __reduce__(self) -> Any:  # survives pickling (Prefect stores task exceptions)
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
 
 class InvalidReply(LLMError):
     """The model kept answering something that is not the JSON asked for.
@@ -91,6 +99,13 @@ class InvalidReply(LLMError):
         self.raw = raw
         self.tries = list(attempts)
         super().__init__(f"invalid reply: {self.reason}", attempts=max(1, len(self.tries)))
+
+
+def _rebuild(cls: type[LLMError], state: dict[str, Any], args: tuple[Any, ...]) -> LLMError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -644,9 +659,9 @@ def _step(value: Any) -> Any:
     kind, sep, label = value.partition(":")
     kind = kind.strip().lower()
     if not sep or kind not in STEP_KINDS or not label.strip():
-        raise ValueError(f"{value!r} is not 'intent:<name>', 'tool:<name>' or "
-                         "'outcome:<category>'")
-    label = label.strip() if kind == "tool" else snake(label)
+        raise ValueError(f"{value!r} is not 'intent:<name>', 'tool:<name>', "
+                         "'tool_error:<name>' or 'outcome:<category>'")
+    label = label.strip() if kind in ("tool", "tool_error") else snake(label)
     if not label:
         raise ValueError(f"{value!r} has an empty label")
     return f"{kind}:{label}"
@@ -674,7 +689,7 @@ Intent = Annotated[str, BeforeValidator(_intent),
                    Field(min_length=1, max_length=60,
                          json_schema_extra={"pattern": "^[a-z0-9][a-z0-9_]*$"})]
 Step = Annotated[str, BeforeValidator(_step),
-                 Field(json_schema_extra={"pattern": "^(intent|tool|outcome):\\S.*$"})]
+                 Field(json_schema_extra={"pattern": "^(intent|tool|tool_error|outcome):\\S.*$"})]
 
 # Persona's fields without persona_id (set only for personas from the library)
 PersonaReply = create_model(
@@ -697,11 +712,13 @@ class NotesReply(BaseModel):
         description="2-4 sentences, past tense: what the agent did in production")
     persona: PersonaReply  # type: ignore[valid-type]
     steps: Annotated[list[Step], AfterValidator(_steps)] = Field(
-        min_length=1, description="intent:<intent> per user turn, tool:<name> per tool call, "
-                                  "then outcome:<branch_category>")
-    branch_category: Annotated[Literal[BRANCH_CATEGORIES], BeforeValidator(_category)]  # type: ignore[valid-type]
+        min_length=1, description="intent:<intent> per user turn, tool:<name> per tool call "
+                                  "(tool_error:<name> when it failed), then "
+                                  "outcome:<branch_category>")
+    branch_category: Annotated[BranchCategory, BeforeValidator(_category)]
 
 
+@functools.cache
 def notes_reply_model(n_user_turns: int) -> type[NotesReply]:
     """NotesReply whose ``intents`` must hold exactly ``n_user_turns`` items (in the schema
     too: minItems = maxItems = n)."""
@@ -724,9 +741,10 @@ def notes_reply_model(n_user_turns: int) -> type[NotesReply]:
 
 
 def user_turns(transcript: Transcript) -> list[Turn]:
-    """The turns with a user message, in turn order: one intent each."""
-    turns = sorted(transcript.turns, key=lambda t: t.turn_index)
-    return [t for t in turns if (t.user_message or "").strip()]
+    """The transcript's turns in turn order: one intent each. A turn is one user input and
+    the agent's work on it (the ``turns`` grain), also when its user message was not
+    recorded; the offline writer gives one intent per turn the same way."""
+    return sorted(transcript.turns, key=lambda t: t.turn_index)
 
 
 def _clip(text: Any, limit: int) -> str:
@@ -783,8 +801,9 @@ def describe_messages(transcript: Transcript) -> list[dict[str, str]]:
     ask = f"""{render_transcript(transcript)}
 
 Write a JSON object with these fields:
-- "intents": exactly {n} short snake_case intents, one per USER message above, in order
-  (for example "order_status", "cancel_order", "thanks").
+- "intents": exactly {n} short snake_case intents, one per turn above, in order (for
+  example "order_status", "cancel_order", "small_talk"; "unknown" for a turn whose user
+  message was not recorded).
 - "situation": 30 to 400 characters, third person: who this user is and what they want.
 - "outcome": 2 to 4 sentences in the past tense on what the agent did in production: the
   tools it called and whether they failed, what it answered, how the conversation ended.
@@ -795,12 +814,15 @@ Write a JSON object with these fields:
   "languages" (ISO 639-1 codes), "tone" ("polite", "frustrated", "friendly", "neutral",
   ...), and "verbosity", "typos", "emoji_usage", "slang_usage", each "none", "low",
   "medium" or "high".
-- "steps": the path of the conversation, in order: "intent:<intent>" for each user turn,
-  "tool:<tool name>" for each tool call ({", ".join(tools) or "no tools were called"}),
-  and last one "outcome:<branch_category>".
-- "branch_category": one of {", ".join(f'"{c}"' for c in BRANCH_CATEGORIES)}: "resolved"
-  when the user got what they asked, "escalated" when handed to a human, "tool_error" when
-  a failing tool decided the ending, else "unresolved"."""
+- "steps": the path of the conversation, in order: "intent:<intent>" for each turn, then
+  "tool:<tool name>" for each tool call of that turn that succeeded or "tool_error:<tool
+  name>" for one that failed ({", ".join(tools) or "no tools were called"}); a step equal
+  to the one just before it is written once; last comes one "outcome:<branch_category>".
+- "branch_category", the first that holds: "escalated" (handed over to a human or a human
+  will contact the user), "failed" (a turn ended in an error), "abandoned" (the last user
+  message got no answer), "tool_error" (a failed tool call was never recovered),
+  "unresolved" (the agent answered but the user did not get what they needed), else
+  "resolved"."""
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": ask}]
 
 

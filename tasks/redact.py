@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 CARD = re.compile(r"(?<![\w.+-])\d(?:[ -]?\d){12,18}(?![\w-])")
-PHONE = re.compile(r"(?<![\w.+/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]?\d{2,5}){0,4}(?![\w/-]|\.\d)")
+PHONE = re.compile(r"(?<![\w.+/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?"  # +country, (area)
+                   r"\d{1,5}(?:[ .-]?\d{2,5}){0,5}(?![\w/-]|\.\d)")
 NOT_PHONE = [re.compile(p) for p in (
     r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$",  # 2026-11-20
     r"^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$",  # 20.11.2026, 11/20/26
@@ -46,6 +47,9 @@ def _is_phone(text: str) -> bool:
     digits = re.sub(r"\D", "", text)
     if any(rx.match(text) for rx in NOT_PHONE):
         return False
+    groups = re.findall(r"\d+", text)
+    if all(len(g) <= 2 for g in groups) and not text.startswith(("+", "0")):
+        return False  # "36 37 38 39 40": a list of small numbers, not "+33 1 23 45 67 89"
     grouped = text.startswith("+") or "(" in text or not text.isdigit()
     return 7 <= len(digits) <= 15 if grouped else 10 <= len(digits) <= 15
 

@@ -3,7 +3,8 @@
 Pure, deterministic and offline: no model, no network, no randomness except a seeded
 ``random.Random`` handed in. Every rule is a small table below; the rules in words:
 
-Persona (``infer_persona``), from HOW the user wrote (all the user's messages together):
+Persona (``infer_persona``), from HOW the user wrote the messages given (``describe`` gives
+the transcript's user messages; a caller may pool all of a user's sessions):
 - verbosity: average words per message: <= 6 low, <= 16 medium, else high.
 - emoji_usage: emoji per message (Unicode emoji ranges): 0 none, < 0.5 low, < 1.5 medium, else high.
 - slang_usage: share of words that are slang (``SLANG``: gonna, lol, u, thx, pls, ya, tbh, rn, ...)
@@ -21,8 +22,9 @@ Persona (``infer_persona``), from HOW the user wrote (all the user's messages to
   in CAPITALS, "!!"/"??" without an emoji or a happy word, "hello?"), with a politeness
   marker, or with a friendly marker (an emoji, hi/hey/yo, yay, awesome, lol, ...) are
   counted; the largest count wins, ties go polite > friendly > frustrated; none: "neutral".
-- languages: a language (es, de, fr, it, pt) is listed when >= 2 distinct stopwords of it
-  make >= 10% of the words; "en" when English stopwords do, or when nothing else is found.
+- languages: a language (en, es, de, fr, it, pt) is listed when >= 2 distinct stopwords of
+  its own (not shared with another listed language) make >= 10% of the words; nothing
+  found: ["en"].
 - personality: 2-3 adjectives from style, tone, emoji, verbosity and typos (``ADJECTIVES``).
 - name: from the user id ("maria_garcia" -> "Maria Garcia"), else "Anonymous user";
   age_group / occupation / location stay "unknown" unless the text says so ("I'm 34",
@@ -39,8 +41,9 @@ Conversation (``describe``):
 - outcome: 2-4 past-tense sentences: the tools called (or none), failed tool calls and failed
   turns, a hand-over to a human, and the gist of the last answer to a real request (closing
   small talk skipped; "no answer" when the last message got none).
-- steps: "intent:<x>" when the intent changes, "tool:<name>" / "tool_error:<name>" per tool
-  call, consecutive repeats collapsed, then "outcome:<branch_category>".
+- steps: per turn "intent:<x>" then "tool:<name>" / "tool_error:<name>" per tool call;
+  consecutive repeats collapsed (two turns of one intent without tools give one step);
+  then "outcome:<branch_category>".
 - branch_category, first that holds: "escalated" (a hand-over tool ran, or an answer says a
   human/team will contact the user); "failed" (a turn has status error); "abandoned" (the
   last turn has no assistant message); "tool_error" (a tool call failed and no later call of
@@ -61,7 +64,7 @@ STYLE_FIELDS = ("communication_style", "tone", "verbosity", "typos", "emoji_usag
 PERSONAS_PATH = Path(__file__).resolve().parent.parent / "data" / "personas.json"
 
 # ---------------------------------------------------------------- lexicons
-WORD = re.compile(r"[A-Za-z][A-Za-z']*|\d[\w-]*")
+WORD = re.compile(r"[^\W\d_](?:[^\W_]|')*|\d[\w-]*")  # words in any alphabet, or numbers
 EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u2190-\u21FF\u3297\u3299]")
 SLANG = {"gonna", "wanna", "gotta", "lol", "lmao", "omg", "u", "ur", "r", "thx", "thnx", "pls", "plz", "ya",
          "yah", "yep", "nah", "tbh", "rn", "idk", "imo", "btw", "w", "n", "em", "bet", "yo", "dude", "bro",
@@ -73,7 +76,7 @@ MISSPELLINGS = {"orderd": "ordered", "wat": "what", "nite": "night", "recieve": 
                 "tommorow": "tomorrow", "tomorow": "tomorrow", "realy": "really", "wierd": "weird",
                 "seperate": "separate", "occured": "occurred", "thnks": "thanks", "whats": "what's"}
 NO_APOSTROPHE = {"isnt", "dont", "cant", "wont", "didnt", "doesnt", "im", "ive", "youre", "thats",
-                 "hasnt", "havent", "wasnt", "arent", "couldnt", "shouldnt", "wouldnt", "id", "ill"}
+                 "hasnt", "havent", "wasnt", "arent", "couldnt", "shouldnt", "wouldnt"}
 STRETCHED = re.compile(r"([a-z])\1\1", re.I)  # "youuu", "Hiii"
 FORMAL = re.compile(r"\b(good (morning|afternoon|evening)|dear|kindly|could you|would you|please|"
                     r"thank you|i would like|i hope you|regards|sincerely|i would be grateful)\b", re.I)
@@ -114,7 +117,7 @@ OCCUPATIONS = ("teacher", "nurse", "student", "developer", "software engineer", 
                "mechanic", "pharmacist", "architect", "journalist", "consultant", "sales rep", "parent")
 OCCUPATION_RE = re.compile(r"\bI(?:'m| am| work as) (?:an? )?(" + "|".join(OCCUPATIONS) + r")s?\b", re.I)
 LOCATION_RE = re.compile(r"\b(?:I live in|I'm from|I am from|I'm based in|I am based in|based in|here in|"
-                         r"ship(?: it)? to|deliver(?: it)? to)\s+([A-Z][a-zA-Z]+(?: [A-Z][a-zA-Z]+)?)")
+                         r"[Ss]hip(?: it)? to|[Dd]eliver(?: it)? to)\s+([A-Z][a-zA-Z]+(?: [A-Z][a-zA-Z]+)?)")
 AGE_RE = re.compile(r"\bI(?:'m| am) (\d{2})(?: years old| y/?o)?\b(?!\s*(?:%|percent|minutes|days))", re.I)
 AGE_GROUPS = [(24, "18-24"), (34, "25-34"), (44, "35-44"), (54, "45-54"), (200, "55+")]
 
@@ -140,7 +143,8 @@ def _languages(words: list[str]) -> list[str]:
     lower = [w.lower() for w in words]
     found = []
     for lang, stop in STOPWORDS.items():
-        hits = [w for w in lower if w in stop]
+        own = stop - set().union(*(s for other, s in STOPWORDS.items() if other != lang))  # es/pt share words
+        hits = [w for w in lower if w in own]
         if len(set(hits)) >= 2 and len(hits) >= 0.1 * len(lower):
             found.append(lang)
     return found or ["en"]
@@ -217,8 +221,9 @@ def infer_persona(user_id: str | None, user_messages: list[str]) -> Persona:
 
 
 # ---------------------------------------------------------------- conversation notes
+ESCALATION_TOOLS = {"transfer_to_human", "escalate_to_human", "handoff_to_human"}
 INTENT_RULES: list[tuple[str, dict]] = [  # order = tie-break order; keywords are regexes (word-bounded)
-    ("escalation", {"tools": {"transfer_to_human", "escalate_to_human", "handoff_to_human"},
+    ("escalation", {"tools": ESCALATION_TOOLS,
                     "keywords": [r"human", r"real person", r"manager", r"supervisor", r"representative",
                                  r"someone", r"(speak|talk) to", r"agent"]}),
     ("refund_request", {"tools": {"issue_refund"}, "keywords": [r"refund\w*", r"money back", r"reimburse\w*"]}),
@@ -258,7 +263,6 @@ POLICY_TOPICS = [(re.compile(p, re.I), topic) for p, topic in [
     (r"\b(return|refund|exchange)", "return"), (r"\b(ship|deliver)", "shipping"), (r"\bwarrant", "warranty"),
     (r"\b(privacy|data)\b", "privacy")]]
 ORDER_ID = re.compile(r"\b[A-Z]{1,3}-?\d{3,10}\b")
-ESCALATION_TOOLS = INTENT_RULES[0][1]["tools"]
 HUMAN_WILL_CONTACT = re.compile(r"\b(will|'ll) (contact you|get back to you|be in touch|reach out)|"
                                 r"\b(handed|passed|transferred) (you|your case)\b", re.I)
 
@@ -349,7 +353,8 @@ def outcome_text(transcript: Transcript, category: str, intents: list[str]) -> s
     failed_turns = [t.turn_index for t in turns if t.status == "error"]
     problems = []
     if failed_tools:
-        problems.append(f"the {_join(list(dict.fromkeys(failed_tools)))} call failed"
+        distinct = list(dict.fromkeys(failed_tools))
+        problems.append(f"the {_join(distinct)} call{'s' if len(distinct) > 1 else ''} failed"
                         + (f" {len(failed_tools)} times" if len(failed_tools) > 1 else ""))
     if failed_turns:
         problems.append("turn " + _join([str(i) for i in failed_turns]) + " failed with an error")
@@ -397,9 +402,10 @@ def load_personas(path: str | Path = PERSONAS_PATH) -> list[Persona]:
 
 
 def vary_persona(persona: Persona, rng: random.Random, library: list[Persona]) -> Persona:
-    """Another user who writes like ``persona``: identity (id, name, age, occupation, location,
-    personality) from a library persona, writing style from the original with one level nudged
-    one step up or down; without a library only the nudge."""
+    """Another user who writes like ``persona``: identity (persona_id, name, age, occupation,
+    location, personality) from a library persona (another name than the original's when there is
+    one), writing style and languages from the original with one of verbosity / typos / emoji /
+    slang nudged one step up or down; without a library only the nudge."""
     others = [p for p in library if p.name != persona.name] or library
     base = rng.choice(others) if others else persona
     style = persona.model_dump(include=set(STYLE_FIELDS) | {"languages"})

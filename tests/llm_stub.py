@@ -141,7 +141,7 @@ def completion(message: dict[str, Any], request: Any, model: str) -> dict[str, A
         msg["tool_calls"] = calls
     msg.update(message)  # refusal, anything else given
     if usage is None:
-        prompt = json.dumps((request or {}).get("messages", [])) if isinstance(request, dict) else ""
+        prompt = json.dumps(request.get("messages", [])) if isinstance(request, dict) else ""
         out = (msg["content"] or "") + json.dumps(calls) if calls else (msg["content"] or "")
         usage = {"prompt_tokens": _tokens(prompt), "completion_tokens": _tokens(out)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import socket
 import threading
 import time
@@ -173,7 +174,8 @@ def test_unreachable_server_is_retried_then_fails():
         port = s.getsockname()[1]
     with ChatClient(f"http://127.0.0.1:{port}/v1", model="m", max_retries=1,
                     backoff_s=0.01) as c:
-        with pytest.raises(LLMError, match="cannot reach the LLM at .* after 2 attempts"):
+        with pytest.raises(LLMError, match=r"cannot reach the LLM at .*: ConnectError: "
+                                           r".*\(after 2 attempts\)"):
             c.chat(MSGS)
 
 
@@ -257,6 +259,8 @@ def test_ask_json_always_invalid_raises_with_the_raw():
     assert "city: Field required" in err.reason and "after 3 attempts" in err.reason
     assert [raw for _, raw in err.tries] == replies
     assert "\n" not in str(err) and isinstance(err, LLMError)
+    again = pickle.loads(pickle.dumps(err))  # Prefect pickles task exceptions
+    assert (again.reason, again.raw, str(again)) == (err.reason, err.raw, str(err))
 
 
 def test_ask_json_empty_content_counts_as_invalid():
@@ -368,6 +372,24 @@ def test_writer_wrong_intent_count_every_time_is_an_invalid_reply():
     assert failure.writer == "llm:stub-model"
     assert "intents must have exactly 2 items" in failure.reason
     assert json.loads(failure.raw)["intents"] == ["a", "b", "c"]
+
+
+def test_writer_counts_every_turn_and_reads_tool_errors():
+    t = transcript()
+    t.turns[0].tool_calls[0].status = "error"
+    t.turns.append(Turn(turn_index=2, trace_id="t2", user_message=None,
+                        assistant_message=None, status="error", error="agent crashed"))
+    reply = notes(intents=["order_status", "thanks", "unknown"], branch_category="Failed",
+                  steps=["intent:order_status", "Tool_Error: get_order", "intent:thanks",
+                         "intent:unknown", "outcome:failed"])
+    with llm_stub([reply]) as server, client(server) as c:
+        result = LLMWriter(c).describe(t)
+    assert result.branch_category == "failed"
+    assert result.steps[1] == "tool_error:get_order" and len(result.intents) == 3
+    prompt = last_user(server.requests[0])
+    assert "TOOL CALL get_order" in prompt and "-> error:" in prompt
+    assert "turn 3 (status error: agent crashed)" in prompt
+    assert "USER: (no user message recorded)" in prompt
 
 
 def test_writer_checks_outcome_situation_and_steps():

@@ -1,0 +1,148 @@
+"""Replay sessions: what to replay (sessions or single traces of a project) and its state.
+
+Pure helpers first (suggestions, transition checks), then the stage functions that take a
+catalog connection. States: INIT -> GENERATING (scenario generation started) -> COMPLETED
+(a run test was created from it) or FAILED (with the reason); models.scenario.TRANSITIONS
+lists what is allowed, anything else is refused. Every transition's time is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from models.scenario import TRANSITIONS, ReplayType
+from tasks import catalog
+
+
+class ReplayError(Exception):
+    """A refused request (bad selection, unknown id, illegal transition): one-line reason."""
+
+
+def date_tag(at: datetime) -> str:
+    return at.strftime("%d_%m_%y")
+
+
+def suggest_names(project: str, at: datetime, n_scenarios: int) -> dict[str, str]:
+    """Future AGI's naming: {project}_replay_agent_{dd_mm_yy}, {project}_replay_{dd_mm_yy}_v{n}."""
+    tag = date_tag(at)
+    return {"agent_name": f"{project}_replay_agent_{tag}",
+            "scenario_name": f"{project}_replay_{tag}_v{n_scenarios + 1}"}
+
+
+def check_transition(current: str, new: str) -> None:
+    if new not in TRANSITIONS.get(current, set()):
+        raise ReplayError(f"a replay session in state {current} cannot move to {new}")
+
+
+def _check_predicate(con, view: str, where: str) -> None:
+    """The --where text must be one SQL expression over the view (no second statement)."""
+    text = f"SELECT 1 FROM {view} WHERE ({where})"
+    try:
+        statements = con.extract_statements(text)
+    except Exception as exc:  # noqa: BLE001 - duckdb parser errors
+        raise ReplayError(f"--where is not a valid predicate over {view}: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or statements[0].type.name != "SELECT":
+        raise ReplayError(f"--where must be one predicate over the {view} view, not statements")
+
+
+def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None, select_all: bool,
+               where: str | None) -> list[str]:
+    """The session (or trace) ids a replay session covers; ReplayError with a one-line reason
+    when the selection is missing, ambiguous, unknown, of another project, or empty."""
+    chosen = [bool(ids), select_all, bool(where)]
+    if sum(chosen) == 0:
+        raise ReplayError("choose what to replay: --ids ID,ID or --all or --where SQL")
+    if sum(chosen) > 1:
+        raise ReplayError("give only one of --ids, --all, --where")
+    noun = "session" if replay_type == "session" else "trace"
+    if ids:
+        wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        rows = dict(con.execute(catalog.sql(f"projects_of_{noun}s"), {"ids": wanted}).fetchall())
+        unknown = [i for i in wanted if i not in rows]
+        if unknown:
+            raise ReplayError(f"unknown {noun} id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown[:10])}"
+                              + (f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""))
+        other = [i for i in wanted if rows[i] != project]
+        if other:
+            raise ReplayError(f"{noun} id{'s' if len(other) > 1 else ''} of another project than {project}: "
+                              + ", ".join(f"{i} ({rows[i]})" for i in other[:10]))
+        return wanted
+    view = "sessions" if replay_type == "session" else "turns"
+    predicate = where or "true"
+    if where:
+        _check_predicate(con, view, where)
+    try:
+        found = [r[0] for r in con.execute(catalog.sql(f"{noun}_ids_of_project").replace("{where}", predicate),
+                                           {"project": project}).fetchall()]
+    except Exception as exc:  # noqa: BLE001 - a user predicate that does not bind
+        raise ReplayError(f"--where failed on the {view} view: {str(exc).splitlines()[0]}") from None
+    if not found:
+        what = f"matching --where {where!r}" if where else "at all"
+        raise ReplayError(f"project {project} has no {noun}s {what}; nothing to replay")
+    return found
+
+
+def _transitions_json(items: list[dict[str, Any]]) -> str:
+    return orjson.dumps(items, default=str).decode()
+
+
+def create(con, project: str, replay_type: ReplayType, ids: list[str] | None = None,
+           select_all: bool = False, where: str | None = None) -> dict[str, Any]:
+    """Store a replay session in state INIT; returns it with the suggestions."""
+    if replay_type not in ("session", "trace"):
+        raise ReplayError(f"--type must be session or trace, not {replay_type!r}")
+    selected = select_ids(con, project, replay_type, ids, select_all, where)
+    at = catalog.now()
+    n = catalog.scalar(con, "count_project_scenarios", {"project": project}) or 0
+    names = suggest_names(project, at, n)
+    existing = con.execute(catalog.sql("latest_agent_definition"), {"agent_name": None, "project": project}).fetchone()
+    suggestions = {
+        **names,
+        "agent_description": (f"The {project} agent as it behaved in production, rebuilt from "
+                              f"{len(selected)} {replay_type}{'s' if len(selected) != 1 else ''}."),
+        "existing_agent": ({"agent_name": existing[0], "version": existing[1]} if existing else None),
+    }
+    replay_id = "rpl_" + uuid.uuid4().hex[:12]
+    con.execute(catalog.sql("insert_replay_session"), {
+        "replay_id": replay_id, "project": project, "replay_type": replay_type, "ids": selected,
+        "select_all": select_all, "where_sql": where,
+        "transitions": _transitions_json([{"state": "INIT", "at": at.isoformat()}]),
+        "agent_name": None, "scenario_name": None,
+        "suggestions": orjson.dumps(suggestions).decode(), "created_at": at})
+    return get(con, replay_id)
+
+
+def get(con, replay_id: str) -> dict[str, Any]:
+    cur = con.execute(catalog.sql("get_replay_session"), {"replay_id": replay_id})
+    row = cur.fetchone()
+    if row is None:
+        raise ReplayError(f"no replay session {replay_id}; list them with `replay replays list`")
+    out = dict(zip([d[0] for d in cur.description], row))
+    for k in ("transitions", "suggestions"):
+        if isinstance(out.get(k), str):
+            out[k] = orjson.loads(out[k])
+    return out
+
+
+def list_all(con, project: str | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(catalog.sql("list_replay_sessions"), {"project": project})
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def transition(con, replay_id: str, new_state: str, reason: str | None = None,
+               run_test_id: str | None = None) -> dict[str, Any]:
+    """Move a replay session to ``new_state`` (refused when not allowed); times are kept."""
+    rs = get(con, replay_id)
+    check_transition(rs["state"], new_state)
+    at = catalog.now()
+    items = list(rs["transitions"]) + [{"state": new_state, "at": at.isoformat(),
+                                        **({"reason": reason} if reason else {})}]
+    con.execute(catalog.sql("update_replay_state"), {
+        "replay_id": replay_id, "state": new_state, "state_reason": reason if new_state == "FAILED" else None,
+        "transitions": _transitions_json(items), "updated_at": at, "run_test_id": run_test_id})
+    return get(con, replay_id)

@@ -1,0 +1,479 @@
+"""Scenario generation: a replay session's transcripts -> agent definition + scenario rows + graph.
+
+Pure functions first (agent definition from transcripts, row choice, row assembly,
+redaction, export lines), then the stage functions that take a catalog connection, then
+the thin Prefect task. A writer (``tasks.scenario_text`` offline, or ``tasks.llm.LLMWriter``
+when a model is configured) describes each transcript; a transcript the model cannot
+describe validly is kept as a failure (scenarios.failures) and its row is written by the
+offline writer, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from models.scenario import (
+    AgentDefinition,
+    ConversationNotes,
+    GenerationFailure,
+    Graph,
+    Persona,
+    ScenarioRow,
+    ToolCall,
+    Transcript,
+    Turn,
+)
+from tasks import catalog, replays
+from tasks._prefect import lazy_task
+
+EXPORT_FORMAT = "replay.scenario/v1"
+MAX_ROWS = 1000
+
+
+class ScenarioError(Exception):
+    """A refused generation/import request: one-line reason."""
+
+
+# --------------------------------------------------------------------------- pure parts
+def _json_or_text(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return v
+    return v
+
+
+def transcripts_from_rows(rows: Iterable[dict[str, Any]]) -> list[Transcript]:
+    """Rows of tasks/sql/transcript_turns.sql (ordered by origin, turn) -> transcripts."""
+    by_origin: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_origin.setdefault(r["origin_id"], []).append(r)
+    out = []
+    for origin, turns in by_origin.items():
+        prompts = Counter(t["system_prompt"] for t in turns if t["system_prompt"])
+        models = Counter(t["model"] for t in turns if t["model"])
+        out.append(Transcript(
+            origin_id=origin, project=turns[0]["project"],
+            user_id=next((t["user_id"] for t in turns if t["user_id"]), None),
+            system_prompt=prompts.most_common(1)[0][0] if prompts else None,
+            model=models.most_common(1)[0][0] if models else None,
+            turns=[Turn(turn_index=i, trace_id=t["trace_id"], user_message=t["user_message"],
+                        assistant_message=t["assistant_message"],
+                        tool_calls=[ToolCall(id=c.get("id"), name=c.get("name"),
+                                             arguments=_json_or_text(c.get("arguments")),
+                                             result=c.get("result"), status=c.get("status"))
+                                    for c in (orjson.loads(t["tool_calls"]) if t["tool_calls"] else [])],
+                        started_at=t["started_at"], latency_ms=t["latency_ms"],
+                        input_tokens=t["input_tokens"] or 0, output_tokens=t["output_tokens"] or 0,
+                        model=t["model"], status=t["status"] or "ok", error=t["error"])
+                   for i, t in enumerate(turns)]))
+    return out
+
+
+def _function_tool(schema: Any) -> dict[str, Any] | None:
+    """A declared tool in any common shape -> OpenAI's {"type": "function", "function": {...}}."""
+    if not isinstance(schema, dict):
+        return None
+    fn = schema.get("function") if isinstance(schema.get("function"), dict) else schema
+    name = fn.get("name")
+    if not name:
+        return None
+    return {"type": "function", "function": {
+        "name": name, "description": fn.get("description") or "",
+        "parameters": fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}}}
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def infer_tools(transcripts: list[Transcript]) -> list[dict[str, Any]]:
+    """Tools seen called in the transcripts (name and argument keys, with their JSON types)."""
+    seen: dict[str, dict[str, str]] = {}
+    for t in transcripts:
+        for turn in t.turns:
+            for c in turn.tool_calls:
+                if not c.name:
+                    continue
+                props = seen.setdefault(c.name, {})
+                if isinstance(c.arguments, dict):
+                    for k, v in c.arguments.items():
+                        props.setdefault(k, _JSON_TYPES.get(type(v), "string"))
+    return [{"type": "function", "function": {
+        "name": name, "description": f"(inferred from production calls of {name})",
+        "parameters": {"type": "object", "properties": {k: {"type": ty} for k, ty in sorted(props.items())}}}}
+        for name, props in sorted(seen.items())]
+
+
+def agent_draft(transcripts: list[Transcript], declared: list[Any], agent_name: str,
+                description: str) -> AgentDefinition:
+    """The agent as production ran it: the system prompt and model its model calls used,
+    the tools declared on its model spans (else inferred from its tool calls)."""
+    prompts = Counter(t.system_prompt for t in transcripts if t.system_prompt)
+    models = Counter(t.model for t in transcripts if t.model)
+    tools = [f for f in (_function_tool(s) for s in declared) if f]
+    tools = list({t["function"]["name"]: t for t in tools}.values()) or infer_tools(transcripts)
+    return AgentDefinition(agent_name=agent_name, version=0, description=description,
+                           system_prompt=prompts.most_common(1)[0][0] if prompts else None,
+                           tools=tools, model=models.most_common(1)[0][0] if models else None)
+
+
+def same_definition(a: AgentDefinition, b: AgentDefinition) -> bool:
+    keys = ("description", "system_prompt", "tools", "model", "agent_type")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def choose_rows(paths: list[list[str]], n_rows: int, categories: list[str] | None = None) -> list[int]:
+    """Which transcripts become rows, in order. Fewer rows than transcripts: greedily the
+    transcript with a branch category not yet chosen, then the one whose graph path adds the
+    most edges not yet covered (distinct branches first; ties by order). More: every
+    transcript, then again in that order (the extra rows get varied personas)."""
+    categories = categories or [""] * len(paths)
+    remaining = list(range(len(paths)))
+    order: list[int] = []
+    covered: set[tuple[str, str]] = set()
+    seen: set[str] = set()
+    while remaining:
+        def gain(i: int) -> tuple[bool, int, int]:
+            return categories[i] not in seen, len(set(zip(paths[i], paths[i][1:])) - covered), -i
+        best = max(remaining, key=gain)
+        order.append(best)
+        covered |= set(zip(paths[best], paths[best][1:]))
+        seen.add(categories[best])
+        remaining.remove(best)
+    if n_rows <= len(order):
+        return order[:n_rows]
+    return [order[k % len(order)] for k in range(n_rows)]
+
+
+def parse_custom_columns(specs: list[str]) -> dict[str, Any]:
+    """NAME[=VALUE] ... -> {NAME: VALUE or None}; names must be unique."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not name or not name.replace("_", "").isalnum():
+            raise ScenarioError(f"custom column name {name!r} must be letters, digits and _")
+        if name in out:
+            raise ScenarioError(f"custom column {name!r} is given twice; names must be unique")
+        out[name] = value if sep else None
+    return out
+
+
+def assemble_rows(transcripts: list[Transcript], notes: list[ConversationNotes], paths: list[list[str]],
+                  chosen: list[int], personas: list[Persona], library: list[Persona],
+                  custom: dict[str, Any], seed: int, vary: Callable[..., Persona]) -> list[ScenarioRow]:
+    rng = random.Random(seed)
+    rows, used = [], Counter()
+    for row_index, i in enumerate(chosen):
+        t, n = transcripts[i], notes[i]
+        used[i] += 1
+        if personas:
+            persona = personas[row_index % len(personas)]
+        elif used[i] == 1:
+            persona = n.persona
+        else:
+            persona = vary(n.persona, rng, library)
+        # the situation speaks of the row's persona (a varied row is someone else)
+        situation = n.situation.replace(n.persona.name, persona.name) if persona.name != n.persona.name else n.situation
+        rows.append(ScenarioRow(
+            row_index=row_index, origin_id=t.origin_id, persona=persona, situation=situation,
+            outcome=n.outcome, conversation_branch=" -> ".join(paths[i]), branch_category=n.branch_category,
+            user_turns=[turn.user_message or "" for turn in t.turns], expected_turns=list(t.turns),
+            custom=dict(custom)))
+    return rows
+
+
+def redact_rows(rows: list[ScenarioRow], agent: AgentDefinition, graph: Graph | None, redactor) -> None:
+    """Mask emails, phones, cards and configured patterns in every text of the scenario."""
+    for r in rows:
+        r.situation = redactor.redact(r.situation)
+        r.outcome = redactor.redact(r.outcome)
+        r.user_turns = [redactor.redact(u) for u in r.user_turns]
+        r.expected_turns = [Turn.model_validate(redactor.redact_obj(t.model_dump(mode="json")))
+                            for t in r.expected_turns]
+        r.persona = Persona.model_validate(redactor.redact_obj(r.persona.model_dump()))
+        r.custom = redactor.redact_obj(r.custom)
+    if agent.system_prompt:
+        agent.system_prompt = redactor.redact(agent.system_prompt)
+    if graph:
+        for node in graph.nodes:
+            node.prompt = redactor.redact(node.prompt)
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS, default=str).decode()
+
+
+# --------------------------------------------------------------------------- the stage
+def load_transcripts(con, replay: dict[str, Any]) -> list[Transcript]:
+    cur = con.execute(catalog.sql("transcript_turns"), {"ids": replay["ids"], "by_trace": replay["replay_type"] == "trace"})
+    cols = [d[0] for d in cur.description]
+    return transcripts_from_rows(dict(zip(cols, r)) for r in cur.fetchall())
+
+
+def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> tuple[AgentDefinition, bool]:
+    """Store a new version only when something changed; returns (definition, created)."""
+    row = con.execute(catalog.sql("latest_agent_definition"), {"agent_name": draft.agent_name, "project": None}).fetchone()
+    if row:
+        latest = AgentDefinition(agent_name=row[0], version=row[1], description=row[2] or "", system_prompt=row[3],
+                                 tools=orjson.loads(row[4]) if row[4] else [], model=row[5], agent_type=row[6],
+                                 created_at=row[7])
+        if same_definition(latest, draft):
+            return latest, False
+        version = latest.version + 1
+    else:
+        version = 1
+    agent = draft.model_copy(update={"version": version, "created_at": catalog.now()})
+    con.execute(catalog.sql("insert_agent_definition"), {
+        "agent_name": agent.agent_name, "version": agent.version, "project": project,
+        "description": agent.description, "system_prompt": agent.system_prompt, "tools": _dumps(agent.tools),
+        "model": agent.model, "agent_type": agent.agent_type, "created_at": agent.created_at})
+    return agent, True
+
+
+def describe_batch(transcripts: list[Transcript], settings) -> list[tuple[ConversationNotes, GenerationFailure | None]]:
+    """Describe a batch of transcripts: with the model when one is configured (a failure
+    falls back to the offline writer and is reported), else offline."""
+    from tasks import scenario_text
+
+    client = None
+    if getattr(settings, "llm_base_url", None):
+        from tasks.llm import InvalidReply, LLMError, LLMWriter, make_llm_client
+
+        client = make_llm_client(settings)
+    out = []
+    for t in transcripts:
+        if client is None:
+            out.append((scenario_text.describe(t), None))
+            continue
+        try:
+            out.append((LLMWriter(client, model=settings.llm_model).describe(t), None))
+        except (InvalidReply, LLMError) as exc:
+            fail = GenerationFailure(origin_id=t.origin_id, writer=f"llm:{settings.llm_model}",
+                                     reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                                     raw=getattr(exc, "raw", None))
+            out.append((scenario_text.describe(t), fail))
+    if client is not None and hasattr(client, "close"):
+        client.close()
+    return out
+
+
+def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str, *,
+             agent_description: str | None = None, agent_type: str = "text", rows: int = 20,
+             persona_ids: list[str] | None = None, custom_columns: list[str] | None = None,
+             graph_file: str | None = None, generate_graph: bool = True, redact: bool = False,
+             describe: Callable[[list[Transcript]], list[tuple[ConversationNotes, GenerationFailure | None]]] | None = None,
+             ) -> dict[str, Any]:
+    """Generate the agent definition and the scenario of a replay session (INIT/GENERATING ->
+    GENERATING; FAILED with the reason when generation fails)."""
+    from tasks import graph as graphs
+    from tasks import scenario_text
+    from tasks.redact import Redactor
+
+    if not agent_name or not scenario_name:
+        raise ScenarioError("--agent-name and --scenario-name are required")
+    if agent_type != "text":
+        raise ScenarioError(f"--agent-type {agent_type} is not supported: Replay replays chat (text) agents only")
+    if not 1 <= rows <= MAX_ROWS:
+        raise ScenarioError(f"--rows must be between 1 and {MAX_ROWS}, not {rows}")
+    custom = parse_custom_columns(custom_columns or [])
+    library = scenario_text.load_personas()
+    personas: list[Persona] = []
+    if persona_ids:
+        by_id = {p.persona_id: p for p in library}
+        unknown = [p for p in persona_ids if p not in by_id]
+        if unknown:
+            raise ScenarioError(f"unknown persona id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                                f"(the library has {', '.join(sorted(by_id))})")
+        personas = [by_id[p] for p in persona_ids]
+    supplied = graphs.load_graph(graph_file) if graph_file else None
+    replay = replays.get(con, replay_id)
+    replays.transition(con, replay_id, "GENERATING")
+    try:
+        transcripts = load_transcripts(con, replay)
+        if not transcripts:
+            raise ScenarioError(f"replay session {replay_id} selects no conversation that still exists")
+        described = (describe or (lambda ts: describe_batch(ts, settings)))(transcripts)
+        notes = [n for n, _ in described]
+        failures = [f for _, f in described if f]
+        graph = supplied or (graphs.build_graph(notes) if generate_graph else None)
+        if graph is None:
+            paths = [["start", *n.steps] for n in notes]
+        elif supplied:
+            paths = [graphs.path_for_supplied_graph(graph, n.steps) for n in notes]
+        else:
+            paths = [graphs.branch_path(graph, n.steps) for n in notes]
+        chosen = choose_rows(paths, rows, [n.branch_category for n in notes])
+        declared = [orjson.loads(r[0]) for r in con.execute(
+            catalog.sql("declared_tools"), {"traces": [turn.trace_id for t in transcripts for turn in t.turns]}).fetchall()]
+        declared_tools = declared[0] if declared and isinstance(declared[0], list) else []
+        description = agent_description or replay["suggestions"].get("agent_description") or ""
+        draft = agent_draft(transcripts, declared_tools, agent_name, description)
+        scenario_rows = assemble_rows(transcripts, notes, paths, chosen, personas, library, custom,
+                                      seed=rows, vary=scenario_text.vary_persona)
+        redactions: dict[str, int] | None = None
+        if redact:
+            redactor = Redactor(getattr(settings, "redact_patterns", None) or None)
+            redact_rows(scenario_rows, draft, graph, redactor)
+            redactions = dict(redactor.counts)
+        agent, _ = save_agent_definition(con, draft, replay["project"])
+        scenario_id = "scn_" + uuid.uuid4().hex[:12]
+        writers = Counter(n.writer for n in notes)
+        store_scenario(con, {
+            "scenario_id": scenario_id, "scenario_name": scenario_name, "replay_id": replay_id,
+            "project": replay["project"], "agent_name": agent.agent_name, "agent_version": agent.version,
+            "source": f"{replay['replay_type']}_replay", "graph": graph.model_dump(by_alias=True) if graph else None,
+            "row_count": len(scenario_rows), "writer": ",".join(sorted(writers)),
+            "redactions": redactions, "failures": [f.model_dump() for f in failures] or None,
+            "created_at": catalog.now()}, scenario_rows)
+        con.execute(catalog.sql("set_replay_names"), {"replay_id": replay_id, "agent_name": agent.agent_name,
+                                                        "scenario_name": scenario_name})
+    except Exception as exc:
+        replays.transition(con, replay_id, "FAILED", reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    return {"replay_id": replay_id, "scenario_id": scenario_id, "scenario_name": scenario_name,
+            "agent_name": agent.agent_name, "agent_version": agent.version, "rows": len(scenario_rows),
+            "transcripts": len(transcripts), "branches": len({r.conversation_branch for r in scenario_rows}),
+            "failures": len(failures), "redactions": redactions, "writer": ",".join(sorted(writers)),
+            "state": replays.get(con, replay_id)["state"]}
+
+
+def store_scenario(con, scenario: dict[str, Any], rows: list[ScenarioRow]) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(catalog.sql("insert_scenario"), {
+            **scenario, "graph": _dumps(scenario["graph"]) if scenario["graph"] is not None else None,
+            "redactions": _dumps(scenario["redactions"]) if scenario["redactions"] is not None else None,
+            "failures": _dumps(scenario["failures"]) if scenario["failures"] is not None else None})
+        con.executemany(catalog.sql("insert_scenario_row"), [{
+            "scenario_id": scenario["scenario_id"], "row_index": r.row_index, "origin_id": r.origin_id,
+            "persona": _dumps(r.persona.model_dump()), "situation": r.situation, "outcome": r.outcome,
+            "conversation_branch": r.conversation_branch, "branch_category": r.branch_category,
+            "user_turns": r.user_turns, "expected_turns": _dumps([t.model_dump(mode="json") for t in r.expected_turns]),
+            "custom": _dumps(r.custom)} for r in rows])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+# --------------------------------------------------------------------------- export / import
+def _row_dict(cur, row) -> dict[str, Any]:
+    return dict(zip([d[0] for d in cur.description], row))
+
+
+def get_scenario(con, scenario_id: str) -> tuple[dict[str, Any], list[ScenarioRow], AgentDefinition]:
+    cur = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario_id})
+    row = cur.fetchone()
+    if row is None:
+        raise ScenarioError(f"no scenario {scenario_id}; list them with `replay sql \"select * from scenarios\"`")
+    scenario = _row_dict(cur, row)
+    for k in ("graph", "redactions", "failures"):
+        if isinstance(scenario[k], str):
+            scenario[k] = orjson.loads(scenario[k])
+    cur = con.execute(catalog.sql("get_scenario_rows"), {"scenario_id": scenario_id})
+    rows = []
+    for r in cur.fetchall():
+        d = _row_dict(cur, r)
+        rows.append(ScenarioRow(row_index=d["row_index"], origin_id=d["origin_id"],
+                                persona=Persona.model_validate_json(d["persona"]), situation=d["situation"],
+                                outcome=d["outcome"], conversation_branch=d["conversation_branch"],
+                                branch_category=d["branch_category"], user_turns=list(d["user_turns"]),
+                                expected_turns=[Turn.model_validate(t) for t in orjson.loads(d["expected_turns"])],
+                                custom=orjson.loads(d["custom"]) if d["custom"] else {}))
+    cur = con.execute(catalog.sql("get_agent_definition"), {"agent_name": scenario["agent_name"],
+                                                            "version": scenario["agent_version"]})
+    a = _row_dict(cur, cur.fetchone())
+    agent = AgentDefinition(agent_name=a["agent_name"], version=a["version"], description=a["description"] or "",
+                            system_prompt=a["system_prompt"], tools=orjson.loads(a["tools"]) if a["tools"] else [],
+                            model=a["model"], agent_type=a["agent_type"], created_at=a["created_at"])
+    return scenario, rows, agent
+
+
+def export_lines(scenario: dict[str, Any], rows: list[ScenarioRow], agent: AgentDefinition) -> list[str]:
+    """A scenario as JSON lines: a header (the scenario, its agent definition), then one row a line.
+    Sorted keys, so that a file round-trips byte for byte and diffs well in a repo."""
+    head = {"kind": "scenario", "format": EXPORT_FORMAT,
+            "scenario": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in scenario.items()},
+            "agent_definition": agent.model_dump(mode="json")}
+    return [_dumps(head)] + [_dumps({"kind": "row", **r.model_dump(mode="json")}) for r in rows]
+
+
+def export_scenario(con, scenario_id: str, out: Path) -> dict[str, Any]:
+    scenario, rows, agent = get_scenario(con, scenario_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("\n".join(export_lines(scenario, rows, agent)) + "\n")
+    tmp.replace(out)
+    return {"scenario_id": scenario_id, "rows": len(rows), "out": str(out)}
+
+
+def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDefinition, list[ScenarioRow]]:
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        raise ScenarioError(f"{where} is empty")
+    try:
+        head = orjson.loads(lines[0])
+    except orjson.JSONDecodeError as exc:
+        raise ScenarioError(f"{where}:1 is not JSON: {exc}") from None
+    if not isinstance(head, dict) or head.get("kind") != "scenario" or head.get("format") != EXPORT_FORMAT:
+        raise ScenarioError(f"{where}:1 is not a Replay scenario header (format {EXPORT_FORMAT})")
+    try:
+        agent = AgentDefinition.model_validate(head["agent_definition"])
+        rows = []
+        for n, ln in enumerate(lines[1:], start=2):
+            d = orjson.loads(ln)
+            if d.pop("kind", None) != "row":
+                raise ScenarioError(f"{where}:{n} is not a scenario row")
+            rows.append(ScenarioRow.model_validate(d))
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise ScenarioError(f"{where}: invalid scenario file: {str(exc).splitlines()[0]}") from None
+    scenario = dict(head["scenario"])
+    if scenario.get("row_count") != len(rows):
+        raise ScenarioError(f"{where}: the header says {scenario.get('row_count')} rows, the file has {len(rows)}")
+    return scenario, agent, rows
+
+
+def import_scenario(con, path: Path) -> dict[str, Any]:
+    """Import an exported scenario (same ids). The same file twice is a no-op; another scenario
+    with the same id is refused."""
+    if not path.is_file():
+        raise ScenarioError(f"no such scenario file: {path}")
+    scenario, agent, rows = parse_export(path.read_text().splitlines(), str(path))
+    existing = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario["scenario_id"]}).fetchone()
+    if existing:
+        old, old_rows, old_agent = get_scenario(con, scenario["scenario_id"])
+        if export_lines(old, old_rows, old_agent) == export_lines(
+                {**scenario, "created_at": datetime.fromisoformat(scenario["created_at"])}, rows, agent):
+            return {"scenario_id": scenario["scenario_id"], "rows": len(rows), "imported": False}
+        raise ScenarioError(f"a different scenario {scenario['scenario_id']} is already in this catalog")
+    cur = con.execute(catalog.sql("get_agent_definition"), {"agent_name": agent.agent_name, "version": agent.version})
+    have = cur.fetchone()
+    if have is None:
+        con.execute(catalog.sql("insert_agent_definition"), {
+            "agent_name": agent.agent_name, "version": agent.version, "project": scenario.get("project"),
+            "description": agent.description, "system_prompt": agent.system_prompt, "tools": _dumps(agent.tools),
+            "model": agent.model, "agent_type": agent.agent_type, "created_at": agent.created_at or catalog.now()})
+    else:
+        a = _row_dict(cur, have)
+        if (a["system_prompt"], orjson.loads(a["tools"] or "[]"), a["model"]) != (agent.system_prompt, agent.tools, agent.model):
+            raise ScenarioError(f"agent {agent.agent_name} v{agent.version} differs in this catalog; "
+                                "import into another data dir or rename the agent in the file")
+    store_scenario(con, {**scenario, "created_at": datetime.fromisoformat(scenario["created_at"])}, rows)
+    return {"scenario_id": scenario["scenario_id"], "rows": len(rows), "imported": True}
+
+
+# --------------------------------------------------------------------------- Prefect task
+def _describe_task_fn(transcripts: list[Transcript], settings) -> list[tuple[ConversationNotes, GenerationFailure | None]]:
+    return describe_batch(transcripts, settings)
+
+
+describe_task = lazy_task(_describe_task_fn, name="describe-transcripts", retries=1)

@@ -1,0 +1,3 @@
+-- grain: one value: how many scenarios a project has
+-- parameters: $project
+SELECT count(*) FROM scenarios WHERE project = $project

@@ -1,0 +1,3 @@
+-- grain: one scenario
+-- parameters: $scenario_id
+SELECT * FROM scenarios WHERE scenario_id = $scenario_id

@@ -1,0 +1,5 @@
+-- grain: one scenario row
+-- parameters: $scenario_id, $row_index, $origin_id, $persona, $situation, $outcome, $conversation_branch,
+--             $branch_category, $user_turns, $expected_turns, $custom
+INSERT INTO scenario_rows VALUES ($scenario_id, $row_index, $origin_id, $persona, $situation, $outcome,
+    $conversation_branch, $branch_category, $user_turns, $expected_turns, $custom)
