@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="holds lake/ and replay.duckdb")
     # ingest
     batch_rows: int = Field(20_000, ge=100, description="spans per lake part file")
-    batch_bytes: int = Field(16 * 1024 * 1024, ge=1024 * 1024,
+    batch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024,
                              description="input bytes per extract batch (bounds memory)")
     workers: int = Field(0, ge=0, description="parallel file parsers; 0 = one per core, max 4")
     sessionize_batch: int = Field(2_000, ge=1, description="traces rebuilt per batch (bounds memory)")
