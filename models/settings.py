@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     batch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024,
                              description="input bytes per extract batch (bounds memory)")
     workers: int = Field(0, ge=0, description="parallel file parsers; 0 = one per core, max 4")
+    duckdb_memory_limit: str = Field("512MB", description="DuckDB's memory limit (it spills past it): "
+                                     "bounds the catalog process whatever the input size")
     sessionize_batch: int = Field(2_000, ge=1, description="traces rebuilt per batch (bounds memory)")
     reject_raw_chars: int = Field(2000, ge=100, description="raw record kept in a reject row")
     # phoenix

@@ -111,6 +111,8 @@ def open_catalog(settings) -> Iterator[duckdb.DuckDBPyConnection]:
     Hold ``write_lock`` around it."""
     con = _connect(settings.catalog_path, read_only=False)
     try:
+        con.execute(f"SET memory_limit = {quote(settings.duckdb_memory_limit)}")
+        con.execute("SET preserve_insertion_order = false")
         init_catalog(con, settings.lake_dir)
         yield con
     finally:
