@@ -71,3 +71,33 @@ def demo_local(settings: Settings) -> dict:
                               scenario_name=sug["scenario_name"], rows=20)
     return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"), "session_columns": cols,
             "sessions": sessions, "replay": rs, "scenario": scenario}
+
+
+def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, replay_id: str | None = None,
+              progress: bool = True):
+    """Create a run test + execution and run it in this process (the catalog is held only
+    to create and to finish: chats go to the lake batch by batch)."""
+    from tasks import catalog, simulate
+
+    with catalog.writer(settings) as con:
+        run_test_id, execution_id, _total = simulate.create_run(con, settings, scenario_id, agent_ref, options, replay_id)
+    return resume_local(settings, execution_id, progress=progress)
+
+
+def resume_local(settings: Settings, execution_id: str, progress: bool = True):
+    """Run the chats of an execution that are not persisted yet, then count and finish it."""
+    import asyncio
+
+    from tasks import catalog, scenario, simulate
+
+    with catalog.writer(settings) as con:
+        ex = simulate.load_execution(con, execution_id)
+        _sc, rows, agent_def = scenario.get_scenario(con, ex["scenario_id"])
+    ran, seconds = 0, 0.0
+    with simulate.execution_lock(settings.lake_dir, execution_id):
+        try:
+            ran, _failed, seconds = asyncio.run(simulate.execute(settings, ex, rows, agent_def, progress=progress))
+        finally:  # also when interrupted: the execution's counts and status say what is left
+            with catalog.writer(settings) as con:
+                info = simulate.finish(con, settings, execution_id, ran, seconds)
+    return info

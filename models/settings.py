@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
+    agent_api_key: SecretStr | None = Field(None, description="bearer key of an OpenAI-compatible agent under test")
     # scenario redaction: extra named patterns, e.g. REPLAY_REDACT_PATTERNS='{"order": "A\\d{4}"}'
     redact_patterns: dict[str, str] = Field(default_factory=dict)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server

@@ -49,10 +49,18 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from tasks.extract import SourceError
     from tasks.replays import ReplayError
     from tasks.scenario import ScenarioError
+    from tasks.simulate import RunError
     from tasks.sources.phoenix import PhoenixError
 
-    return (UserError, CatalogError, SourceError, PhoenixError, ReplayError, ScenarioError, ValidationError,
-            OSError, ValueError)
+    known: tuple[type[BaseException], ...] = (UserError, CatalogError, SourceError, PhoenixError, ReplayError,
+                                              ScenarioError, RunError, ValidationError, OSError, ValueError)
+    try:
+        from tasks.agents import AgentLoadError
+
+        known += (AgentLoadError,)
+    except ImportError:
+        pass
+    return known
 
 
 
@@ -363,6 +371,101 @@ def scenarios_list(ctx: typer.Context, project: Optional[str] = typer.Option(Non
             _emit_json({"scenarios": [dict(zip(cols, r)) for r in rows_]})
         else:
             print_rows(cols, rows_, "table")
+    _run(ctx, go)
+
+
+# --------------------------------------------------------------------------- run
+def _print_execution(info, as_json: bool) -> None:
+    if as_json:
+        _emit_json(info.model_dump(mode="json"))
+    else:
+        out.print(f"execution [bold]{info.execution_id}[/] ({info.status}): {info.completed_chats}/{info.total_chats} "
+                  f"chats completed, {info.failed_chats} failed ({info.completion_pct}%), ran {info.ran_now} "
+                  f"in {info.seconds:.1f} s")
+        if info.avg_latency_ms is not None:
+            out.print(f"avg chat latency {info.avg_latency_ms:.0f} ms, avg turns {info.avg_turn_count:.1f}, "
+                      f"avg output tokens {info.avg_output_tokens:.0f}")
+    if info.status != "completed":
+        _say_error(f"execution {info.execution_id} is {info.status}"
+                   + (f": replay runs resume {info.execution_id}" if info.status == "interrupted" else ""))
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    scenario_id: str = typer.Option(..., "--scenario", help="The scenario to run."),
+    agent: str = typer.Option(..., "--agent", help="module:function, file.py:function, or an OpenAI-compatible http(s) URL."),
+    name: Optional[str] = typer.Option(None, "--name"),
+    mode: str = typer.Option("replay", "--mode", help="replay | simulate | hybrid"),
+    tools: str = typer.Option("recorded", "--tools", help="recorded | live"),
+    off_script: str = typer.Option("error", "--off-script", help="error | nearest | fail (recorded tools)"),
+    concurrency: int = typer.Option(32, "--concurrency"),
+    repeat: int = typer.Option(1, "--repeat"),
+    replay_id: Optional[str] = typer.Option(None, "--replay", help="Link this replay session (moves it to COMPLETED)."),
+    max_turns: int = typer.Option(10, "--max-turns"),
+    turn_timeout: float = typer.Option(60.0, "--turn-timeout", help="Seconds per agent turn."),
+    retries: int = typer.Option(3, "--retries", help="Retries of a turn on transient failures."),
+    max_failure_rate: float = typer.Option(0.2, "--max-failure-rate"),
+    batch_size: int = typer.Option(100, "--batch-size", help="Chats per batch (persisted together)."),
+    divergence_threshold: float = typer.Option(0.6, "--divergence-threshold"),
+    system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="HTTP agent: a system prompt file."),
+    model: Optional[str] = typer.Option(None, "--model", help="HTTP agent: the model name."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run a scenario against the agent under test: a run test and an execution."""
+    def go():
+        from models.simulate import RunOptions
+
+        if system_prompt is not None and not system_prompt.is_file():
+            raise UserError(f"no such system prompt file: {system_prompt}")
+        options = RunOptions(name=name, mode=mode, tool_mode=tools, off_script=off_script, concurrency=concurrency,
+                             repeat=repeat, max_turns=max_turns, turn_timeout_s=turn_timeout, retries=retries,
+                             max_failure_rate=max_failure_rate, batch_size=batch_size,
+                             divergence_threshold=divergence_threshold,
+                             system_prompt=system_prompt.read_text() if system_prompt else None, model=model)
+        settings = ctx.obj.settings()
+        as_json = _json_flag(ctx, json_out)
+        if settings.prefect_api_url:
+            import asyncio
+
+            from flows.simulate import simulate_flow
+            from models.simulate import ExecutionInfo
+
+            info = ExecutionInfo.model_validate(asyncio.run(simulate_flow(
+                scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id,
+                data_dir=str(settings.data_dir))))
+        else:
+            from flows.local import run_local
+
+            info = run_local(settings, scenario_id, agent, options, replay_id, progress=True)
+        _print_execution(info, as_json)
+    _run(ctx, go)
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests.")
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("resume")
+def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
+                json_out: bool = typer.Option(False, "--json")) -> None:
+    """Finish an interrupted execution: run only the chats not finished yet."""
+    def go():
+        settings = ctx.obj.settings()
+        if settings.prefect_api_url:
+            import asyncio
+
+            from flows.simulate import simulate_flow
+            from models.simulate import ExecutionInfo
+
+            info = ExecutionInfo.model_validate(asyncio.run(simulate_flow(execution_id=execution_id,
+                                                                          data_dir=str(settings.data_dir))))
+        else:
+            from flows.local import resume_local
+
+            info = resume_local(settings, execution_id)
+        _print_execution(info, _json_flag(ctx, json_out))
     _run(ctx, go)
 
 

@@ -17,6 +17,11 @@ def lazy_task(fn: Callable[..., Any], **options: Any) -> Callable[[], Any]:
     def build() -> Any:
         from prefect import task
 
-        return task(fn, **options)
+        opts = dict(options)
+        if opts.pop("no_cache", False):  # inputs that cannot be hashed (an agent, a semaphore)
+            from prefect.cache_policies import NO_CACHE
+
+            opts["cache_policy"] = NO_CACHE
+        return task(fn, **opts)
 
     return build

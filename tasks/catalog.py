@@ -72,13 +72,14 @@ def lake_source(lake_dir: Path, table: str) -> str:
 
 def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
     for name in ("create_rejects", "create_runs", "create_watermarks", "create_replay_sessions",
-                 "create_agent_definitions", "create_scenarios", "create_scenario_rows"):
+                 "create_agent_definitions", "create_scenarios", "create_scenario_rows", "create_run_tests",
+                 "create_executions"):
         con.execute(sql(name))
     refresh_views(con, lake_dir)
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
-    for table in ("spans", "turns", "sessions"):
+    for table in ("spans", "turns", "sessions", "chats", "chat_turns"):
         con.execute(sql(f"view_{table}").replace("{source}", lake_source(lake_dir, table)))
     con.execute(sql("view_rejects"))
 

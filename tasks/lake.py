@@ -60,7 +60,28 @@ SESSIONS = pa.schema([
     ("version", pa.int64()), ("sessionized_at", TS), ("deleted", pa.bool_()),
 ])
 
-TABLES = {"spans": SPANS, "turns": TURNS, "sessions": SESSIONS}
+CHAT_TOOL_CALL = pa.struct([("id", pa.string()), ("name", pa.string()), ("arguments", pa.string()),
+                            ("result", pa.string()), ("status", pa.string()), ("source", pa.string()),
+                            ("matched_turn", pa.int32())])
+
+CHATS = pa.schema([
+    ("chat_id", pa.string()), ("execution_id", pa.string()), ("scenario_id", pa.string()),
+    ("row_index", pa.int32()), ("repetition", pa.int32()), ("origin_id", pa.string()),
+    ("status", pa.string()), ("ended_reason", pa.string()), ("divergence_turn", pa.int32()),
+    ("turn_count", pa.int32()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
+    ("avg_latency_ms", pa.float64()), ("error", pa.string()), ("started_at", TS), ("ended_at", TS),
+])
+
+CHAT_TURNS = pa.schema([
+    ("chat_id", pa.string()), ("execution_id", pa.string()), ("turn_index", pa.int32()),
+    ("user_message", pa.string()), ("assistant_message", pa.string()),
+    ("tool_calls", pa.list_(CHAT_TOOL_CALL)), ("latency_ms", pa.float64()),
+    ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
+    ("original_assistant_message", pa.string()), ("original_tool_calls", pa.list_(TOOL_CALL)),
+    ("user_source", pa.string()), ("similarity", pa.float64()), ("attempts", pa.int32()), ("error", pa.string()),
+])
+
+TABLES = {"spans": SPANS, "turns": TURNS, "sessions": SESSIONS, "chats": CHATS, "chat_turns": CHAT_TURNS}
 
 
 def table_dir(lake: Path, table: str) -> Path:

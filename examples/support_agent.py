@@ -1,0 +1,106 @@
+"""Example agents for the bundled support-shop sample.
+
+- ``oracle``: answers exactly what production answered, turn by turn, and makes exactly the
+  tool calls production made (answered by Replay's recorded tools). It looks production up by
+  ``metadata["origin_id"]`` in the catalog. A replay against it must match production 100%.
+- ``agent``: a small rule-based "development build" of the support agent: it reads the
+  user's message, calls the shop's tools through ``input.tools`` and writes its own answer.
+
+Both take Future AGI's chat-simulation callback shape: an input with ``messages``,
+``new_message``, ``turn_index``, ``metadata`` and ``tools``; they return an answer (a str or
+an ``AgentResponse``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from models.simulate import AgentResponse
+
+
+@lru_cache(maxsize=8)
+def _production(data_dir: str) -> dict[str, list[dict[str, Any]]]:
+    """{origin id (session or trace): production turns in order} from the catalog (read-only)."""
+    from models.settings import load_settings
+    from tasks import catalog
+
+    with catalog.reader(load_settings(data_dir=data_dir)) as con:
+        rows = con.execute("select session_id, trace_id, turn_index, assistant_message, "
+                           "to_json(tool_calls)::varchar from turns order by session_id, turn_index").fetchall()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for session_id, trace_id, _i, answer, calls in rows:
+        turn = {"answer": answer, "tool_calls": json.loads(calls) if calls else []}
+        out.setdefault(trace_id, []).append(turn)
+        if session_id:
+            out.setdefault(session_id, []).append(turn)
+    return out
+
+
+async def oracle(input) -> AgentResponse:
+    turns = _production(input.metadata["replay_data_dir"]).get(input.metadata["origin_id"], [])
+    if input.turn_index >= len(turns):
+        return AgentResponse(content=None)
+    turn = turns[input.turn_index]
+    calls, responses = [], []
+    for c in turn["tool_calls"]:
+        args = c.get("arguments")
+        result = await input.tools.call(c["name"], args) if input.tools is not None else None
+        calls.append({"id": c.get("id"), "name": c["name"], "arguments": args})
+        responses.append({"id": c.get("id"), "name": c["name"], "result": result})
+    return AgentResponse(content=turn["answer"], tool_calls=calls, tool_responses=responses)
+
+
+# --------------------------------------------------------------------------- the dev build
+_ORDER = re.compile(r"\bA\d{4}\b")
+
+
+def _call_args(text: str) -> dict[str, Any]:
+    m = _ORDER.search(text)
+    return {"order_id": m.group(0)} if m else {}
+
+
+async def agent(input) -> AgentResponse:
+    """A rule-based support agent: the shop's tools, answers in its own words."""
+    text = (input.new_message.get("content") or "").strip()
+    low = text.lower()
+    tools = input.tools
+    calls: list[dict[str, Any]] = []
+
+    async def use(name: str, args: dict[str, Any]) -> Any:
+        result = await tools.call(name, args) if tools is not None else {"error": "no tools"}
+        calls.append({"name": name, "arguments": args, "result": result})
+        return result
+
+    order = _call_args(text)
+    if any(w in low for w in ("human", "agent", "person", "manager", "someone")):
+        await use("transfer_to_human", {"reason": text[:120]})
+        answer = "I've passed this to a colleague from our support team; they will contact you shortly."
+    elif any(w in low for w in ("refund", "money back", "charged")) and order:
+        await use("lookup_order", order)
+        policy = await use("get_refund_policy", {})
+        answer = (f"I've checked order {order['order_id']}. Under our policy ({_short(policy)}) "
+                  "you can get a refund; shall I start it for you?")
+    elif order:
+        info = await use("lookup_order", order)
+        answer = f"Here is what I found for order {order['order_id']}: {_short(info)}."
+    elif any(w in low for w in ("return", "policy", "exchange")):
+        policy = await use("get_refund_policy", {})
+        answer = f"Our return policy: {_short(policy)}."
+    elif any(w in low for w in ("looking for", "do you have", "recommend", "search")):
+        found = await use("search_products", {"query": text[:80]})
+        answer = f"These might suit you: {_short(found)}."
+    elif any(w in low for w in ("thank", "thx", "great", "perfect", "bye")):
+        answer = "You're welcome! Anything else I can help with?"
+    else:
+        answer = "Could you tell me a bit more, for example your order number?"
+    return AgentResponse(content=answer, tool_calls=[{"name": c["name"], "arguments": c["arguments"]} for c in calls],
+                         tool_responses=[{"name": c["name"], "result": c["result"]} for c in calls],
+                         metadata={"usage": {"input_tokens": len(text.split()) * 2, "output_tokens": len(answer.split())}})
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

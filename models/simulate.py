@@ -1,0 +1,129 @@
+"""Contracts of the simulation stage (issue 4): what an agent under test receives and returns,
+and the manifests of run tests, executions and chats. No I/O here.
+
+``AgentInput``/``AgentResponse`` keep the shapes of Future AGI's chat simulation SDK, so a
+callback written for it runs unchanged: ``thread_id``, ``messages`` (role/content dicts so
+far), ``new_message``, ``turn_index``, ``metadata``; and ``content``, ``tool_calls``,
+``tool_responses``, ``metadata`` (with optional token usage).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["replay", "simulate", "hybrid"]
+ToolMode = Literal["recorded", "live"]
+OffScript = Literal["error", "nearest", "fail"]
+ToolSource = Literal["recorded", "off_script", "nearest", "live"]
+
+
+class Tools(Protocol):
+    """What ``input.tools`` offers an agent: ``await input.tools.call(name, arguments)``."""
+
+    async def call(self, name: str, arguments: Any = None) -> Any: ...
+
+
+class AgentInput(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    thread_id: str
+    messages: list[dict[str, Any]] = Field(default_factory=list)  # role/content so far (before new_message)
+    new_message: dict[str, Any]  # {"role": "user", "content": "..."}
+    turn_index: int
+    # origin_id, scenario_id, row_index, repetition, persona, situation, expected_outcome, execution_id
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tools: Any = None  # a Tools (recorded tools) or None with --tools live
+
+
+class AgentResponse(BaseModel):
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)  # [{id, name, arguments}]
+    tool_responses: list[dict[str, Any]] = Field(default_factory=list)  # [{id, name, result}]
+    metadata: dict[str, Any] = Field(default_factory=dict)  # usage: {input_tokens, output_tokens}
+
+
+class ToolCallLog(BaseModel):
+    """One tool call the agent made during a replayed turn, and where its answer came from."""
+
+    id: str | None = None
+    name: str | None = None
+    arguments: Any = None
+    result: Any = None
+    status: str = "ok"  # ok, error
+    source: ToolSource = "recorded"
+    matched_turn: int | None = None  # the production turn whose recorded call answered it
+
+
+class RunOptions(BaseModel):
+    """What ``replay run`` was asked to do (stored with the run test)."""
+
+    name: str | None = None
+    mode: Mode = "replay"
+    tool_mode: ToolMode = "recorded"
+    off_script: OffScript = "error"
+    concurrency: int = Field(32, ge=1, le=10_000)
+    repeat: int = Field(1, ge=1, le=1000)
+    max_turns: int = Field(10, ge=1, le=200)
+    turn_timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(3, ge=0, le=20)
+    max_failure_rate: float = Field(0.2, ge=0, le=1)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    divergence_threshold: float = Field(0.6, ge=0, le=1)  # answer similarity below this = diverged
+    system_prompt: str | None = None  # HTTP agent overrides
+    model: str | None = None
+
+
+class ChatTurnRecord(BaseModel):
+    chat_id: str
+    turn_index: int
+    user_message: str | None = None
+    assistant_message: str | None = None
+    tool_calls: list[ToolCallLog] = Field(default_factory=list)
+    latency_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    original_assistant_message: str | None = None
+    original_tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    user_source: Literal["original", "simulated"] = "original"
+    similarity: float | None = None  # the answer against production's, 0..1
+    attempts: int = 1
+    error: str | None = None
+
+
+class ChatRecord(BaseModel):
+    chat_id: str
+    execution_id: str
+    scenario_id: str
+    row_index: int
+    repetition: int
+    origin_id: str
+    status: Literal["completed", "failed"] = "completed"
+    ended_reason: str = "script_done"  # script_done, user_ended, max_turns, error, off_script, timeout
+    divergence_turn: int | None = None
+    turn_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    avg_latency_ms: float | None = None
+    error: str | None = None
+    started_at: Any = None
+    ended_at: Any = None
+
+
+class ExecutionInfo(BaseModel):
+    """What ``replay run`` prints with --json."""
+
+    run_test_id: str
+    execution_id: str
+    status: str
+    total_chats: int
+    completed_chats: int
+    failed_chats: int
+    ran_now: int = 0  # chats this invocation ran (resume: only the unfinished ones)
+    seconds: float = 0.0
+    avg_latency_ms: float | None = None
+    avg_turn_count: float | None = None
+    avg_output_tokens: float | None = None
+    completion_pct: float = 0.0
+    mode: str = "in-process"

@@ -1,0 +1,441 @@
+"""Simulate: run every row of a scenario as a conversation with the agent under test.
+
+Pure parts first (chat ids, planning, turn/chat records), then the async executor (one
+concurrency limit for the whole execution, chats grouped in batches, each finished batch
+persisted atomically to the lake), then the catalog-facing stage functions (create a run
+test + execution, run it, resume it) and the thin Prefect task.
+
+Faults: each agent turn runs under a timeout; transient failures (timeouts, connection
+errors, 5xx, 429 honouring Retry-After) are retried with backoff and jitter; anything else
+fails that chat with its error, its turns so far are kept, and the execution goes on. An
+execution is `failed` only past ``max_failure_rate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
+
+import orjson
+import pyarrow as pa
+
+from models.scenario import ScenarioRow
+from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, ExecutionInfo, RunOptions, ToolCallLog
+from tasks import lake
+from tasks._prefect import lazy_task
+
+
+class RunError(Exception):
+    """A run that cannot start (unknown scenario, no model for simulate, agent won't load)."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def chat_id(execution_id: str, row_index: int, repetition: int) -> str:
+    return f"{execution_id}-r{row_index:04d}-k{repetition:03d}"
+
+
+def plan(execution_id: str, rows: list[ScenarioRow], repeat: int) -> list[tuple[str, ScenarioRow, int]]:
+    """Every (chat id, row, repetition) of an execution, in order."""
+    return [(chat_id(execution_id, r.row_index, k), r, k) for r in rows for k in range(repeat)]
+
+
+def _text(v: Any) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    return orjson.dumps(v, default=str).decode()
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {msg}"[:500] if msg else type(exc).__name__
+
+
+def _usage(resp) -> tuple[int, int]:
+    u = resp.metadata.get("usage") if isinstance(resp.metadata.get("usage"), dict) else resp.metadata
+    def pick(*keys):
+        for k in keys:
+            v = u.get(k) if isinstance(u, dict) else None
+            if isinstance(v, (int, float)):
+                return int(v)
+        return 0
+    return pick("input_tokens", "prompt_tokens"), pick("output_tokens", "completion_tokens")
+
+
+def original_calls(row: ScenarioRow, i: int) -> list[dict[str, Any]]:
+    if i >= len(row.expected_turns):
+        return []
+    return [{"id": c.id, "name": c.name, "arguments": _text(c.arguments), "result": c.result, "status": c.status}
+            for c in row.expected_turns[i].tool_calls]
+
+
+def turn_tool_calls(resp, tools, i: int) -> list[ToolCallLog]:
+    """The turn's tool calls: those made through recorded tools (with where their answer came
+    from), plus those the agent reports having run itself (live)."""
+    logged = list(tools.calls_for_turn(i)) if tools is not None else []
+    seen = {(c.name, _text(c.arguments)) for c in logged}
+    results = {r.get("id"): r for r in resp.tool_responses if isinstance(r, dict)}
+    for c in resp.tool_calls:
+        if not isinstance(c, dict):
+            continue
+        key = (c.get("name"), _text(c.get("arguments")))
+        if key in seen:
+            continue
+        r = results.get(c.get("id"), {})
+        logged.append(ToolCallLog(id=c.get("id"), name=c.get("name"), arguments=c.get("arguments"),
+                                  result=r.get("result", r.get("content")), status="ok", source="live"))
+    return logged
+
+
+# --------------------------------------------------------------------------- one chat
+@dataclass
+class ChatContext:
+    execution_id: str
+    scenario_id: str
+    agent: Any  # tasks.agents.Agent
+    options: RunOptions
+    settings: Any
+    semaphore: asyncio.Semaphore
+    llm_client: Any = None  # one AsyncChatClient for every simulated user of the execution
+
+
+async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int) -> tuple[ChatRecord, list[ChatTurnRecord]]:
+    """One conversation; never raises: a failure is a failed chat with its turns so far."""
+    from tasks import agents as agents_mod
+    from tasks.divergence import diverged
+    from tasks.recorded_tools import OffScriptError, RecordedTools
+
+    opts = ctx.options
+    chat = ChatRecord(chat_id=cid, execution_id=ctx.execution_id, scenario_id=ctx.scenario_id,
+                      row_index=row.row_index, repetition=repetition, origin_id=row.origin_id)
+    turns: list[ChatTurnRecord] = []
+    tools = RecordedTools(row.expected_turns, off_script=opts.off_script) if opts.tool_mode == "recorded" else None
+    sim = None
+    history: list[dict[str, Any]] = []
+    metadata = {"origin_id": row.origin_id, "scenario_id": ctx.scenario_id, "row_index": row.row_index,
+                "repetition": repetition, "execution_id": ctx.execution_id, "persona": row.persona.model_dump(),
+                "situation": row.situation, "expected_outcome": row.outcome, "custom": row.custom,
+                # where this run's catalog is, for agents that look production up (the oracle)
+                "replay_data_dir": str(ctx.settings.data_dir)}
+    async with ctx.semaphore:
+        chat.started_at = now()
+        i = 0
+        try:
+            while i < opts.max_turns:
+                # the user's message: verbatim while on script, else the simulated user's
+                if opts.mode == "simulate" or (opts.mode == "hybrid" and chat.divergence_turn is not None):
+                    if sim is None:
+                        from tasks.simulated_user import NO_MODEL_ERROR, make_simulated_user
+
+                        sim = make_simulated_user(ctx.settings, row, client=ctx.llm_client)
+                        if sim is None:
+                            raise RunError(NO_MODEL_ERROR)
+                    user = await sim.next_message(history)
+                    source = "simulated"
+                    if user is None:
+                        chat.ended_reason = "user_ended"
+                        break
+                else:
+                    if i >= len(row.user_turns):
+                        chat.ended_reason = "script_done"
+                        break
+                    user, source = row.user_turns[i], "original"
+                if tools is not None:
+                    tools.set_turn(i)
+                inp = AgentInput(thread_id=cid, messages=list(history), new_message={"role": "user", "content": user},
+                                 turn_index=i, metadata=metadata, tools=tools)
+                orig = row.expected_turns[i] if i < len(row.expected_turns) else None
+                rec = ChatTurnRecord(chat_id=cid, turn_index=i, user_message=user, user_source=source,
+                                     original_assistant_message=orig.assistant_message if orig else None,
+                                     original_tool_calls=original_calls(row, i))
+                t0 = time.perf_counter()
+                try:
+                    resp, attempts = await agents_mod.call_with_retries(
+                        ctx.agent, inp, timeout_s=opts.turn_timeout_s, retries=opts.retries,
+                        on_retry=(lambda *_a, _i=i: tools.forget_turn(_i)) if tools is not None else None)
+                except BaseException as exc:
+                    rec.latency_ms = (time.perf_counter() - t0) * 1000
+                    rec.error = _one_line(exc)
+                    rec.attempts = getattr(exc, "attempts", 1) or 1
+                    rec.tool_calls = list(tools.calls_for_turn(i)) if tools is not None else []
+                    turns.append(rec)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    chat.status, chat.error = "failed", rec.error
+                    chat.ended_reason = ("off_script" if isinstance(exc, OffScriptError) else
+                                         "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else "error")
+                    break
+                rec.latency_ms = (time.perf_counter() - t0) * 1000
+                rec.attempts = attempts
+                rec.assistant_message = resp.content
+                rec.input_tokens, rec.output_tokens = _usage(resp)
+                rec.tool_calls = turn_tool_calls(resp, tools, i)
+                if orig is not None and source == "original":
+                    is_div, sim_score, _reason = diverged(
+                        resp.content, orig.assistant_message,
+                        [{"name": c.name, "arguments": c.arguments} for c in rec.tool_calls],
+                        [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls],
+                        opts.divergence_threshold)
+                    rec.similarity = sim_score
+                    if is_div and chat.divergence_turn is None:
+                        chat.divergence_turn = i
+                turns.append(rec)
+                history += [{"role": "user", "content": user}, {"role": "assistant", "content": resp.content or ""}]
+                i += 1
+            else:
+                chat.ended_reason = "max_turns"
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - e.g. the simulated user's model failed
+            chat.status, chat.error, chat.ended_reason = "failed", _one_line(exc), "error"
+        finally:
+            if sim is not None:
+                await sim.aclose()
+        chat.ended_at = now()
+    chat.turn_count = len(turns)
+    chat.input_tokens = sum(t.input_tokens for t in turns)
+    chat.output_tokens = sum(t.output_tokens for t in turns)
+    lat = [t.latency_ms for t in turns if t.latency_ms is not None]
+    chat.avg_latency_ms = sum(lat) / len(lat) if lat else None
+    return chat, turns
+
+
+# --------------------------------------------------------------------------- persistence
+def exec_dir(lake_dir: Path, table: str, execution_id: str) -> Path:
+    return lake.table_dir(lake_dir, table) / f"exec={execution_id}"
+
+
+def _tool_row(c: ToolCallLog) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "arguments": _text(c.arguments), "result": _text(c.result),
+            "status": c.status, "source": c.source, "matched_turn": c.matched_turn}
+
+
+def write_batch(lake_dir: Path, execution_id: str, results: list[tuple[ChatRecord, list[ChatTurnRecord]]]) -> None:
+    """One finished batch -> one atomic part per table (turns first: a chat row means its turns are there)."""
+    name = f"part-{int(time.time() * 1e6)}-{uuid.uuid4().hex[:6]}.parquet"
+    turn_rows = [{**t.model_dump(exclude={"tool_calls", "original_tool_calls"}), "execution_id": execution_id,
+                  "tool_calls": [_tool_row(c) for c in t.tool_calls],
+                  "original_tool_calls": t.original_tool_calls} for _, ts in results for t in ts]
+    lake.write_atomic(pa.Table.from_pylist(turn_rows, schema=lake.CHAT_TURNS),
+                      exec_dir(lake_dir, "chat_turns", execution_id) / name)
+    lake.write_atomic(pa.Table.from_pylist([c.model_dump() for c, _ in results], schema=lake.CHATS),
+                      exec_dir(lake_dir, "chats", execution_id) / name)
+
+
+def finished_chats(lake_dir: Path, execution_id: str) -> dict[str, str]:
+    """{chat_id: status} of the chats an execution already persisted."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, str] = {}
+    d = exec_dir(lake_dir, "chats", execution_id)
+    for f in sorted(d.glob("*.parquet")) if d.is_dir() else []:
+        t = pq.read_table(f, columns=["chat_id", "status"])
+        out.update(zip(t.column("chat_id").to_pylist(), t.column("status").to_pylist()))
+    return out
+
+
+@contextlib.contextmanager
+def execution_lock(lake_dir: Path, execution_id: str) -> Iterator[None]:
+    """One process at a time runs an execution (a resume while it still runs is refused)."""
+    d = exec_dir(lake_dir, "chats", execution_id)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"execution {execution_id} is running in another process") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- the executor
+class Progress:
+    """A progress bar on a terminal (chats done / failed / ETA); a log line per batch otherwise."""
+
+    def __init__(self, total: int, already: int, enabled: bool = True):
+        self.total, self.done, self.failed, self.t0 = total, already, 0, time.perf_counter()
+        self.already = already
+        self.bar = None
+        self.enabled = enabled
+        if enabled and sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+            self.bar = RichProgress(TextColumn("chats"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn(),
+                                    transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=total, completed=already, failed=0)
+
+    def batch_done(self, n: int, failed: int, batch_no: int) -> None:
+        self.done += n
+        self.failed += failed
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done, failed=self.failed)
+        elif self.enabled:
+            rate = (self.done - self.already) / max(1e-9, time.perf_counter() - self.t0)
+            eta = (self.total - self.done) / rate if rate else float("inf")
+            sys.stderr.write(f"replay run: batch {batch_no}: {self.done}/{self.total} chats done, "
+                             f"{self.failed} failed, ETA {eta:.0f} s\n")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+async def run_chats(ctx: ChatContext, chats: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
+                    progress: Progress | None = None,
+                    run_batch: Callable[..., Awaitable[int]] | None = None) -> int:
+    """Run chats in batches (at most enough batches in flight to keep ``concurrency`` chats
+    busy, so memory stays flat however many chats there are); every finished batch is
+    persisted before the next starts. Returns the number of failed chats."""
+    size = ctx.options.batch_size
+    batches = [chats[i:i + size] for i in range(0, len(chats), size)]
+    window = max(2, -(-ctx.options.concurrency // size) + 1)
+    failed = 0
+
+    async def default_batch(no: int, batch: list[tuple[str, ScenarioRow, int]]) -> int:
+        return await run_batch_now(ctx, no, batch, lake_dir, progress)
+
+    runner = run_batch or default_batch
+    pending: set[asyncio.Task] = set()
+    for no, batch in enumerate(batches):
+        if len(pending) >= window:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            failed += sum(t.result() for t in done)
+        pending.add(asyncio.ensure_future(runner(no, batch)))
+    if pending:
+        done, _ = await asyncio.wait(pending)
+        failed += sum(t.result() for t in done)
+    return failed
+
+
+async def run_batch_now(ctx: ChatContext, no: int, batch: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
+                        progress: Progress | None) -> int:
+    results = await asyncio.gather(*(run_chat(ctx, cid, row, k) for cid, row, k in batch))
+    await asyncio.to_thread(write_batch, lake_dir, ctx.execution_id, results)
+    failed = sum(1 for c, _ in results if c.status == "failed")
+    if progress is not None:
+        progress.batch_done(len(results), failed, no)
+    return failed
+
+
+# --------------------------------------------------------------------------- the stage
+def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOptions,
+               replay_id: str | None = None) -> tuple[str, str, int]:
+    """Store a run test and its execution (running); returns (run_test_id, execution_id, total chats).
+    With ``replay_id`` the replay session moves to COMPLETED (it must be GENERATING)."""
+    from tasks import catalog, replays, scenario
+
+    sc, rows, _agent = scenario.get_scenario(con, scenario_id)
+    if replay_id:
+        rs = replays.get(con, replay_id)
+        replays.check_transition(rs["state"], "COMPLETED")
+    run_test_id = "rt_" + uuid.uuid4().hex[:12]
+    execution_id = "ex_" + uuid.uuid4().hex[:12]
+    at = now()
+    total = len(rows) * options.repeat
+    con.execute(catalog.sql("insert_run_test"), {
+        "run_test_id": run_test_id, "name": options.name or f"{sc['scenario_name']} vs {agent_ref}",
+        "scenario_id": scenario_id, "agent_name": sc["agent_name"], "agent_version": sc["agent_version"],
+        "mode": options.mode, "tool_mode": options.tool_mode, "agent_ref": agent_ref, "replay_id": replay_id,
+        "options": options.model_dump_json(), "created_at": at})
+    con.execute(catalog.sql("insert_execution"), {"execution_id": execution_id, "run_test_id": run_test_id,
+                                                  "agent_ref": agent_ref, "started_at": at, "total_chats": total})
+    if replay_id:
+        replays.transition(con, replay_id, "COMPLETED", run_test_id=run_test_id)
+    return run_test_id, execution_id, total
+
+
+def load_execution(con, execution_id: str) -> dict[str, Any]:
+    from tasks import catalog
+
+    cur = con.execute(catalog.sql("get_execution"), {"execution_id": execution_id})
+    row = cur.fetchone()
+    if row is None:
+        raise RunError(f"no execution {execution_id}; list them with `replay sql \"select * from executions\"`")
+    out = dict(zip([d[0] for d in cur.description], row))
+    out["options"] = RunOptions.model_validate_json(out["options"])
+    return out
+
+
+async def execute(settings, execution: dict[str, Any], rows: list[ScenarioRow], agent_def,
+                  progress: bool = True) -> tuple[int, int, float]:
+    """Run the chats of an execution not yet persisted; returns (ran, failed now, seconds)."""
+    from tasks import agents as agents_mod
+
+    opts: RunOptions = execution["options"]
+    if opts.mode in ("simulate", "hybrid") and not getattr(settings, "llm_base_url", None):
+        raise RunError(f"{opts.mode} mode needs a model for the simulated user: "
+                       "set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
+    done = finished_chats(settings.lake_dir, execution["execution_id"])
+    todo = [c for c in plan(execution["execution_id"], rows, opts.repeat) if c[0] not in done]
+    t0 = time.perf_counter()
+    if not todo:
+        return 0, 0, 0.0
+    agent = agents_mod.load_agent(execution["agent_ref"], agent_def, opts, settings)
+    ctx = ChatContext(execution["execution_id"], execution["scenario_id"], agent, opts, settings,
+                      asyncio.Semaphore(opts.concurrency), llm_client=make_user_client(settings, opts))
+    bar = Progress(len(done) + len(todo), len(done), enabled=progress)
+    try:
+        failed = await run_chats(ctx, todo, settings.lake_dir, bar)
+    finally:
+        bar.close()
+        await agent.aclose()
+        if ctx.llm_client is not None:
+            await ctx.llm_client.aclose()
+    return len(todo), failed, time.perf_counter() - t0
+
+
+def make_user_client(settings, opts: RunOptions):
+    """The simulated user's model client (simulate and hybrid modes), shared by all chats."""
+    if opts.mode == "replay" or not getattr(settings, "llm_base_url", None):
+        return None
+    from tasks.llm import make_llm_client
+
+    return make_llm_client(settings, asynchronous=True)
+
+
+def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str = "in-process") -> ExecutionInfo:
+    """Count the persisted chats, set the execution's status and counts; returns its KPIs."""
+    from tasks import catalog
+
+    ex = load_execution(con, execution_id)
+    statuses = finished_chats(settings.lake_dir, execution_id)
+    completed = sum(1 for s in statuses.values() if s == "completed")
+    failed = sum(1 for s in statuses.values() if s == "failed")
+    total = ex["total_chats"]
+    opts: RunOptions = ex["options"]
+    if completed + failed < total:
+        status, error = "interrupted", f"{total - completed - failed} chats not run; replay runs resume {execution_id}"
+    elif total and failed / total > opts.max_failure_rate:
+        status, error = "failed", f"{failed} of {total} chats failed (> {opts.max_failure_rate:.0%})"
+    else:
+        status, error = "completed", None
+    con.execute(catalog.sql("finish_execution"), {"execution_id": execution_id, "ended_at": now(), "status": status,
+                                                  "completed_chats": completed, "failed_chats": failed, "error": error})
+    catalog.refresh_views(con, settings.lake_dir)
+    kpi = con.execute(catalog.sql("execution_kpis"), {"execution_id": execution_id}).fetchone()
+    return ExecutionInfo(run_test_id=ex["run_test_id"], execution_id=execution_id, status=status, total_chats=total,
+                         completed_chats=completed, failed_chats=failed, ran_now=ran, seconds=round(seconds, 3),
+                         avg_latency_ms=kpi[0], avg_turn_count=kpi[1], avg_output_tokens=kpi[2],
+                         completion_pct=round(100.0 * completed / total, 1) if total else 0.0, mode=mode)
+
+
+# --------------------------------------------------------------------------- Prefect task
+async def _batch_task_fn(ctx: ChatContext, no: int, batch: list, lake_dir: Path, progress=None) -> int:
+    return await run_batch_now(ctx, no, batch, lake_dir, progress)
+
+
+batch_task = lazy_task(_batch_task_fn, name="simulate-batch", retries=0, no_cache=True)

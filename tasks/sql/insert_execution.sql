@@ -1,0 +1,4 @@
+-- grain: one execution, running
+-- parameters: $execution_id, $run_test_id, $agent_ref, $started_at, $total_chats
+INSERT INTO executions VALUES ($execution_id, $run_test_id, $agent_ref, $started_at, NULL, 'running',
+    $total_chats, 0, 0, NULL)

@@ -1,0 +1,58 @@
+"""Agents under test for the simulation tests (imported by `module:function` refs)."""
+
+import asyncio
+import os
+import random
+import time
+
+from models.simulate import AgentResponse
+
+
+def sync_echo(input):
+    return f"echo: {input.new_message['content']}"
+
+
+async def async_echo(input):
+    await asyncio.sleep(0)
+    return AgentResponse(content=f"echo: {input.new_message['content']}",
+                         metadata={"usage": {"input_tokens": 3, "output_tokens": 2}})
+
+
+async def off_script(input):
+    """Calls a tool production never called with these arguments."""
+    result = await input.tools.call("lookup_order", {"order_id": "Z9999"})
+    return AgentResponse(content=f"got {result}")
+
+
+_rng = random.Random(7)
+_attempts: dict[str, int] = {}
+
+
+class Boom(Exception):
+    pass
+
+
+async def faulty(input):
+    """~20% of turns fail: a timeout, a transient 5xx-like error (retried), or a crash."""
+    key = f"{input.thread_id}:{input.turn_index}"
+    n = _attempts[key] = _attempts.get(key, 0) + 1
+    r = random.Random(hash(key) % 1000).random()
+    if r < 0.05 and n == 1:
+        await asyncio.sleep(5)  # longer than the turn timeout: retried
+    if r < 0.10 and n == 1:
+        raise TimeoutError("transient timeout")  # retried, then fine
+    if r < 0.15:
+        raise Boom(f"agent crashed on {key}")  # not transient: the chat fails
+    if r < 0.20:
+        return AgentResponse(content=None, tool_calls=[{"bad": "shape"}])  # malformed but not fatal
+    return f"ok {input.turn_index}"
+
+
+async def slow(input):
+    await asyncio.sleep(float(os.environ.get("SLOW_AGENT_S", "0.2")))
+    return f"slow answer {input.turn_index}"
+
+
+def sleepy_sync(input):
+    time.sleep(0.01)
+    return "sync ok"
