@@ -53,6 +53,7 @@ def generate_local(settings: Settings, replay_id: str, **kwargs) -> dict:
 
 
 DEMO_PROJECT = "support-agent"
+DEMO_AGENT = "examples.support_agent:agent"
 
 
 def demo_local(settings: Settings) -> dict:
@@ -69,8 +70,12 @@ def demo_local(settings: Settings) -> dict:
     sug = rs["suggestions"]
     scenario = generate_local(settings, rs["replay_id"], agent_name=sug["agent_name"],
                               scenario_name=sug["scenario_name"], rows=20)
+    from models.simulate import RunOptions
+
+    run = run_local(settings, scenario["scenario_id"], DEMO_AGENT, RunOptions(name="demo: example agent"),
+                    replay_id=rs["replay_id"], progress=False)
     return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"), "session_columns": cols,
-            "sessions": sessions, "replay": rs, "scenario": scenario}
+            "sessions": sessions, "replay": rs, "scenario": scenario, "run": run.model_dump(mode="json")}
 
 
 def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, replay_id: str | None = None,

@@ -490,8 +490,12 @@ def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> 
         out.print(f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}")
         out.print(f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
                   f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}")
-        out.print('next: uv run replay sql "select row_index, persona->>\'name\' persona, branch_category, situation '
-                  'from scenario_rows order by row_index"')
+        run = result["run"]
+        out.print(f"4. run {run['execution_id']} against the example agent: {run['completed_chats']}/{run['total_chats']} "
+                  f"chats completed ({run['completion_pct']}%), avg {run['avg_turn_count']:.1f} turns, "
+                  f"avg chat latency {run['avg_latency_ms']:.0f} ms")
+        out.print(f'next: uv run replay sql "select chat_id, divergence_turn, turn_count from chats '
+                  f"where execution_id = '{run['execution_id']}' order by chat_id\"")
     _run(ctx, go)
 
 

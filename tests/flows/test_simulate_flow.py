@@ -1,0 +1,32 @@
+"""The simulate flow on a real (temporary) Prefect server: one task run per BATCH of chats,
+one concurrency limit, the same results as in-process."""
+
+import asyncio
+
+from models.settings import SAMPLES_DIR, load_settings
+from models.simulate import RunOptions
+
+
+def test_simulate_flow_maps_over_batches(tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.local import ingest_local
+    from flows.simulate import simulate_flow
+    from tasks import catalog, replays, scenario
+
+    s = load_settings(data_dir=tmp_path / "d")
+    ingest_local(s, paths=[SAMPLES_DIR / "otlp"])
+    with catalog.writer(s) as con:
+        rs = replays.create(con, "support-agent", "session", select_all=True)
+        sc = scenario.generate(con, s, rs["replay_id"], "bot", "s", rows=12)
+    result = asyncio.run(simulate_flow(scenario_id=sc["scenario_id"], agent_ref="examples.support_agent:oracle",
+                                       options=RunOptions(batch_size=5, concurrency=4, repeat=2),
+                                       replay_id=rs["replay_id"], data_dir=str(s.data_dir)))
+    assert result["mode"] == "prefect" and result["status"] == "completed" and result["completed_chats"] == 24
+
+    async def task_runs():
+        async with get_client() as client:
+            return await client.read_task_runs()
+
+    batches = [t for t in asyncio.run(task_runs()) if t.name.startswith("simulate-batch")]
+    assert len(batches) == 5  # 24 chats in batches of 5
