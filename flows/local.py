@@ -91,8 +91,6 @@ def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, rep
 
 def resume_local(settings: Settings, execution_id: str, progress: bool = True):
     """Run the chats of an execution that are not persisted yet, then count and finish it."""
-    import asyncio
-
     from tasks import catalog, scenario, simulate
 
     with catalog.writer(settings) as con:
@@ -101,7 +99,7 @@ def resume_local(settings: Settings, execution_id: str, progress: bool = True):
     ran, seconds = 0, 0.0
     with simulate.execution_lock(settings.lake_dir, execution_id):
         try:
-            ran, _failed, seconds = asyncio.run(simulate.execute(settings, ex, rows, agent_def, progress=progress))
+            ran, _failed, seconds = simulate.run_async(simulate.execute(settings, ex, rows, agent_def, progress=progress))
         finally:  # also when interrupted: the execution's counts and status say what is left
             with catalog.writer(settings) as con:
                 info = simulate.finish(con, settings, execution_id, ran, seconds)

@@ -748,7 +748,8 @@ async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float |
             if timeout_s is None:
                 response = await agent.respond(inp)
             else:
-                response = await asyncio.wait_for(agent.respond(inp), timeout_s)
+                async with asyncio.timeout(timeout_s):  # no extra task per call, unlike wait_for
+                    response = await agent.respond(inp)
             return response, attempt
         except asyncio.CancelledError:
             raise
