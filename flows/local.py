@@ -79,17 +79,17 @@ def demo_local(settings: Settings) -> dict:
 
 
 def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, replay_id: str | None = None,
-              progress: bool = True):
+              progress: bool = True, evaluators: list[str] | None = None):
     """Create a run test + execution and run it in this process (the catalog is held only
     to create and to finish: chats go to the lake batch by batch)."""
     from tasks import catalog, simulate
 
     with catalog.writer(settings) as con:
         run_test_id, execution_id, _total = simulate.create_run(con, settings, scenario_id, agent_ref, options, replay_id)
-    return resume_local(settings, execution_id, progress=progress)
+    return resume_local(settings, execution_id, progress=progress, evaluators=evaluators)
 
 
-def resume_local(settings: Settings, execution_id: str, progress: bool = True):
+def resume_local(settings: Settings, execution_id: str, progress: bool = True, evaluators: list[str] | None = None):
     """Run the chats of an execution that are not persisted yet, then count and finish it."""
     from tasks import catalog, scenario, simulate
 
@@ -103,4 +103,13 @@ def resume_local(settings: Settings, execution_id: str, progress: bool = True):
         finally:  # also when interrupted: the execution's counts and status say what is left
             with catalog.writer(settings) as con:
                 info = simulate.finish(con, settings, execution_id, ran, seconds)
+    return evaluate_local(settings, info, evaluators)
+
+
+def evaluate_local(settings: Settings, info, evaluators: list[str] | None = None):
+    """Score an execution and attach its metrics to its KPIs."""
+    from tasks import catalog, evaluate
+
+    with catalog.writer(settings) as con:
+        info.metrics = evaluate.evaluate(con, settings, info.execution_id, evaluators)
     return info

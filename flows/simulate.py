@@ -13,13 +13,13 @@ from prefect import flow
 
 from models.simulate import RunOptions
 from models.settings import load_settings
-from tasks import catalog, scenario, simulate
+from tasks import catalog, evaluate, scenario, simulate
 
 
 @flow(name="simulate", log_prints=True)
 async def simulate_flow(scenario_id: str | None = None, agent_ref: str | None = None, options: RunOptions | None = None,
                         replay_id: str | None = None, execution_id: str | None = None,
-                        data_dir: str | None = None) -> dict:
+                        data_dir: str | None = None, evaluator_refs: list[str] | None = None) -> dict:
     """Run a scenario against an agent (or resume ``execution_id``); returns the execution's KPIs."""
     settings = load_settings(data_dir=data_dir)
     with catalog.writer(settings) as con:
@@ -56,6 +56,8 @@ async def simulate_flow(scenario_id: str | None = None, agent_ref: str | None = 
         finally:
             with catalog.writer(settings) as con:
                 info = simulate.finish(con, settings, execution_id, ran, seconds, mode="prefect")
+    # scores, execution_metrics, and the metrics published as Prefect artifacts
+    info.metrics = evaluate.evaluate_task()(settings, execution_id, evaluator_refs)
     print(f"execution {execution_id}: {info.completed_chats}/{info.total_chats} completed, {info.failed_chats} failed")
     return info.model_dump(mode="json")
 

@@ -127,3 +127,4 @@ class ExecutionInfo(BaseModel):
     avg_output_tokens: float | None = None
     completion_pct: float = 0.0
     mode: str = "in-process"
+    metrics: dict[str, Any] = Field(default_factory=dict)  # execution_metrics after evaluation

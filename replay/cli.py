@@ -385,6 +385,10 @@ def _print_execution(info, as_json: bool) -> None:
         if info.avg_latency_ms is not None:
             out.print(f"avg chat latency {info.avg_latency_ms:.0f} ms, avg turns {info.avg_turn_count:.1f}, "
                       f"avg output tokens {info.avg_output_tokens:.0f}")
+        scores = {k: v for k, v in info.metrics.items() if k.startswith("avg_") and v is not None
+                  and k not in ("avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count")}
+        if scores:
+            out.print("scores: " + ", ".join(f"{k[4:]} {v:.1f}" for k, v in scores.items()))
     if info.status != "completed":
         _say_error(f"execution {info.execution_id} is {info.status}"
                    + (f": replay runs resume {info.execution_id}" if info.status == "interrupted" else ""))
@@ -411,9 +415,10 @@ def run_cmd(
     divergence_threshold: float = typer.Option(0.6, "--divergence-threshold"),
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="HTTP agent: a system prompt file."),
     model: Optional[str] = typer.Option(None, "--model", help="HTTP agent: the model name."),
+    evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom evaluator module:Class (repeatable)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Run a scenario against the agent under test: a run test and an execution."""
+    """Run a scenario against the agent under test: a run test and an execution, then scores."""
     def go():
         from models.simulate import RunOptions
 
@@ -434,11 +439,11 @@ def run_cmd(
 
             info = ExecutionInfo.model_validate(asyncio.run(simulate_flow(
                 scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id,
-                data_dir=str(settings.data_dir))))
+                data_dir=str(settings.data_dir), evaluator_refs=evaluator or [])))
         else:
             from flows.local import run_local
 
-            info = run_local(settings, scenario_id, agent, options, replay_id, progress=True)
+            info = run_local(settings, scenario_id, agent, options, replay_id, progress=True, evaluators=evaluator or [])
         _print_execution(info, as_json)
     _run(ctx, go)
 
@@ -467,6 +472,72 @@ def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
             info = resume_local(settings, execution_id)
         _print_execution(info, _json_flag(ctx, json_out))
     _run(ctx, go)
+
+
+# --------------------------------------------------------------------------- evaluate / compare / report
+@app.command("evaluate")
+def evaluate_cmd(ctx: typer.Context, execution_id: str = typer.Argument(...),
+                 evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom module:Class."),
+                 json_out: bool = typer.Option(False, "--json")) -> None:
+    """(Re-)score an execution: eval_scores and execution_metrics (the same rows every time)."""
+    def go():
+        from tasks import catalog, evaluate
+
+        with catalog.writer(ctx.obj.settings()) as con:
+            metrics = evaluate.evaluate(con, ctx.obj.settings(), execution_id, evaluator or [])
+        if _json_flag(ctx, json_out):
+            _emit_json(metrics)
+        else:
+            print_rows(["metric", "value"], [(k, v) for k, v in metrics.items()], "table")
+    _run(ctx, go)
+
+
+@app.command("compare")
+def compare_cmd(
+    ctx: typer.Context,
+    execution_id: str = typer.Argument(..., help="The execution (B, the candidate)."),
+    other_id: Optional[str] = typer.Argument(None, help="A baseline execution (A) of the same scenario; "
+                                                        "without it, against production."),
+    fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
+                                            help="Exit 1 when a metric drops significantly (a CI gate)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Compare an execution with production, or with another execution (paired bootstrap)."""
+    def go():
+        from tasks import catalog, compare
+
+        with catalog.reader(ctx.obj.settings()) as con:
+            result = compare.between(con, other_id, execution_id) if other_id else compare.vs_production(con, execution_id)
+        if _json_flag(ctx, json_out):
+            _emit_json(result)
+        elif other_id:
+            rows = [(m["metric"], _fmt(m["a"]), _fmt(m["b"]), _fmt(m.get("delta")),
+                     "" if not m.get("ci") else f"[{_fmt(m['ci'][0])}, {_fmt(m['ci'][1])}]",
+                     _fmt(m.get("noise_floor")), m.get("direction"), "yes" if m.get("significant") else "")
+                    for m in result["metrics"]]
+            print_rows(["metric", "A (baseline)", "B", "B - A", "95% CI", "noise floor", "direction", "significant"],
+                       rows, "table")
+            if result["flaky_rows"]:
+                out.print(f"flaky rows (repetitions disagree): {result['flaky_rows']}")
+        else:
+            s = result["summary"]
+            print_rows(["metric", "production", "replay", "delta"],
+                       [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
+            out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
+                      f"{result['first_divergent_turn']}")
+        if fail_on_regression and other_id and result["significant_regressions"]:
+            _say_error(f"significant regression in {', '.join(result['significant_regressions'])} "
+                       f"({execution_id} against {other_id})")
+            raise typer.Exit(1)
+    _run(ctx, go)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
 
 
 # --------------------------------------------------------------------------- demo

@@ -73,13 +73,13 @@ def lake_source(lake_dir: Path, table: str) -> str:
 def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
     for name in ("create_rejects", "create_runs", "create_watermarks", "create_replay_sessions",
                  "create_agent_definitions", "create_scenarios", "create_scenario_rows", "create_run_tests",
-                 "create_executions"):
+                 "create_executions", "create_execution_metrics"):
         con.execute(sql(name))
     refresh_views(con, lake_dir)
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
-    for table in ("spans", "turns", "sessions", "chats", "chat_turns"):
+    for table in ("spans", "turns", "sessions", "chats", "chat_turns", "eval_scores"):
         con.execute(sql(f"view_{table}").replace("{source}", lake_source(lake_dir, table)))
     con.execute(sql("view_rejects"))
 

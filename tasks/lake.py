@@ -81,7 +81,15 @@ CHAT_TURNS = pa.schema([
     ("user_source", pa.string()), ("similarity", pa.float64()), ("attempts", pa.int32()), ("error", pa.string()),
 ])
 
-TABLES = {"spans": SPANS, "turns": TURNS, "sessions": SESSIONS, "chats": CHATS, "chat_turns": CHAT_TURNS}
+EVAL_SCORES = pa.schema([
+    ("execution_id", pa.string()), ("chat_id", pa.string()), ("turn_index", pa.int32()),
+    ("evaluator", pa.string()), ("evaluator_version", pa.string()), ("value", pa.float64()),
+    ("label", pa.string()), ("passed", pa.bool_()), ("reason", pa.string()), ("source", pa.string()),
+    ("error", pa.string()), ("evaluated_at", TS),
+])
+
+TABLES = {"spans": SPANS, "turns": TURNS, "sessions": SESSIONS, "chats": CHATS, "chat_turns": CHAT_TURNS,
+          "eval_scores": EVAL_SCORES}
 
 
 def table_dir(lake: Path, table: str) -> Path:

@@ -56,3 +56,29 @@ async def slow(input):
 def sleepy_sync(input):
     time.sleep(0.01)
     return "sync ok"
+
+
+CHANGED = ("sess_9dfbab13dfae", 1)  # (origin, turn) where the changed agent differs from production
+
+
+async def changed_one_turn(input):
+    """The oracle, except on one turn of one conversation: a different answer, no tool call."""
+    from examples.support_agent import oracle
+
+    if (input.metadata["origin_id"], input.turn_index) == CHANGED:
+        return AgentResponse(content="Sorry, I cannot help with refunds today.")
+    return await oracle(input)
+
+
+class ShortAnswers:
+    """A custom evaluator: passes when the answer has at most 40 words."""
+
+    name = "short_answers"
+    version = "2"
+    level = "turn"
+
+    def evaluate(self, ctx):
+        from models.evals import EvalResult
+
+        words = len((ctx.turn or {}).get("assistant_message") or "".split())
+        return EvalResult(value=float(words), passed=words <= 40, reason=f"{words} words")

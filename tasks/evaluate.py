@@ -1,0 +1,118 @@
+"""Evaluate: score an execution's chats and publish its metrics.
+
+The stage reads the execution's chats, turns and scenario rows, runs the evaluators
+(``tasks.evaluators``: built-ins and custom ``module:Class``), writes the long ``eval_scores``
+table (one Parquet part per execution, replaced atomically: evaluating twice gives the same
+rows) and upserts the execution's row of ``execution_metrics`` (one ``avg_<evaluator>`` column
+per evaluator, added when first met). An evaluator failing on a chat is a failure row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from models.evals import EvalScore
+from tasks import catalog, lake
+from tasks._prefect import lazy_task
+
+_COLUMN = re.compile(r"^avg_[a-z0-9_]+$")
+
+
+def _rows(cur) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
+    """(execution, chats, turns by chat id, scenario rows by row index)."""
+    from tasks import scenario, simulate
+
+    ex = simulate.load_execution(con, execution_id)
+    chats = _rows(con.execute(catalog.sql("execution_chats"), {"execution_id": execution_id}))
+    turns_by_chat: dict[str, list[dict]] = {}
+    for t in _rows(con.execute(catalog.sql("execution_turns"), {"execution_id": execution_id})):
+        t["tool_calls"] = orjson.loads(t["tool_calls"]) if t["tool_calls"] else []
+        t["original_tool_calls"] = orjson.loads(t["original_tool_calls"]) if t["original_tool_calls"] else []
+        turns_by_chat.setdefault(t["chat_id"], []).append(t)
+    try:
+        _sc, rows, _agent = scenario.get_scenario(con, ex["scenario_id"])
+        rows_by_index = {r.row_index: r for r in rows}
+    except scenario.ScenarioError:
+        rows_by_index = {}  # the scenario is gone: evaluators see no production answers
+    return ex, chats, turns_by_chat, rows_by_index
+
+
+def write_scores(lake_dir, execution_id: str, scores: list[EvalScore]) -> None:
+    """Replace the execution's scores with one atomic part."""
+    at = catalog.now()
+    d = lake.table_dir(lake_dir, "eval_scores") / f"exec={execution_id}"
+    old = sorted(d.glob("*.parquet")) if d.is_dir() else []
+    table = pa.Table.from_pylist([{**s.model_dump(), "evaluated_at": at} for s in scores], schema=lake.EVAL_SCORES)
+    lake.write_atomic(table, d / f"scores-{int(at.timestamp() * 1e6)}.parquet")
+    for f in old:
+        f.unlink(missing_ok=True)
+
+
+def store_metrics(con, metrics: dict[str, Any]) -> None:
+    """Upsert one execution's metrics row; a new avg_<evaluator> becomes a new column."""
+    existing = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                          "WHERE table_name = 'execution_metrics'").fetchall()}
+    for key in metrics:
+        if key not in existing:
+            if not _COLUMN.match(key):
+                raise ValueError(f"metric name {key!r} is not a valid column (avg_ + lowercase letters, digits, _)")
+            con.execute(f"ALTER TABLE execution_metrics ADD COLUMN {key} DOUBLE")  # name checked above
+    row = {**metrics, "evaluated_at": catalog.now()}
+    cols = list(row)
+    con.execute("DELETE FROM execution_metrics WHERE execution_id = $execution_id",
+                {"execution_id": metrics["execution_id"]})
+    con.execute(f"INSERT INTO execution_metrics ({', '.join(cols)}) VALUES ({', '.join('$' + c for c in cols)})",
+                row)
+
+
+def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
+    """Score every chat and turn of an execution; returns its metrics row."""
+    from tasks import evaluators as ev
+    from tasks.metrics import execution_metrics
+
+    _ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
+    evals = ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
+    scores = ev.run_evaluators(evals, chats, turns_by_chat, rows_by_index, settings)
+    for s in scores:
+        s.execution_id = execution_id
+    write_scores(settings.lake_dir, execution_id, scores)
+    catalog.refresh_views(con, settings.lake_dir)
+    metrics = execution_metrics(execution_id, chats, scores)
+    store_metrics(con, metrics)
+    return metrics
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """The markdown summary published as a Prefect artifact."""
+    lines = [f"# Execution {metrics['execution_id']}", "",
+             f"{metrics.get('completed_chats', 0)}/{metrics.get('total_chats', 0)} chats completed "
+             f"({metrics.get('completion_pct')}%)", "", "| metric | value |", "|---|---:|"]
+    for k, v in metrics.items():
+        if k != "execution_id":
+            lines.append(f"| {k} | {'' if v is None else (round(v, 2) if isinstance(v, float) else v)} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- Prefect task
+def _evaluate_task_fn(settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
+    with catalog.writer(settings) as con:
+        metrics = evaluate(con, settings, execution_id, evaluator_refs)
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    key = re.sub(r"[^a-z0-9-]", "-", f"metrics-{execution_id}".lower())
+    create_table_artifact(key=key, table=[{"metric": k, "value": v} for k, v in metrics.items()],
+                          description=f"execution_metrics of {execution_id}")
+    create_markdown_artifact(key=f"{key}-summary", markdown=metrics_markdown(metrics))
+    return metrics
+
+
+evaluate_task = lazy_task(_evaluate_task_fn, name="evaluate", retries=1)
