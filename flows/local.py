@@ -74,8 +74,18 @@ def demo_local(settings: Settings) -> dict:
 
     run = run_local(settings, scenario["scenario_id"], DEMO_AGENT, RunOptions(name="demo: example agent"),
                     replay_id=rs["replay_id"], progress=False)
+    report_path = report_local(settings, run.execution_id, settings.data_dir / "reports" / f"{run.execution_id}.html")
     return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"), "session_columns": cols,
-            "sessions": sessions, "replay": rs, "scenario": scenario, "run": run.model_dump(mode="json")}
+            "sessions": sessions, "replay": rs, "scenario": scenario, "run": run.model_dump(mode="json"),
+            "report": str(report_path)}
+
+
+def report_local(settings: Settings, execution_id: str, out: Path, baseline: str | None = None) -> Path:
+    from tasks import catalog, report, report_data
+
+    with catalog.reader(settings) as con:
+        data = report_data.load(con, execution_id, baseline)
+    return report.write_report(data, out)
 
 
 def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, replay_id: str | None = None,

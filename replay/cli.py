@@ -532,6 +532,24 @@ def compare_cmd(
     _run(ctx, go)
 
 
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    execution_id: str = typer.Argument(...),
+    out_file: Path = typer.Option(..., "--out", help="FILE.html (one self-contained file, works offline)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Another execution of the same scenario."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Write the HTML report of an execution: KPIs, charts, sessions, transcripts against production."""
+    def go():
+        from flows.local import report_local
+
+        path = report_local(ctx.obj.settings(), execution_id, out_file, baseline)
+        result = {"execution_id": execution_id, "baseline": baseline, "out": str(path)}
+        _emit_json(result) if _json_flag(ctx, json_out) else out.print(f"wrote {path}")
+    _run(ctx, go)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return ""
@@ -565,8 +583,12 @@ def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> 
         out.print(f"4. run {run['execution_id']} against the example agent: {run['completed_chats']}/{run['total_chats']} "
                   f"chats completed ({run['completion_pct']}%), avg {run['avg_turn_count']:.1f} turns, "
                   f"avg chat latency {run['avg_latency_ms']:.0f} ms")
-        out.print(f'next: uv run replay sql "select chat_id, divergence_turn, turn_count from chats '
-                  f"where execution_id = '{run['execution_id']}' order by chat_id\"")
+        m = run["metrics"]
+        out.print("5. scores: " + ", ".join(f"{k[4:]} {v:.1f}" for k, v in m.items() if k.startswith("avg_")
+                                              and v is not None and k not in ("avg_output_tokens", "avg_chat_latency_ms",
+                                                                              "avg_turn_count", "avg_input_tokens", "avg_latency")))
+        out.print(f"6. report: {result['report']}")
+        out.print(f'next: uv run replay compare {run["execution_id"]}   (against production)')
     _run(ctx, go)
 
 

@@ -716,7 +716,7 @@ def _header(ex: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     ]
     if baseline:
         meta.append(("Baseline", f'<code>{e(baseline.get("execution_id"))}</code>'))
-    dl = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in meta)
+    dl = "".join(f'<div{" class=wide" if k == "Scenario" else ""}><dt>{k}</dt><dd>{v}</dd></div>' for k, v in meta)
     return (f'<header class="top" id="top"><div class="eyebrow">Replay report</div>'
             f'<h1>{e(title)} {_status_badge(ex.get("status"))}</h1><dl class="meta">{dl}</dl></header>')
 
@@ -1052,7 +1052,7 @@ header.top{background:var(--bg);border-bottom:1px solid var(--line);padding:18px
 header.top>*{max-width:1280px;margin-left:auto;margin-right:auto}
 .eyebrow{font-size:11px;letter-spacing:.08em;text-transform:uppercase;color:var(--dim);font-weight:600}
 .meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:6px 20px;margin:0}
-.meta div{min-width:0}.meta dt{font-size:11px;color:var(--dim);text-transform:uppercase;letter-spacing:.04em}
+.meta div{min-width:0}.meta div.wide{grid-column:span 2}.meta dt{font-size:11px;color:var(--dim);text-transform:uppercase;letter-spacing:.04em}
 .meta dd{margin:0;overflow-wrap:anywhere}
 nav.bar{position:sticky;top:0;z-index:10;background:rgba(255,255,255,.96);border-bottom:1px solid var(--line);
 padding:8px max(20px,calc((100% - 1280px) / 2));display:flex;gap:18px;font-weight:500;backdrop-filter:blur(4px)}
@@ -1112,7 +1112,7 @@ section.chat.chat-failed{border-left:3px solid var(--red)}section.chat.chat-dive
 section.chat.flash{box-shadow:0 0 0 3px #54aeff66}
 summary{list-style:none;cursor:pointer;padding:10px 14px;display:flex;gap:10px;align-items:center;flex-wrap:wrap}
 summary::-webkit-details-marker{display:none}
-.chev{display:inline-block;transition:transform .15s;color:var(--dim)}details[open] .chev{transform:rotate(90deg)}
+.chev{display:inline-block;color:var(--dim)}details[open] .chev{transform:rotate(90deg)}
 .cid{font-size:13px;font-weight:600}
 .chat-body{padding:0 14px 14px;border-top:1px solid #eaeef2}
 .facts{display:flex;flex-wrap:wrap;gap:4px 18px;font-size:12px;color:var(--dim);padding:8px 0}
@@ -1244,7 +1244,7 @@ JS = r"""
 })();
 """
 
-CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
 
 

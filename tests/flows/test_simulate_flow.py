@@ -30,3 +30,13 @@ def test_simulate_flow_maps_over_batches(tmp_path):
 
     batches = [t for t in asyncio.run(task_runs()) if t.name.startswith("simulate-batch")]
     assert len(batches) == 5  # 24 chats in batches of 5
+    # scored after the execution, the metrics published as artifacts (a table and a markdown summary)
+    assert result["metrics"]["avg_ground_truth_match"] == 100.0
+
+    async def artifacts():
+        async with get_client() as client:
+            return await client.read_artifacts()
+
+    keys = {a.key for a in asyncio.run(artifacts())}
+    ex = result["execution_id"].replace("_", "-")
+    assert f"metrics-{ex}" in keys and f"metrics-{ex}-summary" in keys
