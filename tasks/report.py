@@ -1160,8 +1160,11 @@ JS = r"""
     var holder = document.getElementById("report-figures");
     if (!holder) return;
     var figs = JSON.parse(holder.textContent);
-    var config = {displaylogo: false, responsive: true,
-                  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]};
+    // no "Share chart..." button: it would upload the data (transcripts' labels) to Plotly Cloud
+    var config = {displaylogo: false, responsive: true, showLink: false, showSendToCloud: false,
+                  showEditInChartStudio: false,
+                  modeBarButtonsToRemove: ["sendChartToCloud", "sendDataToCloud", "editInChartStudio", "select2d",
+                                           "lasso2d", "autoScale2d", "toggleSpikelines"]};
     figs.forEach(function (f) {
       var div = document.getElementById(f.id);
       if (!div) return;

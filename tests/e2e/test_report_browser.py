@@ -207,6 +207,8 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
             assert n_charts >= 6  # 3 evaluators + latency + tokens + branches + deltas
             assert page.locator("div.chart.js-plotly-plot .main-svg").count() >= n_charts
             assert page.locator("#chart-deltas .main-svg").count() >= 1
+            titles = page.eval_on_selector_all(".modebar-btn", "els => els.map(e => e.getAttribute('data-title'))")
+            assert titles and not [t for t in titles if "share" in (t or "").lower()]  # no upload to Plotly Cloud
 
             # KPI cards: the number shown is the documented formatting of the input metric
             metrics = data["metrics"]
