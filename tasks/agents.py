@@ -417,24 +417,9 @@ def load_python_agent(ref: str, *, threads: int = 32) -> PythonAgent:
 
 def _error_detail(response: httpx.Response) -> str:
     """The server's error message: OpenAI's ``{"error": {"message"}}``, ``detail``, or text."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail: Any = response.text.strip()
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            detail = err["message"]
-        elif isinstance(err, str):
-            detail = err
-        elif "detail" in body:
-            detail = body["detail"]
-        elif "message" in body:
-            detail = body["message"]
-    if not isinstance(detail, str):
-        detail = orjson.dumps(detail, default=str).decode()
-    return _one_line(detail, 200) or "(empty body)"
+    from tasks.llm import error_detail
+
+    return error_detail(response)
 
 
 def _accepts_call_id(fn: Any) -> bool:

@@ -165,7 +165,7 @@ def retry_after_s(headers: httpx.Headers | dict[str, str]) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def _detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
     """The server's error message: OpenAI's ``{"error": {"message"}}``, ``detail``, or text."""
     text = response.text.strip()
     detail: Any = text
@@ -287,7 +287,7 @@ class _ChatBase:
         if isinstance(exc, _Transient):
             r = exc.response
             return self._error(f"LLM at {self.base_url} kept failing: HTTP {r.status_code} "
-                               f"{_detail(r)} (after {n} attempts)",
+                               f"{error_detail(r)} (after {n} attempts)",
                                status=r.status_code, attempts=n)
         if isinstance(exc, httpx.TimeoutException):
             return self._error(
@@ -306,20 +306,20 @@ class _ChatBase:
         if status in (401, 403):
             if not self._api_key:
                 raise self._error(f"LLM at {self.base_url} refused the request (HTTP {status}: "
-                                  f"{_detail(response)}); it needs an API key: set "
+                                  f"{error_detail(response)}); it needs an API key: set "
                                   "REPLAY_LLM_API_KEY", status=status, attempts=attempts)
             raise self._error(f"LLM at {self.base_url} refused the API key (HTTP {status}: "
-                              f"{_detail(response)}); check REPLAY_LLM_API_KEY",
+                              f"{error_detail(response)}); check REPLAY_LLM_API_KEY",
                               status=status, attempts=attempts)
         if status == 404:
             raise self._error(
                 f"LLM at {self.base_url} has no chat completions endpoint or no model {model!r} "
-                f"(HTTP 404: {_detail(response)}); REPLAY_LLM_BASE_URL should be the API root "
+                f"(HTTP 404: {error_detail(response)}); REPLAY_LLM_BASE_URL should be the API root "
                 "ending in /v1, REPLAY_LLM_MODEL a model it serves",
                 status=status, attempts=attempts)
         if status >= 400:
             raise self._error(f"LLM at {self.base_url} rejected the request for model {model!r} "
-                              f"(HTTP {status}: {_detail(response)})",
+                              f"(HTTP {status}: {error_detail(response)})",
                               status=status, attempts=attempts)
         try:
             body = orjson.loads(response.content)
