@@ -4,7 +4,8 @@
   tool calls production made (answered by Replay's recorded tools). It looks production up by
   ``metadata["origin_id"]`` in the catalog. A replay against it must match production 100%.
 - ``agent``: a small rule-based "development build" of the support agent: it reads the
-  user's message, calls the shop's tools through ``input.tools`` and writes its own answer.
+  user's message, calls the shop's tools through ``input.tools`` and writes its own answer;
+  ``agent_v2``: the same build after a prompt change (see ``PROMPTS``).
 
 Both take Future AGI's chat-simulation callback shape: an input with ``messages``,
 ``new_message``, ``turn_index``, ``metadata`` and ``tools``; they return an answer (a str or
@@ -62,7 +63,23 @@ def _call_args(text: str) -> dict[str, Any]:
     return {"order_id": m.group(0)} if m else {}
 
 
-async def agent(input) -> AgentResponse:
+# The dev build's "system prompt": the rules it follows. The demo replays v1, then v2 — a
+# prompt change that fixes one production failure (refunds asked for were only offered, now
+# they are issued) and breaks another behaviour (it stops handing over to a human).
+PROMPTS = {
+    "v1": {"issue_refunds": False, "hand_over": True},
+    "v2": {"issue_refunds": True, "hand_over": False},
+}
+
+
+def make_agent(prompt: dict[str, bool]):
+    async def support_agent(input) -> AgentResponse:
+        return await _answer(input, prompt)
+
+    return support_agent
+
+
+async def _answer(input, prompt: dict[str, bool]) -> AgentResponse:
     """A rule-based support agent: the shop's tools, answers in its own words."""
     text = (input.new_message.get("content") or "").strip()
     low = text.lower()
@@ -75,17 +92,25 @@ async def agent(input) -> AgentResponse:
         return result
 
     order = _call_args(text)
-    if any(w in low for w in ("human", "agent", "person", "manager", "someone")):
+    wants_human = any(w in low for w in ("human", "agent", "person", "manager", "someone"))
+    if wants_human and prompt["hand_over"]:
         await use("transfer_to_human", {"reason": text[:120]})
         answer = "I've passed this to a colleague from our support team; they will contact you shortly."
     elif any(w in low for w in ("refund", "money back", "charged")) and order:
-        await use("lookup_order", order)
-        policy = await use("get_refund_policy", {})
-        answer = (f"I've checked order {order['order_id']}. Under our policy ({_short(policy)}) "
-                  "you can get a refund; shall I start it for you?")
+        info = await use("lookup_order", order)
+        if prompt["issue_refunds"]:
+            total = info.get("total") if isinstance(info, dict) else None
+            done = await use("issue_refund", {**order, **({"amount": total} if total is not None else {})})
+            answer = f"Done: I've issued the refund for order {order['order_id']} ({_short(done)})."
+        else:
+            policy = await use("get_refund_policy", {})
+            answer = (f"I've checked order {order['order_id']}. Under our policy ({_short(policy)}) "
+                      "you can get a refund; shall I start it for you?")
     elif order:
         info = await use("lookup_order", order)
         answer = f"Here is what I found for order {order['order_id']}: {_short(info)}."
+    elif wants_human:
+        answer = "I can sort this out myself — what exactly do you need?"
     elif any(w in low for w in ("return", "policy", "exchange")):
         policy = await use("get_refund_policy", {})
         answer = f"Our return policy: {_short(policy)}."
@@ -99,6 +124,10 @@ async def agent(input) -> AgentResponse:
     return AgentResponse(content=answer, tool_calls=[{"name": c["name"], "arguments": c["arguments"]} for c in calls],
                          tool_responses=[{"name": c["name"], "result": c["result"]} for c in calls],
                          metadata={"usage": {"input_tokens": len(text.split()) * 2, "output_tokens": len(answer.split())}})
+
+
+agent = make_agent(PROMPTS["v1"])  # the dev build
+agent_v2 = make_agent(PROMPTS["v2"])  # the same build with the changed prompt
 
 
 def _short(value: Any, limit: int = 160) -> str:

@@ -54,6 +54,7 @@ def generate_local(settings: Settings, replay_id: str, **kwargs) -> dict:
 
 DEMO_PROJECT = "support-agent"
 DEMO_AGENT = "examples.support_agent:agent"
+DEMO_AGENT_V2 = "examples.support_agent:agent_v2"
 
 
 def demo_local(settings: Settings) -> dict:
@@ -72,12 +73,21 @@ def demo_local(settings: Settings) -> dict:
                               scenario_name=sug["scenario_name"], rows=20)
     from models.simulate import RunOptions
 
-    run = run_local(settings, scenario["scenario_id"], DEMO_AGENT, RunOptions(name="demo: example agent"),
+    run = run_local(settings, scenario["scenario_id"], DEMO_AGENT, RunOptions(name="demo: example agent v1"),
                     replay_id=rs["replay_id"], progress=False)
-    report_path = report_local(settings, run.execution_id, settings.data_dir / "reports" / f"{run.execution_id}.html")
+    run2 = run_local(settings, scenario["scenario_id"], DEMO_AGENT_V2,
+                     RunOptions(name="demo: example agent v2 (prompt change)"), progress=False)
+    from tasks import compare
+
+    with catalog.reader(settings) as con:
+        cmp = compare.between(con, run.execution_id, run2.execution_id)
+        vs_prod = compare.vs_production(con, run2.execution_id)
+    report_path = report_local(settings, run2.execution_id,
+                               settings.data_dir / "reports" / f"{run2.execution_id}.html", baseline=run.execution_id)
     return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"), "session_columns": cols,
             "sessions": sessions, "replay": rs, "scenario": scenario, "run": run.model_dump(mode="json"),
-            "report": str(report_path)}
+            "run_v2": run2.model_dump(mode="json"), "compare": cmp,
+            "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report_path)}
 
 
 def report_local(settings: Settings, execution_id: str, out: Path, baseline: str | None = None) -> Path:

@@ -579,15 +579,28 @@ def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> 
         out.print(f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}")
         out.print(f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
                   f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}")
-        run = result["run"]
-        out.print(f"4. run {run['execution_id']} against the example agent: {run['completed_chats']}/{run['total_chats']} "
-                  f"chats completed ({run['completion_pct']}%), avg {run['avg_turn_count']:.1f} turns, "
-                  f"avg chat latency {run['avg_latency_ms']:.0f} ms")
-        m = run["metrics"]
-        out.print("5. scores: " + ", ".join(f"{k[4:]} {v:.1f}" for k, v in m.items() if k.startswith("avg_")
-                                              and v is not None and k not in ("avg_output_tokens", "avg_chat_latency_ms",
-                                                                              "avg_turn_count", "avg_input_tokens", "avg_latency")))
-        out.print(f"6. report: {result['report']}")
+        skip = ("avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count", "avg_input_tokens", "avg_latency")
+        for n, key, label in ((4, "run", "v1"), (5, "run_v2", "v2, prompt changed")):
+            run = result[key]
+            scores = ", ".join(f"{k[4:]} {v:.1f}" for k, v in run["metrics"].items()
+                               if k.startswith("avg_") and v is not None and k not in skip)
+            out.print(f"{n}. run {run['execution_id']} against the example agent ({label}): "
+                      f"{run['completed_chats']}/{run['total_chats']} chats completed, avg {run['avg_turn_count']:.1f} "
+                      f"turns; scores: {scores}")
+        cmp = result["compare"]
+        changes = [f"{m['metric']} {m['delta']:+.1f} ({m['direction']})" for m in cmp["metrics"]
+                   if m.get("significant") or (m.get("delta") and m["metric"] in ("ground_truth_match", "tool_call_match",
+                                                                                   "task_completion", "csat"))]
+        out.print("6. v2 against v1: " + ("; ".join(changes) or "no change")
+                  + (f"; significant regressions: {', '.join(cmp['significant_regressions'])}"
+                     if cmp["significant_regressions"] else ""))
+        tcm = next((m for m in cmp["metrics"] if m["metric"] == "tool_call_match"), None)
+        if tcm:
+            better = [r["row_index"] for r in tcm["rows"] if r["change"] == "improvement"]
+            worse = [r["row_index"] for r in tcm["rows"] if r["change"] == "regression"]
+            out.print(f"   tool_call_match per row: fixed on rows {better or '-'}, broken on rows {worse or '-'}")
+        out.print(f"7. report: {result['report']}")
+        run = result["run_v2"]
         out.print(f'next: uv run replay compare {run["execution_id"]}   (against production)')
     _run(ctx, go)
 
