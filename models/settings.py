@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,10 @@ class Settings(BaseSettings):
     redact_patterns: dict[str, str] = Field(default_factory=dict)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
+    # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)
+    task_runner: Literal["thread", "dask", "ray"] = "thread"
+    dask_address: str | None = Field(None, description="tcp://host:8786 of a Dask scheduler; "
+                                     "None = a local cluster of two worker processes")
 
     @property
     def lake_dir(self) -> Path:

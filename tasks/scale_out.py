@@ -1,0 +1,225 @@
+"""Scale-out of the simulate stage: batches of chats run in other processes or machines
+(a Dask cluster through ``prefect_dask.DaskTaskRunner``).
+
+The unit shipped to a worker is a BATCH, never a chat. A worker runs its batch entirely by
+itself: it loads the agent, runs the chats on its own event loop (uvloop when installed) with
+recorded tools, writes the batch's Parquet parts to the shared lake, and returns only a few
+counts. The flow never sees a chat record.
+
+Concurrency: the execution's ``--concurrency`` is split across the cluster's task slots
+(worker threads): chats in flight per slot = ceil(concurrency / slots). With the default local
+cluster (``threads_per_worker=1``) a slot is a worker process, so per worker =
+ceil(concurrency / n_workers). A slot runs one batch at a time, so a worker has at most
+min(batch_size, that share) chats in flight: use ``--batch-size`` >= the share.
+
+Exactly once: a batch's part files are named after its first chat, so a batch that Dask runs
+again (its worker died after writing) replaces its own parts instead of adding rows.
+
+Secrets never travel to the workers: they get the settings without the secret fields and read
+those from their own environment (a local cluster inherits this process's environment).
+
+Pure parts first, then the worker-side batch, the driver, and the thin Prefect task last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+import pyarrow as pa
+from pydantic import SecretStr
+
+from tasks import lake
+from tasks._prefect import lazy_task
+
+# The local cluster made when no address is given: two worker processes of one thread each,
+# listening on the loopback only, no dashboard.
+LOCAL_CLUSTER = {"n_workers": 2, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
+                 "dashboard_address": None}
+# settings a worker must not receive from the flow (read from the worker's own environment)
+_NOT_SHIPPED = {"prefect_api_url"}
+
+
+# --------------------------------------------------------------------------- pure parts
+def per_slot_concurrency(concurrency: int, slots: int) -> int:
+    """Chats in flight per task slot: the execution's limit split across the slots."""
+    return max(1, math.ceil(concurrency / max(1, slots)))
+
+
+def shippable_settings(settings) -> dict[str, Any]:
+    """The settings a worker gets: every field but the secrets (and the Prefect API URL)."""
+    return {k: v for k, v in settings if k not in _NOT_SHIPPED and not isinstance(v, SecretStr)}
+
+
+def part_name(batch: list[tuple[str, Any, int]]) -> str:
+    """The batch's part file name: the same every time the same batch runs."""
+    return f"part-b-{batch[0][0]}-n{len(batch)}.parquet"
+
+
+def pack_batch(batch: list[tuple[str, Any, int]]) -> bytes:
+    """A batch as one compact JSON payload (each row once, however often it repeats): cheap
+    to pickle, to hash, and for Prefect to walk, unlike a list of nested models."""
+    rows = {str(row.row_index): row.model_dump(mode="json") for _cid, row, _k in batch}
+    return orjson.dumps({"rows": rows, "chats": [[cid, row.row_index, k] for cid, row, k in batch]})
+
+
+def unpack_batch(payload: bytes) -> list[tuple[str, Any, int]]:
+    from models.scenario import ScenarioRow
+
+    data = orjson.loads(payload)
+    rows = {int(i): ScenarioRow.model_validate(r) for i, r in data["rows"].items()}
+    return [(cid, rows[i], k) for cid, i, k in data["chats"]]
+
+
+def window_size(slots: int) -> int:
+    """Batches submitted at once: every slot busy and the next batch queued behind it; the
+    rest wait in this process, so memory does not grow with the number of chats."""
+    return max(2, 2 * slots)
+
+
+# --------------------------------------------------------------------------- in the worker
+def write_batch_parts(lake_dir: Path, execution_id: str, results: list, name: str) -> None:
+    """One finished batch -> one atomic part per table, under a name of the batch's own
+    (turns first: a chat row means its turns are there)."""
+    from tasks import simulate
+
+    turn_rows = [{**t.model_dump(exclude={"tool_calls", "original_tool_calls"}), "execution_id": execution_id,
+                  "tool_calls": [simulate._tool_row(c) for c in t.tool_calls],
+                  "original_tool_calls": t.original_tool_calls} for _, ts in results for t in ts]
+    lake.write_atomic(pa.Table.from_pylist(turn_rows, schema=lake.CHAT_TURNS),
+                      simulate.exec_dir(lake_dir, "chat_turns", execution_id) / name)
+    lake.write_atomic(pa.Table.from_pylist([c.model_dump() for c, _ in results], schema=lake.CHATS),
+                      simulate.exec_dir(lake_dir, "chats", execution_id) / name)
+
+
+def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_id: str, agent_ref: str,
+                   agent_def: Any, options: Any, batch_no: int, batch: bytes | list[tuple[str, Any, int]],
+                   concurrency: int) -> dict[str, Any]:
+    """Run one batch (a ``pack_batch`` payload, or the chats) in this process, start to finish;
+    returns counts only."""
+    from models.settings import Settings
+    from tasks import agents, simulate
+
+    t0 = time.perf_counter()
+    if isinstance(batch, bytes):
+        batch = unpack_batch(batch)
+    settings = Settings(**settings_fields)
+    opts = options.model_copy(update={"concurrency": concurrency})
+
+    async def go() -> list:
+        agent = agents.load_agent(agent_ref, agent_def, opts, settings)
+        ctx = simulate.ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(concurrency),
+                                   llm_client=simulate.make_user_client(settings, opts))
+        try:
+            return await asyncio.gather(*(simulate.run_chat(ctx, cid, row, k) for cid, row, k in batch))
+        finally:
+            await agent.aclose()
+            if ctx.llm_client is not None:
+                await ctx.llm_client.aclose()
+
+    results = simulate.run_async(go())
+    write_batch_parts(settings.lake_dir, execution_id, results, part_name(batch))
+    failed = sum(1 for c, _ in results if c.status == "failed")
+    return {"batch": batch_no, "chats": len(results), "completed": len(results) - failed, "failed": failed,
+            "pid": os.getpid(), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# --------------------------------------------------------------------------- in the flow
+def dask_runner(address: str | None = None, cluster_kwargs: dict[str, Any] | None = None):
+    """A ``DaskTaskRunner``: on the cluster at ``address``, else on a new local cluster."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:  # pragma: no cover - a dependency of the project
+        raise RuntimeError("the dask task runner needs prefect-dask: uv add prefect-dask") from None
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={**LOCAL_CLUSTER, **(cluster_kwargs or {})})
+
+
+def cluster_slots(runner) -> int:
+    """Task slots (worker threads) of the runner's cluster, now."""
+    client = runner.client  # starts the local cluster / connects
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def drive(submit: Callable[[Any], Any], jobs: Iterable[Any], window: int,
+          on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Submit jobs with at most ``window`` in flight (``submit`` returns a PrefectFuture);
+    results in completion order. When a job fails, no new job starts, the jobs in flight are
+    waited for (so that nothing still writes to the lake after this returns), then the
+    first error is raised."""
+    done_q: queue.Queue = queue.Queue()
+    it = iter(jobs)
+    in_flight = 0
+    error: BaseException | None = None
+    results: list[dict[str, Any]] = []
+
+    def launch() -> bool:
+        job = next(it, None)
+        if job is None:
+            return False
+        submit(job).add_done_callback(done_q.put)
+        return True
+
+    while in_flight < window and launch():
+        in_flight += 1
+    while in_flight:
+        fut = done_q.get()
+        in_flight -= 1
+        try:
+            res = fut.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised once the jobs in flight are done
+            error = error or exc
+            continue
+        results.append(res)
+        if on_result is not None:
+            on_result(res)
+        if error is None and launch():
+            in_flight += 1
+    if error is not None:
+        raise error
+    return results
+
+
+def run_on_dask(settings, execution: dict[str, Any], agent_def: Any, todo: list[tuple[str, Any, int]],
+                address: str | None = None, cluster_kwargs: dict[str, Any] | None = None,
+                log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run the chats ``todo`` as batches on a Dask cluster, from inside a Prefect flow run
+    (each batch is one task run of that flow); returns the batches' counts."""
+    opts = execution["options"]
+    size = opts.batch_size
+    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    task = remote_batch_task()
+    fields = shippable_settings(settings)
+    with dask_runner(address, cluster_kwargs) as runner:
+        slots = cluster_slots(runner)
+        share = per_slot_concurrency(opts.concurrency, slots)
+        if log:
+            log(f"dask: {len(batches)} batches of up to {size} chats on {slots} task slots, "
+                f"{share} chats in flight per slot (concurrency {opts.concurrency})")
+
+        def submit(job):
+            no, batch = job
+            return runner.submit(task, parameters={
+                "settings_fields": fields, "execution_id": execution["execution_id"],
+                "scenario_id": execution["scenario_id"], "agent_ref": execution["agent_ref"],
+                "agent_def": agent_def, "options": opts, "batch_no": no, "batch": pack_batch(batch),
+                "concurrency": share})
+
+        def report(res):
+            if log:
+                log(f"dask: batch {res['batch']}: {res['completed']}/{res['chats']} completed, "
+                    f"{res['failed']} failed, pid {res['pid']}, {res['seconds']} s")
+
+        return drive(submit, enumerate(batches), window_size(slots), report)
+
+
+# --------------------------------------------------------------------------- Prefect task
+remote_batch_task = lazy_task(run_batch_here, name="simulate-dask-batch", retries=0, no_cache=True)
