@@ -140,19 +140,10 @@ async def _run_batched(settings: Settings, scenario_id: str, agent_ref: str, opt
         try:
             if options.mode in ("simulate", "hybrid") and not settings.llm_base_url:
                 raise simulate.RunError(f"{options.mode} mode needs a model: set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
-            agent = agents.load_agent(agent_ref, agent_def, options, settings)
-            ctx = simulate.ChatContext(execution_id, scenario_id, agent, options, settings,
-                                       asyncio.Semaphore(options.concurrency),
-                                       llm_client=simulate.make_user_client(settings, options))
             todo = simulate.plan(execution_id, rows, options.repeat)
             t0 = time.perf_counter()
-            try:
-                await simulate.run_chats(ctx, todo, settings.lake_dir,
-                                         run_batch=lambda no, b: batch(ctx, no, b, settings.lake_dir))
-            finally:
-                await agent.aclose()
-                if ctx.llm_client is not None:
-                    await ctx.llm_client.aclose()
+            await simulate.run_with_agent(settings, execution_id, scenario_id, agent_ref, agent_def, options, todo,
+                                          batch_runner=batch)
             ran, seconds = len(todo), time.perf_counter() - t0
         finally:  # also on failure: the execution's status and counts say what happened
             with catalog.writer(settings) as con:
@@ -174,12 +165,13 @@ def _lower_is_better(metric: str) -> bool:
     return name in compare.LOWER_IS_BETTER or name == "chat_latency_ms"
 
 
-def _change(delta: float | None, lower_is_better: bool) -> str:
-    if delta is None:
+def _change(a: float | None, b: float | None, lower_is_better: bool) -> str:
+    """better / worse / same (within 1% of the larger value: timings jitter) / n/a."""
+    if a is None or b is None:
         return "n/a"
-    if abs(delta) < 1e-9:
+    if abs(b - a) <= max(1e-9, 0.01 * max(abs(a), abs(b))):
         return "same"
-    return "better" if (delta < 0) == lower_is_better else "worse"
+    return "better" if (b < a) == lower_is_better else "worse"
 
 
 def kpi_deltas(baseline: dict[str, Any], tonight: dict[str, Any]) -> list[MetricDelta]:
@@ -188,7 +180,7 @@ def kpi_deltas(baseline: dict[str, Any], tonight: dict[str, Any]) -> list[Metric
     for k in sorted((set(baseline) | set(tonight)) - NOT_KPIS):
         a, b = baseline.get(k), tonight.get(k)
         delta = None if a is None or b is None else b - a
-        out.append(MetricDelta(metric=k, baseline=a, tonight=b, delta=delta, change=_change(delta, _lower_is_better(k))))
+        out.append(MetricDelta(metric=k, baseline=a, tonight=b, delta=delta, change=_change(a, b, _lower_is_better(k))))
     return out
 
 
@@ -214,7 +206,7 @@ def compare_with_previous(settings: Settings, run_name: str, execution_id: str) 
             cmp = compare.between(con, prev_id, execution_id)
             out.kind, out.significant_regressions, out.flaky_rows = "paired", cmp["significant_regressions"], cmp["flaky_rows"]
             out.paired = [MetricDelta(metric=m["metric"], baseline=m["a"], tonight=m["b"], delta=m["b"] - m["a"],
-                                      change=_change(m["b"] - m["a"], m["metric"] in compare.LOWER_IS_BETTER),
+                                      change=_change(m["a"], m["b"], m["metric"] in compare.LOWER_IS_BETTER),
                                       significant=bool(m.get("significant"))) for m in cmp["metrics"]]
     return out
 
@@ -257,7 +249,7 @@ def summary_markdown(result: NightlyResult, params: NightlyParams) -> str:
         else:
             how = ("same scenario: paired bootstrap, 95% CIs" if c.kind == "paired"
                    else "another scenario: KPI deltas only")
-            lines.append(f"Previous night: `{c.baseline_execution_id}` ({c.baseline_started_at}; {how}).")
+            lines.append(f"Previous night: `{c.baseline_execution_id}` (started {c.baseline_started_at} UTC; {how}).")
             if c.significant_regressions:
                 lines.append(f"**Significant regressions**: {', '.join(c.significant_regressions)}.")
         lines.append(f"Against production: {c.diverged_chats} chats diverged"

@@ -57,18 +57,9 @@ async def simulate_flow(scenario_id: str | None = None, agent_ref: str | None = 
                     ran, seconds = await _run_elsewhere(settings, ex, agent_def, todo)
                     todo = []  # ran on the cluster
             if todo:
-                agent = agents.load_agent(ex["agent_ref"], agent_def, opts, settings)
-                ctx = simulate.ChatContext(execution_id, ex["scenario_id"], agent, opts, settings,
-                                           asyncio.Semaphore(opts.concurrency),
-                                           llm_client=simulate.make_user_client(settings, opts))
                 loop_t0 = asyncio.get_running_loop().time()
-                try:
-                    await simulate.run_chats(ctx, todo, settings.lake_dir,
-                                             run_batch=lambda no, b: batch(ctx, no, b, settings.lake_dir))
-                finally:
-                    await agent.aclose()
-                    if ctx.llm_client is not None:
-                        await ctx.llm_client.aclose()
+                await simulate.run_with_agent(settings, execution_id, ex["scenario_id"], ex["agent_ref"], agent_def,
+                                              opts, todo, batch_runner=batch)
                 ran, seconds = len(todo), asyncio.get_running_loop().time() - loop_t0
         finally:
             with catalog.writer(settings) as con:

@@ -390,18 +390,33 @@ async def execute(settings, execution: dict[str, Any], rows: list[ScenarioRow], 
     t0 = time.perf_counter()
     if not todo:
         return 0, 0, 0.0
-    agent = agents_mod.load_agent(execution["agent_ref"], agent_def, opts, settings)
-    ctx = ChatContext(execution["execution_id"], execution["scenario_id"], agent, opts, settings,
-                      asyncio.Semaphore(opts.concurrency), llm_client=make_user_client(settings, opts))
     bar = Progress(len(done) + len(todo), len(done), enabled=progress)
     try:
-        failed = await run_chats(ctx, todo, settings.lake_dir, bar)
+        failed = await run_with_agent(settings, execution["execution_id"], execution["scenario_id"],
+                                      execution["agent_ref"], agent_def, opts, todo, progress=bar)
     finally:
         bar.close()
+    return len(todo), failed, time.perf_counter() - t0
+
+
+async def run_with_agent(settings, execution_id: str, scenario_id: str, agent_ref: str, agent_def,
+                         opts: RunOptions, todo: list[tuple[str, ScenarioRow, int]], progress: Progress | None = None,
+                         batch_runner: Callable[..., Awaitable[int]] | None = None) -> int:
+    """Load the agent, run ``todo`` in batches under one concurrency limit, close what was
+    opened; returns the failed chats. ``batch_runner(ctx, no, batch, lake_dir)`` runs a batch
+    elsewhere (a Prefect task); by default here."""
+    from tasks import agents as agents_mod
+
+    agent = agents_mod.load_agent(agent_ref, agent_def, opts, settings)
+    ctx = ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(opts.concurrency),
+                      llm_client=make_user_client(settings, opts))
+    run_batch = (lambda no, b: batch_runner(ctx, no, b, settings.lake_dir)) if batch_runner else None
+    try:
+        return await run_chats(ctx, todo, settings.lake_dir, progress, run_batch=run_batch)
+    finally:
         await agent.aclose()
         if ctx.llm_client is not None:
             await ctx.llm_client.aclose()
-    return len(todo), failed, time.perf_counter() - t0
 
 
 def run_async(coro):
