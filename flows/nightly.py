@@ -14,7 +14,6 @@ their tasks rather than the flows themselves. Deployed by prefect.yaml (cron ``0
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 import time
@@ -129,8 +128,6 @@ def generate_scenario(settings: Settings, replay_id: str, agent_name: str, scena
 async def _run_batched(settings: Settings, scenario_id: str, agent_ref: str, options: RunOptions,
                        replay_id: str | None) -> ExecutionInfo:
     """A run test + execution, its chats in one task run per batch (as flows/simulate.py)."""
-    from tasks import agents
-
     with catalog.writer(settings) as con:
         _rt, execution_id, _n = simulate.create_run(con, settings, scenario_id, agent_ref, options, replay_id)
         _sc, rows, agent_def = scenario.get_scenario(con, scenario_id)

@@ -216,10 +216,16 @@ def test_nightly_deployment_on_a_real_server(tmp_path):
         with catalog.reader(load_settings(data_dir=data_dir)) as con:
             assert con.execute("select status, completed_chats from executions where execution_id = ?",
                                [ex_id]).fetchone() == ("completed", 6)
-        logs = _client_call(api, lambda c: c.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))))
+        # the run's last log lines are shipped in a batch when its process exits, after its final state
+        deadline = time.monotonic() + 20
+        while True:
+            logs = _client_call(api, lambda c: c.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))))
+            if any(ex_id in r.message for r in logs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert any("set_working_directory" in r.message for r in logs)  # the pull step ran
-        assert any(ex_id in r.message for r in logs)
+        assert any(ex_id in r.message for r in logs), [r.message for r in logs]
         assert not [r.message for r in logs if CANARY in r.message]
         assert not [k for k, a in arts.items() if CANARY in str(a.data)]
         assert CANARY not in _tail(worker_log, 10**7)

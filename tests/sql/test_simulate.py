@@ -133,7 +133,7 @@ def test_faults_at_20_percent_every_chat_accounted(settings, scen, query):
     chats = query(f"select * from chats where execution_id = '{info.execution_id}'")
     assert len(chats) == info.total_chats == 48 == info.completed_chats + info.failed_chats
     failed = [c for c in chats if c["status"] == "failed"]
-    assert failed and all(c["error"] and c["ended_reason"] == "error" for c in failed)
+    assert failed and all(c["error"] and c["ended_reason"] in ("error", "timeout") for c in failed)
     turns = query(f"select chat_id, attempts, error from chat_turns where execution_id = '{info.execution_id}'")
     assert any(t["attempts"] > 1 for t in turns)  # transient faults were retried
     for c in failed:  # a failed chat keeps its turns, the failing one with its error
