@@ -26,7 +26,7 @@ from models.simulate import AgentResponse
 def _production(data_dir: str) -> dict[str, list[dict[str, Any]]]:
     """{origin id (session or trace): production turns in order} from the catalog (read-only)."""
     from models.settings import load_settings
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.reader(load_settings(data_dir=data_dir)) as con:
         rows = con.execute("select session_id, trace_id, turn_index, assistant_message, "

@@ -8,7 +8,9 @@ from prefect import flow
 
 from flows.local import ingest_summary
 from models.settings import load_settings
-from tasks import catalog, extract, phoenix_pull, sessionize
+from tasks.store import catalog
+from tasks.ingest import extract, sessionize
+from tasks.ingest.sources import phoenix
 
 
 @flow(name="ingest", log_prints=True)
@@ -18,7 +20,7 @@ def ingest_flow(paths: list[str] | None = None, project: str | None = None,
     settings = load_settings(data_dir=data_dir)
     t0 = time.perf_counter()
     if phoenix_url:
-        extracts = phoenix_pull.pull_task()(settings, phoenix_url, project)
+        extracts = phoenix.pull_task()(settings, phoenix_url, project)
     else:
         files = [str(p) for p in extract.expand_paths(paths or [])]
         extracts = [extract.extract_task()(settings, files, project)]

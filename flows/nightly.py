@@ -27,7 +27,11 @@ from prefect.cache_policies import NO_CACHE
 from models.nightly import SECRET_FIELDS, Comparison, MetricDelta, NightlyParams, NightlyResult, NightlyRun
 from models.settings import Settings, load_settings
 from models.simulate import ExecutionInfo, RunOptions
-from tasks import catalog, compare, evaluate, extract, phoenix_pull, replays, scenario, sessionize, simulate
+from tasks.store import catalog
+from tasks import compare, evaluate, scenario, simulate
+from tasks.ingest import extract, sessionize
+from tasks.ingest.sources import phoenix
+from tasks.scenario import replays
 
 # grain: the latest execution of a run-test name that started before the given one and was scored
 # parameters: $name, $execution_id
@@ -77,7 +81,7 @@ def pull_spans(settings: Settings, params: NightlyParams) -> dict[str, Any] | No
         return None
     t0 = time.perf_counter()
     if params.phoenix_url:
-        extracts = phoenix_pull.pull_task()(settings, params.phoenix_url, params.phoenix_project_name)
+        extracts = phoenix.pull_task()(settings, params.phoenix_url, params.phoenix_project_name)
     else:
         files = [str(p) for p in extract.expand_paths(params.paths or [])]
         extracts = [extract.extract_task()(settings, files, None)]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from prefect import flow
 
 from models.settings import load_settings
-from tasks import catalog, scenario
+from tasks.store import catalog
+from tasks import scenario
 
 
 @flow(name="scenario", log_prints=True)

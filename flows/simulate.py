@@ -20,7 +20,8 @@ from prefect import flow
 
 from models.simulate import RunOptions
 from models.settings import load_settings
-from tasks import catalog, evaluate, scenario, simulate
+from tasks.store import catalog
+from tasks import evaluate, scenario, simulate
 
 
 @flow(name="simulate", log_prints=True)
@@ -49,7 +50,6 @@ async def simulate_flow(scenario_id: str | None = None, agent_ref: str | None = 
             done = simulate.finished_chats(settings.lake_dir, execution_id)
             todo = [c for c in simulate.plan(execution_id, rows, opts.repeat) if c[0] not in done]
             if todo:
-                from tasks import agents
 
                 if opts.mode in ("simulate", "hybrid") and not settings.llm_base_url:
                     raise simulate.RunError(f"{opts.mode} mode needs a model: set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
@@ -75,7 +75,7 @@ async def _run_elsewhere(settings, ex: dict, agent_def, todo: list) -> tuple[int
     """The batches on another task runner (dask); returns (chats ran, seconds)."""
     from prefect import get_run_logger
 
-    from tasks import agents, scale_out
+    from tasks.simulate import agents, scale_out
 
     # fail fast, here, on an agent that does not load (rather than once per batch on the workers)
     await agents.load_agent(ex["agent_ref"], agent_def, ex["options"], settings).aclose()

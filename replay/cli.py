@@ -45,17 +45,17 @@ class UserError(Exception):
 def _known_errors() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
-    from tasks.catalog import CatalogError
-    from tasks.extract import SourceError
-    from tasks.replays import ReplayError
-    from tasks.scenario import ScenarioError
-    from tasks.simulate import RunError
-    from tasks.sources.phoenix import PhoenixError
+    from tasks.store.catalog import CatalogError
+    from tasks.ingest.extract import SourceError
+    from tasks.scenario.replays import ReplayError
+    from tasks.scenario.scenarios import ScenarioError
+    from tasks.simulate.executor import RunError
+    from tasks.ingest.sources.phoenix import PhoenixError
 
     known: tuple[type[BaseException], ...] = (UserError, CatalogError, SourceError, PhoenixError, ReplayError,
                                               ScenarioError, RunError, ValidationError, OSError, ValueError)
     try:
-        from tasks.agents import AgentLoadError
+        from tasks.simulate.agents import AgentLoadError
 
         known += (AgentLoadError,)
     except ImportError:
@@ -170,7 +170,7 @@ def sql_cmd(
         fmt_ = "json" if _json_flag(ctx, json_out) else fmt
         if fmt_ not in ("table", "json", "csv"):
             raise UserError(f"unknown --format {fmt_!r}: use table, json or csv")
-        from tasks import catalog
+        from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
             cols, rows = catalog.run_read_only(con, query)
@@ -225,7 +225,8 @@ def replays_create(
 ) -> None:
     """Create a replay session (state INIT) and print the suggested agent and scenario names."""
     def go():
-        from tasks import catalog, replays
+        from tasks.store import catalog
+        from tasks.scenario import replays
 
         with catalog.writer(ctx.obj.settings()) as con:
             rs = replays.create(con, project, replay_type, _split_ids(ids), select_all, where)
@@ -249,7 +250,8 @@ def replays_list(ctx: typer.Context, project: Optional[str] = typer.Option(None,
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """List replay sessions, newest first."""
     def go():
-        from tasks import catalog, replays
+        from tasks.store import catalog
+        from tasks.scenario import replays
 
         with catalog.reader(ctx.obj.settings()) as con:
             items = replays.list_all(con, project)
@@ -265,7 +267,8 @@ def replays_show(ctx: typer.Context, replay_id: str = typer.Argument(...),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """One replay session with its ids, suggestions and state transitions."""
     def go():
-        from tasks import catalog, replays
+        from tasks.store import catalog
+        from tasks.scenario import replays
 
         with catalog.reader(ctx.obj.settings()) as con:
             rs = replays.get(con, replay_id)
@@ -334,7 +337,8 @@ def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Write a scenario as a portable, reviewable JSON-lines file."""
     def go():
-        from tasks import catalog, scenario
+        from tasks.store import catalog
+        from tasks import scenario
 
         with catalog.reader(ctx.obj.settings()) as con:
             result = scenario.export_scenario(con, scenario_id, out_file)
@@ -348,7 +352,8 @@ def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Import a scenario file (the same ids; importing the same file again changes nothing)."""
     def go():
-        from tasks import catalog, scenario
+        from tasks.store import catalog
+        from tasks import scenario
 
         with catalog.writer(ctx.obj.settings()) as con:
             result = scenario.import_scenario(con, file)
@@ -362,7 +367,7 @@ def scenarios_list(ctx: typer.Context, project: Optional[str] = typer.Option(Non
                    json_out: bool = typer.Option(False, "--json")) -> None:
     """List scenarios, newest first."""
     def go():
-        from tasks import catalog
+        from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
             cur = con.execute(catalog.sql("list_scenarios"), {"project": project})
@@ -481,7 +486,8 @@ def evaluate_cmd(ctx: typer.Context, execution_id: str = typer.Argument(...),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """(Re-)score an execution: eval_scores and execution_metrics (the same rows every time)."""
     def go():
-        from tasks import catalog, evaluate
+        from tasks.store import catalog
+        from tasks import evaluate
 
         with catalog.writer(ctx.obj.settings()) as con:
             metrics = evaluate.evaluate(con, ctx.obj.settings(), execution_id, evaluator or [])
@@ -504,7 +510,8 @@ def compare_cmd(
 ) -> None:
     """Compare an execution with production, or with another execution (paired bootstrap)."""
     def go():
-        from tasks import catalog, compare
+        from tasks.store import catalog
+        from tasks import compare
 
         with catalog.reader(ctx.obj.settings()) as con:
             result = compare.between(con, other_id, execution_id) if other_id else compare.vs_production(con, execution_id)

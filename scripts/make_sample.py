@@ -60,7 +60,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator  # noqa: E402
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON  # noqa: E402
 from opentelemetry.trace import SpanKind, Status, StatusCode  # noqa: E402
 
-from tests.otlp_helpers import (  # noqa: E402
+from tests.support.otlp_helpers import (  # noqa: E402
     iter_spans,
     read_otlp_file,
     request_to_line,

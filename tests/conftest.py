@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
 for k in [k for k in os.environ if k.startswith("REPLAY_")]:
     os.environ.pop(k)
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def ingest(settings):
 @pytest.fixture
 def query(settings):
     """query(sql) -> list of dict rows from the catalog (read-only)."""
-    from tasks import catalog
+    from tasks.store import catalog
 
     def run(q, s=None):
         with catalog.reader(s or settings) as con:

@@ -122,7 +122,9 @@ def child_ingest(a) -> dict[str, Any]:
 
 def child_prepare(a) -> dict[str, Any]:
     from models.settings import load_settings
-    from tasks import catalog, replays, scenario
+    from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks import scenario
 
     s = load_settings(data_dir=a.data_dir)
     with catalog.writer(s) as con:
@@ -255,7 +257,7 @@ def main() -> None:
     if "dask-warm" in runners:
         from distributed import Client, LocalCluster
 
-        from tasks.scale_out import LOCAL_CLUSTER
+        from tasks.simulate.scale_out import LOCAL_CLUSTER
 
         cluster = LocalCluster(**LOCAL_CLUSTER)
         with Client(cluster) as client:

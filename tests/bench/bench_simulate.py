@@ -28,8 +28,9 @@ TURNS = 4
 
 
 def make_scenario(settings, n_rows: int) -> str:
-    from models.scenario import AgentDefinition, Persona, ScenarioRow, Turn
-    from tasks import catalog, scenario
+    from models.scenario import Persona, ScenarioRow, Turn
+    from tasks.store import catalog
+    from tasks import scenario
 
     rows = [ScenarioRow(row_index=i, origin_id=f"o{i}", persona=Persona(name=f"user {i}"),
                         situation="A benchmark user who asks four short questions in a row.",

@@ -20,9 +20,9 @@ def test_ingest_and_run_at_once(tmp_path):
     big = tmp_path / "big"
     subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "gen_otlp.py"), "--out", str(big), "--mb", "30",
                     "--files", "4", "--seed", "2"], check=True, capture_output=True)
-    env = replay_env(PYTHONPATH=str(ROOT / "tests"), SLOW_AGENT_S="0.05")
+    env = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"), SLOW_AGENT_S="0.05")
     ing = start(d, ["--json", "ingest", big])
-    run = start(d, ["--json", "run", "--scenario", sc["scenario_id"], "--agent", "test_agents_lib:slow",
+    run = start(d, ["--json", "run", "--scenario", sc["scenario_id"], "--agent", "agents_lib:slow",
                     "--repeat", "5", "--batch-size", "10"], env=env)
     readers = [start(d, ["sql", "select count(*) from spans", "--format", "csv"]) for _ in range(3)]
     r_ing, r_run = finish(ing, 300), finish(run, 300)

@@ -211,7 +211,7 @@ def test_nightly_deployment_on_a_real_server(tmp_path):
         assert report.as_uri() in arts["nightly-support-agent-selection-report"].data
         assert f"metrics-{ex_id.replace('_', '-')}" in arts and f"metrics-{ex_id.replace('_', '-')}-summary" in arts
         from models.settings import load_settings
-        from tasks import catalog
+        from tasks.store import catalog
 
         with catalog.reader(load_settings(data_dir=data_dir)) as con:
             assert con.execute("select status, completed_chats from executions where execution_id = ?",

@@ -11,7 +11,7 @@ from statistics import mean
 
 import pytest
 
-from tasks.report import render_report, write_report
+from tasks.report.render import render_report, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

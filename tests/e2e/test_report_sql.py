@@ -6,7 +6,6 @@ import json
 import pytest
 
 from cli_helpers import replay
-from models.settings import SAMPLES_DIR
 from test_report_browser import CHROMIUM, LAUNCH_ARGS
 
 pytestmark = [pytest.mark.slow,
@@ -16,7 +15,7 @@ pytestmark = [pytest.mark.slow,
 def test_report_numbers_equal_sql(tmp_path, record_property):
     from playwright.sync_api import sync_playwright
 
-    from tasks.report import format_metric
+    from tasks.report.render import format_metric
 
     d = tmp_path / "d"
     demo = json.loads(replay(d, "--json", "demo", timeout=180).stdout)

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 from cli_helpers import ROOT, replay, replay_env, start
 from models.settings import SAMPLES_DIR
@@ -17,8 +16,8 @@ def test_kill_then_resume(tmp_path):
                            "--all").stdout)
     sc = json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
                            "--scenario-name", "s", "--rows", "12").stdout)
-    env = replay_env(PYTHONPATH=str(ROOT / "tests"), SLOW_AGENT_S="0.15")
-    p = start(d, ["--json", "run", "--scenario", sc["scenario_id"], "--agent", "test_agents_lib:slow", "--repeat", "10",
+    env = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"), SLOW_AGENT_S="0.15")
+    p = start(d, ["--json", "run", "--scenario", sc["scenario_id"], "--agent", "agents_lib:slow", "--repeat", "10",
                   "--batch-size", "6", "--concurrency", "6"], env=env)
     chats_dir = d / "lake" / "chats"
     deadline = time.monotonic() + 60

@@ -25,7 +25,10 @@ def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
 
     from flows.local import ingest_local
     from flows.simulate import simulate_flow
-    from tasks import catalog, replays, scale_out, scenario
+    from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks.simulate import scale_out
+    from tasks import scenario
 
     s = load_settings(data_dir=tmp_path / "d")
     ingest_local(s, paths=[SAMPLES_DIR / "otlp"])
@@ -85,7 +88,7 @@ def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
 def test_concurrency_split_and_no_secrets_shipped():
     from pydantic import SecretStr
 
-    from tasks import scale_out
+    from tasks.simulate import scale_out
 
     assert [scale_out.per_slot_concurrency(c, 2) for c in (1, 5, 32, 256)] == [1, 3, 16, 128]
     assert scale_out.per_slot_concurrency(7, 0) == 7

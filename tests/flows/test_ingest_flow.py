@@ -6,7 +6,7 @@ from models.settings import SAMPLES_DIR, load_settings
 def test_ingest_flow_matches_in_process(tmp_path, query):
     from flows.ingest import ingest_flow
     from flows.local import ingest_local
-    from tasks import catalog
+    from tasks.store import catalog
 
     flow_dir, local_dir = tmp_path / "flow", tmp_path / "local"
     result = ingest_flow(paths=[str(SAMPLES_DIR / "otlp")], data_dir=str(flow_dir))

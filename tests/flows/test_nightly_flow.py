@@ -56,7 +56,7 @@ def _artifacts(flow_run_id):
 
 
 def _rows(settings, q):
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.reader(settings) as con:
         cols, rows = catalog.run_read_only(con, q)

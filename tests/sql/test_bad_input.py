@@ -173,7 +173,7 @@ def _all_bad_file(path: Path) -> tuple[Path, dict[str, int], int]:
 def all_bad(tmp_path_factory, cli):  # cli: its background calls run while this ingests
     from flows.local import ingest_local
     from models.settings import load_settings
-    from tasks import catalog
+    from tasks.store import catalog
 
     root = tmp_path_factory.mktemp("bad")
     s = load_settings(data_dir=root / "data")
@@ -326,7 +326,7 @@ def test_a_gz_name_on_plain_text_is_one_reject(tmp_path, ingest, query):
 # (``cli`` below) and run while the in-process tests above run; the tests only check results.
 def _reader_query(data_dir: Path, sql: str) -> list[dict]:
     from models.settings import load_settings
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.reader(load_settings(data_dir=data_dir)) as con:
         cols, rows = catalog.run_read_only(con, sql)

@@ -8,12 +8,14 @@ import pytest
 from cli_helpers import assert_one_line_error, replay
 from models.settings import SAMPLES_DIR
 from models.simulate import RunOptions
-from test_agents_lib import CHANGED
+from agents_lib import CHANGED
 
 
 @pytest.fixture
 def scen(settings, ingest):
-    from tasks import catalog, replays, scenario
+    from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks import scenario
 
     ingest([SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -45,12 +47,13 @@ def test_oracle_scores_100_and_metrics_are_in_sql(settings, scen, query):
 
 
 def test_a_change_on_one_turn_is_caught_at_that_turn(settings, scen, query):
-    info = run(settings, scen, "test_agents_lib:changed_one_turn")
+    info = run(settings, scen, "agents_lib:changed_one_turn")
     bad = query(f"select c.origin_id, s.turn_index, s.evaluator from eval_scores s join chats c using (chat_id) "
                 f"where s.execution_id = '{info.execution_id}' and s.passed = false and s.turn_index is not null")
     assert {(b["origin_id"], b["turn_index"]) for b in bad} == {CHANGED}
     assert {b["evaluator"] for b in bad} == {"ground_truth_match", "tool_call_match"}
-    from tasks import catalog, compare
+    from tasks.store import catalog
+    from tasks import compare
     with catalog.reader(settings) as con:
         vs = compare.vs_production(con, info.execution_id)
     chat = next(c for c in vs["chats"] if c["origin_id"] == CHANGED[0])
@@ -61,14 +64,15 @@ def test_a_change_on_one_turn_is_caught_at_that_turn(settings, scen, query):
 
 
 def test_evaluating_twice_gives_the_same_rows_and_custom_evaluators(settings, scen, query):
-    from tasks import catalog, evaluate
+    from tasks.store import catalog
+    from tasks import evaluate
 
-    info = run(settings, scen, "examples.support_agent:oracle", evaluators=["test_agents_lib:ShortAnswers"])
+    info = run(settings, scen, "examples.support_agent:oracle", evaluators=["agents_lib:ShortAnswers"])
     q = (f"select chat_id, turn_index, evaluator, evaluator_version, value, passed from eval_scores "
          f"where execution_id = '{info.execution_id}' order by all")
     first = query(q)
     with catalog.writer(settings) as con:
-        evaluate.evaluate(con, settings, info.execution_id, ["test_agents_lib:ShortAnswers"])
+        evaluate.evaluate(con, settings, info.execution_id, ["agents_lib:ShortAnswers"])
     assert query(q) == first
     short = [r for r in first if r["evaluator"] == "short_answers"]
     assert len(short) == 38 and {r["evaluator_version"] for r in short} == {"2"}
@@ -78,8 +82,9 @@ def test_evaluating_twice_gives_the_same_rows_and_custom_evaluators(settings, sc
 def test_compare_two_executions_with_repeats_and_the_ci_gate(settings, scen, tmp_path):
     a = run(settings, scen, "examples.support_agent:oracle", repeat=3)
     a2 = run(settings, scen, "examples.support_agent:oracle", repeat=3)
-    b = run(settings, scen, "test_agents_lib:sync_echo", repeat=3)
-    from tasks import catalog, compare
+    b = run(settings, scen, "agents_lib:sync_echo", repeat=3)
+    from tasks.store import catalog
+    from tasks import compare
     with catalog.reader(settings) as con:
         aa = compare.between(con, a.execution_id, a2.execution_id)
         ab = compare.between(con, a.execution_id, b.execution_id)

@@ -132,14 +132,14 @@ def ingest(s, paths):
 
 
 def rows(s, q: str) -> list[tuple]:
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.reader(s) as con:
         return con.execute(q).fetchall()
 
 
 def as_dicts(s, q: str) -> list[dict]:
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.reader(s) as con:
         cur = con.execute(q)

@@ -17,7 +17,7 @@ LONE = [t["trace_id"] for t in EXPECTED["lone_traces"]]
 @pytest.fixture
 def cat(settings, ingest, tmp_path):
     """The sample plus a one-trace project 'other', ingested; yields a writer connection."""
-    from tasks import catalog
+    from tasks.store import catalog
 
     other = tmp_path / "other.jsonl"
     other.write_text(make_line({"service.name": "other"}, [make_span(
@@ -30,7 +30,7 @@ def cat(settings, ingest, tmp_path):
 
 
 def test_session_replay_with_ids_all_and_where(cat):
-    from tasks import replays
+    from tasks.scenario import replays
 
     a = replays.create(cat, PROJECT, "session", ids=SESSIONS[:2])
     assert a["state"] == "INIT" and a["ids"] == SESSIONS[:2] and a["replay_type"] == "session"
@@ -42,7 +42,8 @@ def test_session_replay_with_ids_all_and_where(cat):
 
 
 def test_trace_replay(cat):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "trace", ids=LONE[:2])
     ts = scenario.load_transcripts(cat, rs)
@@ -61,7 +62,7 @@ def test_trace_replay(cat):
     ({"where": "no_such_column = 1"}, "--where failed"),
 ])
 def test_refusals_write_nothing(cat, kwargs, msg):
-    from tasks import replays
+    from tasks.scenario import replays
 
     with pytest.raises(replays.ReplayError, match=msg):
         replays.create(cat, PROJECT, "session", **kwargs)
@@ -69,7 +70,8 @@ def test_refusals_write_nothing(cat, kwargs, msg):
 
 
 def test_suggestions_and_existing_agent(cat, settings):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     tag = rs["created_at"].strftime("%d_%m_%y")
@@ -83,7 +85,8 @@ def test_suggestions_and_existing_agent(cat, settings):
 
 
 def test_state_transitions_are_checked_and_timed(cat, settings):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", ids=SESSIONS[:1])
     with pytest.raises(replays.ReplayError, match="INIT cannot move to COMPLETED"):
@@ -99,7 +102,8 @@ def test_state_transitions_are_checked_and_timed(cat, settings):
 
 
 def test_failed_generation_moves_to_failed_with_the_reason(cat, settings):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", ids=SESSIONS[:1])
 
@@ -121,7 +125,8 @@ def test_failed_generation_moves_to_failed_with_the_reason(cat, settings):
     ({"agent_name": ""}, "required"),
 ])
 def test_generate_refusals(cat, settings, kwargs, msg):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     args = {"agent_name": "bot", "scenario_name": "s", **kwargs}
@@ -131,7 +136,8 @@ def test_generate_refusals(cat, settings, kwargs, msg):
 
 
 def test_agent_definition_from_transcripts_and_versioning(cat, settings):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     r1 = scenario.generate(cat, settings, rs["replay_id"], "bot", "s1", rows=5)
@@ -151,8 +157,9 @@ def test_agent_definition_from_transcripts_and_versioning(cat, settings):
 
 def test_rows_branches_and_graph_are_consistent(cat, settings):
     from models.scenario import Graph
-    from tasks import graph as graphs
-    from tasks import replays, scenario
+    from tasks.scenario import graph as graphs
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=30,
@@ -175,7 +182,8 @@ def test_rows_branches_and_graph_are_consistent(cat, settings):
 
 
 def test_fewer_rows_than_transcripts_cover_distinct_branches_first(cat, settings):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=4)
@@ -185,7 +193,8 @@ def test_fewer_rows_than_transcripts_cover_distinct_branches_first(cat, settings
 
 
 def test_persona_library_ids(cat, settings):
-    from tasks import replays, scenario
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=3, persona_ids=["p01", "p02"])
@@ -195,8 +204,9 @@ def test_persona_library_ids(cat, settings):
 
 def test_no_graph_and_supplied_graph(cat, settings, tmp_path):
     from models.scenario import Graph
-    from tasks import graph as graphs
-    from tasks import replays, scenario
+    from tasks.scenario import graph as graphs
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=3, generate_graph=False)
@@ -215,7 +225,9 @@ def test_no_graph_and_supplied_graph(cat, settings, tmp_path):
 
 
 def test_redaction_masks_and_counts(settings, ingest, tmp_path):
-    from tasks import catalog, replays, scenario
+    from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks import scenario
 
     f = tmp_path / "pii.jsonl"
     user = "I am jane.doe@example.com, call +1 415 555 0100, card 4111 1111 1111 1111, order A1042"
@@ -238,7 +250,9 @@ def test_redaction_masks_and_counts(settings, ingest, tmp_path):
 
 def test_export_import_round_trip_is_exact(cat, settings, tmp_path):
     from models.settings import load_settings
-    from tasks import catalog, replays, scenario
+    from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=14, custom_columns=["k=v"])

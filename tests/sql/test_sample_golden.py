@@ -15,7 +15,7 @@ EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())
 def sample(tmp_path_factory):
     from flows.local import ingest_local
     from models.settings import load_settings
-    from tasks import catalog
+    from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path_factory.mktemp("golden") / "data")
     info = ingest_local(s, paths=[SAMPLES_DIR / "otlp"])

@@ -28,7 +28,8 @@ def notes_for(request):
 
 @pytest.fixture
 def sample_replay(settings, ingest):
-    from tasks import catalog, replays
+    from tasks.store import catalog
+    from tasks.scenario import replays
 
     ingest([SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -36,7 +37,8 @@ def sample_replay(settings, ingest):
 
 
 def _generate(settings, replay_id, stub):
-    from tasks import catalog, scenario
+    from tasks.store import catalog
+    from tasks import scenario
 
     settings.llm_base_url, settings.llm_model, settings.llm_max_retries = stub.base_url, "stub-model", 1
     with catalog.writer(settings) as con:

@@ -14,7 +14,9 @@ from models.simulate import RunOptions
 @pytest.fixture
 def scen(settings, ingest):
     """The sample ingested; a session replay and its scenario (one row per session)."""
-    from tasks import catalog, replays, scenario
+    from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks import scenario
 
     ingest([SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -58,13 +60,14 @@ def test_oracle_reproduces_every_answer_and_tool_call(settings, scen, query):
         assert t["similarity"] == 1.0
     chats = query(f"select * from chats where execution_id = '{info.execution_id}'")
     assert all(c["divergence_turn"] is None and c["ended_reason"] == "script_done" for c in chats)
-    from tasks import catalog, replays
+    from tasks.store import catalog
+    from tasks.scenario import replays
     with catalog.reader(settings) as con:
         rs = replays.get(con, scen["replay_id"])
     assert rs["state"] == "COMPLETED" and rs["run_test_id"] == info.run_test_id
 
 
-@pytest.mark.parametrize("agent", ["test_agents_lib:sync_echo", "test_agents_lib:async_echo"])
+@pytest.mark.parametrize("agent", ["agents_lib:sync_echo", "agents_lib:async_echo"])
 def test_python_agents_sync_and_async(settings, scen, query, agent):
     info = run(settings, scen, agent, repeat=2)
     assert (info.total_chats, info.completed_chats) == (24, 24)
@@ -81,7 +84,7 @@ def test_python_agents_sync_and_async(settings, scen, query, agent):
                                                   ("nearest", "completed", "nearest"),
                                                   ("fail", "failed", "off_script")])
 def test_off_script_policies(settings, scen, query, policy, status, source):
-    info = run(settings, scen, "test_agents_lib:off_script", off_script=policy, max_failure_rate=1.0)
+    info = run(settings, scen, "agents_lib:off_script", off_script=policy, max_failure_rate=1.0)
     chats = query(f"select * from chats where execution_id = '{info.execution_id}'")
     assert {c["status"] for c in chats} == {status}
     if policy == "fail":
@@ -142,7 +145,7 @@ def test_faults_at_20_percent_every_chat_accounted(settings, scen, query):
 
 
 def test_python_agent_faults_and_the_failure_rate(settings, scen, query):
-    info = run(settings, scen, "test_agents_lib:faulty", repeat=3, turn_timeout_s=0.3, retries=2,
+    info = run(settings, scen, "agents_lib:faulty", repeat=3, turn_timeout_s=0.3, retries=2,
                max_failure_rate=0.0)
     assert info.completed_chats + info.failed_chats == info.total_chats == 36
     assert info.failed_chats > 0 and info.status == "failed"  # past --max-failure-rate 0
@@ -155,13 +158,13 @@ def test_simulate_and_hybrid_modes_with_a_simulated_user(settings, scen, query):
         return {"content": json.dumps({"message": f"simulated {n}", "end": n >= 2})}
 
     settings.llm_base_url, settings.llm_model = None, None
-    from tasks.simulate import RunError
+    from tasks.simulate.executor import RunError
     with pytest.raises(RunError, match="REPLAY_LLM_BASE_URL"):
-        run(settings, scen, "test_agents_lib:sync_echo", mode="simulate")
+        run(settings, scen, "agents_lib:sync_echo", mode="simulate")
     with llm_stub(user_model) as stub:
         settings.llm_base_url, settings.llm_model = stub.base_url, "user-model"
-        sim = run(settings, scen, "test_agents_lib:sync_echo", mode="simulate", max_turns=5)
-        hyb = run(settings, scen, "test_agents_lib:sync_echo", mode="hybrid", max_turns=6)
+        sim = run(settings, scen, "agents_lib:sync_echo", mode="simulate", max_turns=5)
+        hyb = run(settings, scen, "agents_lib:sync_echo", mode="hybrid", max_turns=6)
     chats = query(f"select * from chats where execution_id = '{sim.execution_id}'")
     assert {c["ended_reason"] for c in chats} == {"user_ended"} and {c["turn_count"] for c in chats} == {2}
     t = query(f"select user_message, user_source from chat_turns where execution_id = '{sim.execution_id}' limit 1")[0]
@@ -185,7 +188,7 @@ def test_hybrid_stays_verbatim_while_the_agent_stays_on_the_production_path(sett
 
 
 def test_bad_agent_ref_is_one_line(settings, scen):
-    from tasks.agents import AgentLoadError
+    from tasks.simulate.agents import AgentLoadError
 
     with pytest.raises(AgentLoadError, match="no_such_module"):
         run(settings, scen, "no_such_module:agent")

@@ -19,7 +19,7 @@ from llm_stub import llm_stub
 
 from models.scenario import AgentDefinition
 from models.simulate import AgentInput, AgentResponse, RunOptions
-from tasks.agents import (
+from tasks.simulate.agents import (
     LIVE_TOOL_ERROR,
     MAX_TOOL_ROUNDS,
     AgentHTTPError,
@@ -35,7 +35,7 @@ from tasks.agents import (
     retry_delay,
     token_usage,
 )
-from tasks.llm import InvalidReply, LLMError
+from tasks.common.llm import InvalidReply, LLMError
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -436,7 +436,7 @@ def test_http_tool_loop_two_rounds():
 
 def test_http_tool_loop_with_recorded_tools_keeps_call_ids():
     from models.scenario import ToolCall, Turn
-    from tasks.recorded_tools import RecordedTools
+    from tasks.simulate.recorded_tools import RecordedTools
 
     tools = RecordedTools([Turn(turn_index=0, trace_id="t0"), Turn(
         turn_index=1, trace_id="t1", tool_calls=[ToolCall(

@@ -2,7 +2,7 @@
 
 import json
 
-from tasks.conventions import extract_messages, span_facts, span_kind
+from tasks.ingest.conventions import extract_messages, span_facts, span_kind
 
 
 def raw(attrs, name="span", events=(), resource=None):

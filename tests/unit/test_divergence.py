@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.simulate import ToolCallLog
-from tasks.divergence import (
+from tasks.simulate.divergence import (
     canonical_json,
     diverged,
     normalize,

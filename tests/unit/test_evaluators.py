@@ -12,8 +12,8 @@ from llm_stub import llm_stub
 from models.evals import EvalContext, EvalResult, EvalScore
 from models.scenario import Persona, ScenarioRow, ToolCall, Turn
 from models.simulate import ChatRecord, ChatTurnRecord, ToolCallLog
-from tasks import evaluators as ev
-from tasks.evaluators import (
+from tasks.evaluate import evaluators as ev
+from tasks.evaluate.evaluators import (
     Csat,
     EvaluatorLoadError,
     GroundTruthMatch,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from models.scenario import ConversationNotes, Graph, Persona
-from tasks.graph import (branch_path, build_graph, load_graph, path_for_supplied_graph, shortest_path, validate_graph,
+from tasks.scenario.graph import (branch_path, build_graph, load_graph, path_for_supplied_graph, shortest_path, validate_graph,
                          validate_path)
-from tasks.scenario_text import describe
+from tasks.scenario.writer_offline import describe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_scenario_text import SAMPLE  # noqa: E402  (the sample transcripts, built from expected.json)

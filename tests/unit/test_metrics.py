@@ -8,8 +8,8 @@ import re
 import pytest
 
 from models.evals import EvalScore
-from tasks.evaluators import default_evaluators, run_evaluators
-from tasks.metrics import (
+from tasks.evaluate.evaluators import default_evaluators, run_evaluators
+from tasks.evaluate.metrics import (
     BASE_COLUMNS,
     aggregate,
     chat_values,

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from tasks.otlp import BadRecord, any_value, decode_id, decode_span, iter_request_spans, key_values
+from tasks.ingest.sources.otlp import BadRecord, any_value, decode_id, decode_span, iter_request_spans, key_values
 
 TRACE = "5b8efff798038103d269b633813fc60c"
 SPAN = "eee19b7ec3c1b174"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from models.spans import RawEvent, RawSpan
-from tasks.sources import phoenix as phx
-from tasks.sources.phoenix import (
+from tasks.ingest.sources import phoenix as phx
+from tasks.ingest.sources.phoenix import (
     PhoenixError,
     flatten_attributes,
     iso_to_ns,

@@ -10,7 +10,7 @@ import pytest
 
 from models.scenario import Persona, ScenarioRow, ToolCall, Turn
 from models.settings import SAMPLES_DIR
-from tasks.recorded_tools import OffScriptError, RecordedTools
+from tasks.simulate.recorded_tools import OffScriptError, RecordedTools
 
 REFUND_FAILED_THEN_OK = "sess_9dfbab13dfae"  # turn 0: lookup_order, issue_refund (error); turn 1: issue_refund ok
 SEVERAL_TOOLS = "sess_3cea8142c8ea"  # lookup_order, search_products, issue_refund in turns 0..2

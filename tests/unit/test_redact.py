@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.scenario import ToolCall, Turn
-from tasks.redact import Redactor, luhn_ok
+from tasks.scenario.redact import Redactor, luhn_ok
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_scenario_text import SAMPLE  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from models.scenario import Persona, ToolCall, Transcript, Turn
-from tasks.scenario_text import (LEVELS, branch_category, classify_intent, describe, infer_persona, load_personas,
+from tasks.scenario.writer_offline import (LEVELS, branch_category, classify_intent, describe, infer_persona, load_personas,
                                  vary_persona)
 
 EXPECTED = Path(__file__).resolve().parents[2] / "data" / "samples" / "expected.json"

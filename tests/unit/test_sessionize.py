@@ -3,7 +3,7 @@
 import json
 from datetime import datetime, timedelta
 
-from tasks.sessionize import build_session, build_turns, fill_results, match_tool_calls, plain_text
+from tasks.ingest.sessionize import build_session, build_turns, fill_results, match_tool_calls, plain_text
 
 T0 = datetime(2026, 11, 20, 9, 0, 0)
 

@@ -9,8 +9,8 @@ import pytest
 from llm_stub import llm_stub
 
 from models.scenario import Persona, ScenarioRow, Turn
-from tasks.llm import AsyncChatClient, InvalidReply
-from tasks.simulated_user import NO_MODEL_ERROR, SimulatedUser, make_simulated_user
+from tasks.common.llm import AsyncChatClient, InvalidReply
+from tasks.simulate.simulated_user import NO_MODEL_ERROR, SimulatedUser, make_simulated_user
 
 PERSONA = Persona(name="Jay", age_group="18-24", personality="laid-back", communication_style="casual",
                   tone="friendly", verbosity="low", typos="medium", emoji_usage="none",

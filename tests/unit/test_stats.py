@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tasks.stats import compare_metric, flaky_rows, noise_floor, paired_bootstrap
+from tasks.compare.stats import compare_metric, flaky_rows, noise_floor, paired_bootstrap
 
 
 def noisy(n: int, shift: float, sd: float, seed: int) -> tuple[list[float], list[float]]:

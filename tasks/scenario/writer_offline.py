@@ -57,11 +57,12 @@ import random
 import re
 from pathlib import Path
 
+from models.settings import PROJECT_ROOT
 from models.scenario import ConversationNotes, Level, Persona, Transcript
 
 LEVELS: list[Level] = ["none", "low", "medium", "high"]
 STYLE_FIELDS = ("communication_style", "tone", "verbosity", "typos", "emoji_usage", "slang_usage")
-PERSONAS_PATH = Path(__file__).resolve().parent.parent / "data" / "personas.json"
+PERSONAS_PATH = PROJECT_ROOT / "data" / "personas.json"
 
 # ---------------------------------------------------------------- lexicons
 WORD = re.compile(r"[^\W\d_](?:[^\W_]|')*|\d[\w-]*")  # words in any alphabet, or numbers

@@ -51,7 +51,7 @@ import httpx
 
 PHOENIX_VERSION = "20.26.1"
 PHOENIX_PYTHON = "3.11"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 900.0
 STARTUP_TIMEOUT_S = 120.0
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from models.scenario import ConversationNotes, Graph, GraphEdge, GraphNode
-from tasks.scenario_text import GOALS
+from tasks.scenario.writer_offline import GOALS
 
 START = "start"
 BRANCH = "branch:"

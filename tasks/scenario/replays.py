@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from models.scenario import TRANSITIONS, ReplayType
-from tasks import catalog
+from tasks.store import catalog
 
 
 class ReplayError(Exception):

@@ -19,7 +19,7 @@ import fcntl
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
@@ -29,8 +29,8 @@ import pyarrow as pa
 
 from models.scenario import ScenarioRow
 from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, ExecutionInfo, RunOptions, ToolCallLog
-from tasks import lake
-from tasks._prefect import lazy_task
+from tasks.store import lake
+from tasks.common.prefect import lazy_task
 
 
 class RunError(Exception):
@@ -111,9 +111,9 @@ class ChatContext:
 
 async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int) -> tuple[ChatRecord, list[ChatTurnRecord]]:
     """One conversation; never raises: a failure is a failed chat with its turns so far."""
-    from tasks import agents as agents_mod
-    from tasks.divergence import diverged
-    from tasks.recorded_tools import OffScriptError, RecordedTools
+    from tasks.simulate import agents as agents_mod
+    from tasks.simulate.divergence import diverged
+    from tasks.simulate.recorded_tools import OffScriptError, RecordedTools
 
     opts = ctx.options
     chat = ChatRecord(chat_id=cid, execution_id=ctx.execution_id, scenario_id=ctx.scenario_id,
@@ -135,7 +135,7 @@ async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int
                 # the user's message: verbatim while on script, else the simulated user's
                 if opts.mode == "simulate" or (opts.mode == "hybrid" and chat.divergence_turn is not None):
                     if sim is None:
-                        from tasks.simulated_user import NO_MODEL_ERROR, make_simulated_user
+                        from tasks.simulate.simulated_user import NO_MODEL_ERROR, make_simulated_user
 
                         sim = make_simulated_user(ctx.settings, row, client=ctx.llm_client)
                         if sim is None:
@@ -338,7 +338,8 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
                replay_id: str | None = None) -> tuple[str, str, int]:
     """Store a run test and its execution (running); returns (run_test_id, execution_id, total chats).
     With ``replay_id`` the replay session moves to COMPLETED (it must be GENERATING)."""
-    from tasks import catalog, replays
+    from tasks.store import catalog
+    from tasks.scenario import replays
 
     cur = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario_id})
     found = cur.fetchone()
@@ -365,7 +366,7 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
 
 
 def load_execution(con, execution_id: str) -> dict[str, Any]:
-    from tasks import catalog
+    from tasks.store import catalog
 
     cur = con.execute(catalog.sql("get_execution"), {"execution_id": execution_id})
     row = cur.fetchone()
@@ -379,7 +380,6 @@ def load_execution(con, execution_id: str) -> dict[str, Any]:
 async def execute(settings, execution: dict[str, Any], rows: list[ScenarioRow], agent_def,
                   progress: bool = True) -> tuple[int, int, float]:
     """Run the chats of an execution not yet persisted; returns (ran, failed now, seconds)."""
-    from tasks import agents as agents_mod
 
     opts: RunOptions = execution["options"]
     if opts.mode in ("simulate", "hybrid") and not getattr(settings, "llm_base_url", None):
@@ -405,7 +405,7 @@ async def run_with_agent(settings, execution_id: str, scenario_id: str, agent_re
     """Load the agent, run ``todo`` in batches under one concurrency limit, close what was
     opened; returns the failed chats. ``batch_runner(ctx, no, batch, lake_dir)`` runs a batch
     elsewhere (a Prefect task); by default here."""
-    from tasks import agents as agents_mod
+    from tasks.simulate import agents as agents_mod
 
     agent = agents_mod.load_agent(agent_ref, agent_def, opts, settings)
     ctx = ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(opts.concurrency),
@@ -433,14 +433,14 @@ def make_user_client(settings, opts: RunOptions):
     """The simulated user's model client (simulate and hybrid modes), shared by all chats."""
     if opts.mode == "replay" or not getattr(settings, "llm_base_url", None):
         return None
-    from tasks.llm import make_llm_client
+    from tasks.common.llm import make_llm_client
 
     return make_llm_client(settings, asynchronous=True)
 
 
 def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str = "in-process") -> ExecutionInfo:
     """Count the persisted chats, set the execution's status and counts; returns its KPIs."""
-    from tasks import catalog
+    from tasks.store import catalog
 
     ex = load_execution(con, execution_id)
     statuses = finished_chats(settings.lake_dir, execution_id)

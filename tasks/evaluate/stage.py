@@ -16,8 +16,8 @@ import orjson
 import pyarrow as pa
 
 from models.evals import EvalScore
-from tasks import catalog, lake
-from tasks._prefect import lazy_task
+from tasks.store import catalog, lake
+from tasks.common.prefect import lazy_task
 
 _COLUMN = re.compile(r"^avg_[a-z0-9_]+$")
 
@@ -76,8 +76,8 @@ def store_metrics(con, metrics: dict[str, Any]) -> None:
 
 def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
     """Score every chat and turn of an execution; returns its metrics row."""
-    from tasks import evaluators as ev
-    from tasks.metrics import execution_metrics
+    from tasks.evaluate import evaluators as ev
+    from tasks.evaluate.metrics import execution_metrics
 
     _ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
     evals = ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]

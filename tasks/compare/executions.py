@@ -18,7 +18,7 @@ from collections import defaultdict
 from statistics import mean
 from typing import Any
 
-from tasks import catalog
+from tasks.store import catalog
 
 # direction of "better" for metrics that are not scores (scores: higher is better)
 LOWER_IS_BETTER = {"latency", "avg_latency_ms", "input_tokens", "output_tokens", "turn_count", "failed"}
@@ -38,7 +38,7 @@ def _avg(xs: list[float | None]) -> float | None:
 
 def vs_production(con, execution_id: str) -> dict[str, Any]:
     """Each chat against the production conversation it replays."""
-    from tasks.evaluate import load_execution_data
+    from tasks.evaluate.stage import load_execution_data
 
     ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
     out = []
@@ -93,7 +93,7 @@ def per_row_values(con, execution_id: str) -> dict[str, dict[int, list[float]]]:
     """{metric: {row_index: [value per repetition]}}: every evaluator on the scale of its
     ``avg_<evaluator>`` metric (tasks.metrics.row_values), plus ``failed`` (1 per failed chat)."""
     from models.evals import EvalScore
-    from tasks.metrics import row_values
+    from tasks.evaluate.metrics import row_values
 
     chats = _rows(con.execute(catalog.sql("execution_chats"), {"execution_id": execution_id}))
     scores = [EvalScore(execution_id=execution_id, **s)
@@ -108,7 +108,8 @@ def per_row_values(con, execution_id: str) -> dict[str, dict[int, list[float]]]:
 
 def between(con, a_id: str, b_id: str) -> dict[str, Any]:
     """Execution B against execution A (the baseline) on the same scenario."""
-    from tasks import simulate, stats
+    from tasks import simulate
+    from tasks.compare import stats
 
     a, b = simulate.load_execution(con, a_id), simulate.load_execution(con, b_id)
     if a["scenario_id"] != b["scenario_id"]:

@@ -13,13 +13,11 @@ the whole run, on the (trace_id, span_id) keys only, before anything becomes vis
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import stat
 import zlib
 import hashlib
-import os
 import shutil
 import time
 import uuid
@@ -36,11 +34,11 @@ import pyarrow.parquet as pq
 
 from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
-from tasks import lake
-from tasks._prefect import lazy_task
-from tasks.pool import pmap, worker_pool
-from tasks.conventions import span_facts
-from tasks.otlp import BadRecord, iter_request_spans
+from tasks.store import lake
+from tasks.common.prefect import lazy_task
+from tasks.ingest._pool import pmap, worker_pool
+from tasks.ingest.conventions import span_facts
+from tasks.ingest.sources.otlp import BadRecord, iter_request_spans
 
 CHUNK_BYTES = 64 * 1024 * 1024
 _FACT_COLUMNS = ("model", "input_tokens", "output_tokens", "input_text", "output_text",
@@ -364,7 +362,7 @@ def commit_files(con, settings, staged: StagedRun, pool: ProcessPoolExecutor | N
 def extract_files(settings, paths: list[Path], project: str | None = None,
                   source: str = "otlp_file") -> ExtractInfo:
     """The whole extract stage for files: parse (before the catalog opens), then commit."""
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.write_lock(settings), worker_pool(settings) as pool:
         staged = stage_files(settings, paths, project, source, pool)
@@ -386,7 +384,7 @@ def drop_rows(path: str, rows: set[int]) -> int:
 def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkResult],
                   source: str, t0: float, pool: ProcessPoolExecutor | None = None) -> ExtractInfo:
     """Drop duplicate spans (inside the run and against the lake), publish parts, store rejects."""
-    from tasks import catalog
+    from tasks.store import catalog
 
     parts = [p for r in results for p in r.parts]
     drops = catalog.duplicate_rows(con, settings.lake_dir, [p for p, _, _ in parts])
@@ -442,7 +440,7 @@ def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dic
 
 
 def catalog_record(con, run_id: str, info: ExtractInfo) -> None:
-    from tasks import catalog
+    from tasks.store import catalog
 
     catalog.record_run(con, "extract", run_id, info.model_dump_json())
 

@@ -96,7 +96,7 @@ from pydantic import BaseModel, Field
 
 from models.evals import EvalContext, EvalResult, EvalScore
 from models.scenario import ScenarioRow
-from tasks.divergence import canonical_json, normalize, similarity, tool_call_differences
+from tasks.simulate.divergence import canonical_json, normalize, similarity, tool_call_differences
 
 log = logging.getLogger("replay.evaluators")
 
@@ -645,7 +645,7 @@ class _Judge:
     def _chat_client(self, ctx: EvalContext, model: str) -> Any:
         if self._client is not None:
             return self._client
-        from tasks.llm import make_llm_client
+        from tasks.common.llm import make_llm_client
 
         key = (str(ctx.settings.llm_base_url), model)
         with self._lock:
@@ -672,7 +672,7 @@ class _Judge:
             self.source = "heuristic"
             return self.heuristic(ctx)
         self.source = f"llm:{model}"
-        from tasks.llm import ask_json
+        from tasks.common.llm import ask_json
 
         reply = ask_json(self._chat_client(ctx, model), judge_messages(ctx, self.rubric),
                          self.reply_model, retries=self.retries, model=model, name=self.name)

@@ -27,9 +27,9 @@ import orjson
 import pyarrow as pa
 
 from models.ingest import SessionizeInfo
-from tasks import lake
-from tasks.pool import pmap
-from tasks._prefect import lazy_task
+from tasks.store import lake
+from tasks.ingest._pool import pmap
+from tasks.common.prefect import lazy_task
 
 _EPOCH = datetime(1970, 1, 1)
 _TEXT_KEYS = ("input", "query", "question", "message", "content", "text", "prompt", "user_input",
@@ -332,7 +332,7 @@ def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
 
 def sessionize(con, settings, pool=None) -> SessionizeInfo:
     """Rebuild the turns and sessions that spans ingested since the last watermark touch."""
-    from tasks import catalog
+    from tasks.store import catalog
 
     t0 = time.perf_counter()
     wm_text = catalog.get_watermark(con, "sessionize", "ingested_at")
@@ -395,7 +395,7 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
 
 # --------------------------------------------------------------------------- Prefect task
 def _sessionize_task_fn(settings) -> SessionizeInfo:
-    from tasks import catalog
+    from tasks.store import catalog
 
     with catalog.writer(settings) as con:
         return sessionize(con, settings)

@@ -43,7 +43,7 @@ from rapidfuzz import fuzz
 
 from models.scenario import ScenarioRow, Turn
 from models.simulate import OffScript, ToolCallLog
-from tasks.divergence import canonical_json, parse_args
+from tasks.simulate.divergence import canonical_json, parse_args
 
 OFF_SCRIPT_POLICIES: tuple[str, ...] = ("error", "nearest", "fail")
 _ARGS_SHOWN = 200  # characters of the arguments quoted in an off-script message

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.scenario import Persona, ScenarioRow
-from tasks.llm import AsyncChatClient, LLMError, aask_json, make_llm_client
+from tasks.common.llm import AsyncChatClient, LLMError, aask_json, make_llm_client
 
 NO_MODEL_ERROR = "simulate mode needs a model: set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL"
 DEFAULT_TEMPERATURE = 0.7  # users vary; --repeat K should not give K identical chats

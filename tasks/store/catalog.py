@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from models.ingest import Reject
-from tasks import lake
+from tasks.store import lake
 
 SQL_DIR = Path(__file__).parent / "sql"
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}

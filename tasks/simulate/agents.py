@@ -53,7 +53,7 @@ import orjson
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from models.simulate import AgentInput, AgentResponse, RunOptions
-from tasks.llm import LLMError, InvalidReply, redact, retry_after_s
+from tasks.common.llm import LLMError, InvalidReply, redact, retry_after_s
 
 log = logging.getLogger("replay.agents")
 
@@ -417,7 +417,7 @@ def load_python_agent(ref: str, *, threads: int = 32) -> PythonAgent:
 
 def _error_detail(response: httpx.Response) -> str:
     """The server's error message: OpenAI's ``{"error": {"message"}}``, ``detail``, or text."""
-    from tasks.llm import error_detail
+    from tasks.common.llm import error_detail
 
     return error_detail(response)
 

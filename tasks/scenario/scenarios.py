@@ -30,8 +30,9 @@ from models.scenario import (
     Transcript,
     Turn,
 )
-from tasks import catalog, replays
-from tasks._prefect import lazy_task
+from tasks.store import catalog
+from tasks.scenario import replays
+from tasks.common.prefect import lazy_task
 
 EXPORT_FORMAT = "replay.scenario/v1"
 MAX_ROWS = 1000
@@ -242,17 +243,18 @@ def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> t
 def describe_batch(transcripts: list[Transcript], settings) -> list[tuple[ConversationNotes, GenerationFailure | None]]:
     """Describe a batch of transcripts: with the model when one is configured (a failure
     falls back to the offline writer and is reported), else offline."""
-    from tasks import scenario_text
+    from tasks.scenario import writer_offline
 
     client = None
     if getattr(settings, "llm_base_url", None):
-        from tasks.llm import InvalidReply, LLMError, LLMWriter, make_llm_client
+        from tasks.common.llm import InvalidReply, LLMError, make_llm_client
+        from tasks.scenario.writer_llm import LLMWriter
 
         client = make_llm_client(settings)
     out = []
     for t in transcripts:
         if client is None:
-            out.append((scenario_text.describe(t), None))
+            out.append((writer_offline.describe(t), None))
             continue
         try:
             out.append((LLMWriter(client, model=settings.llm_model).describe(t), None))
@@ -260,7 +262,7 @@ def describe_batch(transcripts: list[Transcript], settings) -> list[tuple[Conver
             fail = GenerationFailure(origin_id=t.origin_id, writer=f"llm:{settings.llm_model}",
                                      reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                                      raw=getattr(exc, "raw", None))
-            out.append((scenario_text.describe(t), fail))
+            out.append((writer_offline.describe(t), fail))
     if client is not None and hasattr(client, "close"):
         client.close()
     return out
@@ -274,9 +276,9 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
              ) -> dict[str, Any]:
     """Generate the agent definition and the scenario of a replay session (INIT/GENERATING ->
     GENERATING; FAILED with the reason when generation fails)."""
-    from tasks import graph as graphs
-    from tasks import scenario_text
-    from tasks.redact import Redactor
+    from tasks.scenario import graph as graphs
+    from tasks.scenario import writer_offline
+    from tasks.scenario.redact import Redactor
 
     if not agent_name or not scenario_name:
         raise ScenarioError("--agent-name and --scenario-name are required")
@@ -285,7 +287,7 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
     if not 1 <= rows <= MAX_ROWS:
         raise ScenarioError(f"--rows must be between 1 and {MAX_ROWS}, not {rows}")
     custom = parse_custom_columns(custom_columns or [])
-    library = scenario_text.load_personas()
+    library = writer_offline.load_personas()
     personas: list[Persona] = []
     if persona_ids:
         by_id = {p.persona_id: p for p in library}
@@ -318,7 +320,7 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
         description = agent_description or replay["suggestions"].get("agent_description") or ""
         draft = agent_draft(transcripts, declared_tools, agent_name, description)
         scenario_rows = assemble_rows(transcripts, notes, paths, chosen, personas, library, custom,
-                                      seed=rows, vary=scenario_text.vary_persona)
+                                      seed=rows, vary=writer_offline.vary_persona)
         redactions: dict[str, int] | None = None
         if redact:
             redactor = Redactor(getattr(settings, "redact_patterns", None) or None)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYCACHE = Path(tempfile.gettempdir()) / f"replay-tests-pycache-{os.getuid()}"
 
 

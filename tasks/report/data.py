@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 
-from tasks import catalog
+from tasks.store import catalog
 
 
 def _rows(cur) -> list[dict[str, Any]]:
@@ -23,7 +22,7 @@ def _metrics(con, execution_id: str) -> dict[str, Any]:
 
 def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, Any]:
     from tasks import compare, scenario, simulate
-    from tasks.evaluate import load_execution_data
+    from tasks.evaluate.stage import load_execution_data
 
     ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
     try:

@@ -80,7 +80,10 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from models.ingest import ExtractInfo
 from models.spans import RawEvent, RawSpan
+from tasks.common.prefect import lazy_task
+from tasks.store import catalog
 
 SOURCE = "phoenix"
 MAX_PAGE_SIZE = 1000  # Phoenix 20.x answers 422 above this
@@ -466,3 +469,49 @@ def iter_phoenix_pages(
                 f"{project}; stopping instead of looping"
             )
         cursor = page.next_cursor
+
+
+# --------------------------------------------------------------------------- the pull stage
+def watermark_key(url: str, project: str) -> str:
+    return f"{url.rstrip('/')}|{project}"
+
+
+def pull(con, settings, url: str, project: str) -> list[ExtractInfo]:
+    """Pull every span of ``project`` added since the last pull; commit every
+    ``phoenix_commit_spans`` spans. Raises PhoenixError after storing what it got."""
+    from tasks.ingest.extract import extract_spans
+
+    key = watermark_key(url, project)
+    cursor = catalog.get_watermark(con, SOURCE, key)
+    api_key = settings.phoenix_api_key.get_secret_value() if settings.phoenix_api_key else None
+    infos: list[ExtractInfo] = []
+    pending: list[PhoenixPage] = []
+
+    def commit() -> None:
+        if not pending:
+            return
+        spans = [s for p in pending for s in p.spans]
+        rejects = [{"location": r.location, "reason": r.reason, "raw": r.raw} for p in pending for r in p.rejects]
+        infos.append(extract_spans(con, settings, spans, rejects, source=SOURCE, project=project))
+        catalog.set_watermark(con, SOURCE, key, pending[-1].resume_cursor)
+        pending.clear()
+
+    with make_phoenix_client(url, api_key) as client:
+        try:
+            for page in iter_phoenix_pages(client, project, cursor, settings.phoenix_page_size):
+                pending.append(page)
+                if sum(len(p.spans) + len(p.rejects) for p in pending) >= settings.phoenix_commit_spans:
+                    commit()
+        except PhoenixError:
+            commit()
+            raise
+        commit()
+    return infos
+
+
+def _pull_task_fn(settings, url: str, project: str) -> list[ExtractInfo]:
+    with catalog.writer(settings) as con:
+        return pull(con, settings, url, project)
+
+
+pull_task = lazy_task(_pull_task_fn, name="phoenix-pull", retries=2, retry_delay_seconds=10)

@@ -35,8 +35,8 @@ import orjson
 import pyarrow as pa
 from pydantic import SecretStr
 
-from tasks import lake
-from tasks._prefect import lazy_task
+from tasks.store import lake
+from tasks.common.prefect import lazy_task
 
 # The local cluster made when no address is given: two worker processes of one thread each,
 # listening on the loopback only, no dashboard.
@@ -87,15 +87,15 @@ def window_size(slots: int) -> int:
 def write_batch_parts(lake_dir: Path, execution_id: str, results: list, name: str) -> None:
     """One finished batch -> one atomic part per table, under a name of the batch's own
     (turns first: a chat row means its turns are there)."""
-    from tasks import simulate
+    from tasks.simulate import executor
 
     turn_rows = [{**t.model_dump(exclude={"tool_calls", "original_tool_calls"}), "execution_id": execution_id,
-                  "tool_calls": [simulate._tool_row(c) for c in t.tool_calls],
+                  "tool_calls": [executor._tool_row(c) for c in t.tool_calls],
                   "original_tool_calls": t.original_tool_calls} for _, ts in results for t in ts]
     lake.write_atomic(pa.Table.from_pylist(turn_rows, schema=lake.CHAT_TURNS),
-                      simulate.exec_dir(lake_dir, "chat_turns", execution_id) / name)
+                      executor.exec_dir(lake_dir, "chat_turns", execution_id) / name)
     lake.write_atomic(pa.Table.from_pylist([c.model_dump() for c, _ in results], schema=lake.CHATS),
-                      simulate.exec_dir(lake_dir, "chats", execution_id) / name)
+                      executor.exec_dir(lake_dir, "chats", execution_id) / name)
 
 
 def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_id: str, agent_ref: str,
@@ -104,7 +104,8 @@ def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_
     """Run one batch (a ``pack_batch`` payload, or the chats) in this process, start to finish;
     returns counts only."""
     from models.settings import Settings
-    from tasks import agents, simulate
+    from tasks.simulate import agents
+    from tasks.simulate import executor
 
     t0 = time.perf_counter()
     if isinstance(batch, bytes):
@@ -114,16 +115,16 @@ def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_
 
     async def go() -> list:
         agent = agents.load_agent(agent_ref, agent_def, opts, settings)
-        ctx = simulate.ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(concurrency),
-                                   llm_client=simulate.make_user_client(settings, opts))
+        ctx = executor.ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(concurrency),
+                                   llm_client=executor.make_user_client(settings, opts))
         try:
-            return await asyncio.gather(*(simulate.run_chat(ctx, cid, row, k) for cid, row, k in batch))
+            return await asyncio.gather(*(executor.run_chat(ctx, cid, row, k) for cid, row, k in batch))
         finally:
             await agent.aclose()
             if ctx.llm_client is not None:
                 await ctx.llm_client.aclose()
 
-    results = simulate.run_async(go())
+    results = executor.run_async(go())
     write_batch_parts(settings.lake_dir, execution_id, results, part_name(batch))
     failed = sum(1 for c, _ in results if c.status == "failed")
     return {"batch": batch_no, "chats": len(results), "completed": len(results) - failed, "failed": failed,
