@@ -11,7 +11,7 @@ from models.scenario import Persona, ToolCall, Transcript, Turn
 from tasks.scenario.writer_offline import (LEVELS, branch_category, classify_intent, describe, infer_persona, load_personas,
                                  vary_persona)
 
-EXPECTED = Path(__file__).resolve().parents[2] / "data" / "samples" / "expected.json"
+EXPECTED = Path(__file__).resolve().parents[3] / "data" / "samples" / "expected.json"
 
 
 def _turn(i: int, t: dict) -> Turn:

@@ -25,7 +25,7 @@ from tasks.ingest.sources.phoenix import (
     restore_json_string_attributes,
 )
 
-CASES = Path(__file__).resolve().parent.parent / "cases" / "phoenix"
+CASES = Path(__file__).resolve().parents[2] / "cases" / "phoenix"
 BASE = "http://phoenix.test:6006"
 
 
