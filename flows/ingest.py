@@ -8,9 +8,9 @@ from prefect import flow
 
 from flows.local import ingest_summary
 from models.settings import load_settings
-from tasks.store import catalog
 from tasks.ingest import extract, sessionize
 from tasks.ingest.sources import phoenix
+from tasks.store import catalog
 
 
 @flow(name="ingest", log_prints=True)

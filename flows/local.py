@@ -28,9 +28,9 @@ def ingest_summary(con, extracts: list[ExtractInfo], sess: SessionizeInfo, t0: f
 def ingest_local(settings: Settings, paths: list[str | Path] | None = None, project: str | None = None,
                  phoenix_url: str | None = None) -> IngestInfo:
     """Extract + sessionize in this process, under the catalog's writer lock."""
-    from tasks.store import catalog
     from tasks.ingest import extract, sessionize
     from tasks.ingest.sources import phoenix
+    from tasks.store import catalog
 
     t0 = time.perf_counter()
     files = extract.expand_paths(paths or [])  # fails fast on a missing path, before any write
@@ -48,8 +48,8 @@ def ingest_local(settings: Settings, paths: list[str | Path] | None = None, proj
 
 def generate_local(settings: Settings, replay_id: str, **kwargs) -> dict:
     """Scenario generation in this process (transcripts described in batches inline)."""
-    from tasks.store import catalog
     from tasks import scenario
+    from tasks.store import catalog
 
     with catalog.writer(settings) as con:
         return scenario.generate(con, settings, replay_id, **kwargs)
@@ -63,8 +63,8 @@ DEMO_AGENT_V2 = "examples.support_agent:agent_v2"
 def demo_local(settings: Settings) -> dict:
     """The demo on the bundled sample: ingest, a replay of every session, its scenario."""
     from models.settings import SAMPLES_DIR
-    from tasks.store import catalog
     from tasks.scenario import replays
+    from tasks.store import catalog
 
     info = ingest_local(settings, paths=[SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -95,9 +95,9 @@ def demo_local(settings: Settings) -> dict:
 
 
 def report_local(settings: Settings, execution_id: str, out: Path, baseline: str | None = None) -> Path:
-    from tasks.store import catalog
     from tasks import report
     from tasks.report import data as report_data
+    from tasks.store import catalog
 
     with catalog.reader(settings) as con:
         data = report_data.load(con, execution_id, baseline)
@@ -108,8 +108,8 @@ def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, rep
               progress: bool = True, evaluators: list[str] | None = None):
     """Create a run test + execution and run it in this process (the catalog is held only
     to create and to finish: chats go to the lake batch by batch)."""
-    from tasks.store import catalog
     from tasks import simulate
+    from tasks.store import catalog
 
     with catalog.writer(settings) as con:
         run_test_id, execution_id, _total = simulate.create_run(con, settings, scenario_id, agent_ref, options, replay_id)
@@ -118,8 +118,8 @@ def run_local(settings: Settings, scenario_id: str, agent_ref: str, options, rep
 
 def resume_local(settings: Settings, execution_id: str, progress: bool = True, evaluators: list[str] | None = None):
     """Run the chats of an execution that are not persisted yet, then count and finish it."""
-    from tasks.store import catalog
     from tasks import scenario, simulate
+    from tasks.store import catalog
 
     with catalog.writer(settings) as con:
         ex = simulate.load_execution(con, execution_id)
@@ -136,8 +136,8 @@ def resume_local(settings: Settings, execution_id: str, progress: bool = True, e
 
 def evaluate_local(settings: Settings, info, evaluators: list[str] | None = None):
     """Score an execution and attach its metrics to its KPIs."""
-    from tasks.store import catalog
     from tasks import evaluate
+    from tasks.store import catalog
 
     with catalog.writer(settings) as con:
         info.metrics = evaluate.evaluate(con, settings, info.execution_id, evaluators)

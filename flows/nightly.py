@@ -27,11 +27,11 @@ from prefect.cache_policies import NO_CACHE
 from models.nightly import SECRET_FIELDS, Comparison, MetricDelta, NightlyParams, NightlyResult, NightlyRun
 from models.settings import Settings, load_settings
 from models.simulate import ExecutionInfo, RunOptions
-from tasks.store import catalog
 from tasks import compare, evaluate, scenario, simulate
 from tasks.ingest import extract, sessionize
 from tasks.ingest.sources import phoenix
 from tasks.scenario import replays
+from tasks.store import catalog
 
 # grain: the latest execution of a run-test name that started before the given one and was scored
 # parameters: $name, $execution_id
@@ -109,7 +109,7 @@ def select_sessions(settings: Settings, project: str, where: str) -> dict[str, A
     with catalog.writer(settings) as con:
         try:
             return replays.create(con, project, "session", where=where)
-        except replays.ReplayError:
+        except replays.ReplaySessionError:
             if _selects_nothing(con, project, where):
                 return None
             raise

@@ -9,8 +9,8 @@ from __future__ import annotations
 from prefect import flow
 
 from models.settings import load_settings
-from tasks.store import catalog
 from tasks import scenario
+from tasks.store import catalog
 
 
 @flow(name="scenario", log_prints=True)

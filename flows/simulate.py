@@ -18,10 +18,10 @@ from typing import Literal
 
 from prefect import flow
 
-from models.simulate import RunOptions
 from models.settings import load_settings
-from tasks.store import catalog
+from models.simulate import RunOptions
 from tasks import evaluate, scenario, simulate
+from tasks.store import catalog
 
 
 @flow(name="simulate", log_prints=True)

@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tasks.common.errors import ReplayError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Replay: turn production LLM-agent conversations into repeatable tests.")
 out = Console() if sys.stdout.isatty() else Console(width=240)
@@ -38,30 +40,16 @@ class Ctx:
         return load_settings(data_dir=self.data_dir, **overrides)
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
+class UserError(ReplayError):
+    """A problem with the command line the user can fix; printed as one line."""
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    """What the CLI reports as one line without a traceback: Replay's own errors, invalid
+    options (pydantic) and what the operating system refused."""
     from pydantic import ValidationError
 
-    from tasks.store.catalog import CatalogError
-    from tasks.ingest.extract import SourceError
-    from tasks.scenario.replays import ReplayError
-    from tasks.scenario.scenarios import ScenarioError
-    from tasks.simulate.executor import RunError
-    from tasks.ingest.sources.phoenix import PhoenixError
-
-    known: tuple[type[BaseException], ...] = (UserError, CatalogError, SourceError, PhoenixError, ReplayError,
-                                              ScenarioError, RunError, ValidationError, OSError, ValueError)
-    try:
-        from tasks.simulate.agents import AgentLoadError
-
-        known += (AgentLoadError,)
-    except ImportError:
-        pass
-    return known
-
+    return (ReplayError, ValidationError, OSError)
 
 
 def _fail(exc: BaseException, debug: bool) -> None:
@@ -225,8 +213,8 @@ def replays_create(
 ) -> None:
     """Create a replay session (state INIT) and print the suggested agent and scenario names."""
     def go():
-        from tasks.store import catalog
         from tasks.scenario import replays
+        from tasks.store import catalog
 
         with catalog.writer(ctx.obj.settings()) as con:
             rs = replays.create(con, project, replay_type, _split_ids(ids), select_all, where)
@@ -250,8 +238,8 @@ def replays_list(ctx: typer.Context, project: Optional[str] = typer.Option(None,
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """List replay sessions, newest first."""
     def go():
-        from tasks.store import catalog
         from tasks.scenario import replays
+        from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
             items = replays.list_all(con, project)
@@ -267,8 +255,8 @@ def replays_show(ctx: typer.Context, replay_id: str = typer.Argument(...),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """One replay session with its ids, suggestions and state transitions."""
     def go():
-        from tasks.store import catalog
         from tasks.scenario import replays
+        from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
             rs = replays.get(con, replay_id)
@@ -337,8 +325,8 @@ def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Write a scenario as a portable, reviewable JSON-lines file."""
     def go():
-        from tasks.store import catalog
         from tasks import scenario
+        from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
             result = scenario.export_scenario(con, scenario_id, out_file)
@@ -352,8 +340,8 @@ def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Import a scenario file (the same ids; importing the same file again changes nothing)."""
     def go():
-        from tasks.store import catalog
         from tasks import scenario
+        from tasks.store import catalog
 
         with catalog.writer(ctx.obj.settings()) as con:
             result = scenario.import_scenario(con, file)
@@ -370,12 +358,11 @@ def scenarios_list(ctx: typer.Context, project: Optional[str] = typer.Option(Non
         from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
-            cur = con.execute(catalog.sql("list_scenarios"), {"project": project})
-            cols, rows_ = [d[0] for d in cur.description], cur.fetchall()
+            items = catalog.rows(con, "list_scenarios", {"project": project})
         if _json_flag(ctx, json_out):
-            _emit_json({"scenarios": [dict(zip(cols, r)) for r in rows_]})
+            _emit_json({"scenarios": items})
         else:
-            print_rows(cols, rows_, "table")
+            print_rows(list(items[0]) if items else ["scenario_id"], [tuple(i.values()) for i in items], "table")
     _run(ctx, go)
 
 
@@ -486,8 +473,8 @@ def evaluate_cmd(ctx: typer.Context, execution_id: str = typer.Argument(...),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """(Re-)score an execution: eval_scores and execution_metrics (the same rows every time)."""
     def go():
-        from tasks.store import catalog
         from tasks import evaluate
+        from tasks.store import catalog
 
         with catalog.writer(ctx.obj.settings()) as con:
             metrics = evaluate.evaluate(con, ctx.obj.settings(), execution_id, evaluator or [])
@@ -510,8 +497,8 @@ def compare_cmd(
 ) -> None:
     """Compare an execution with production, or with another execution (paired bootstrap)."""
     def go():
-        from tasks.store import catalog
         from tasks import compare
+        from tasks.store import catalog
 
         with catalog.reader(ctx.obj.settings()) as con:
             result = compare.between(con, other_id, execution_id) if other_id else compare.vs_production(con, execution_id)

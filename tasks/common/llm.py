@@ -38,6 +38,8 @@ from pydantic import (
 )
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from tasks.common.errors import ReplayError
+from tasks.common.text import one_line
 
 log = logging.getLogger("replay.llm")
 
@@ -54,14 +56,14 @@ RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 # --------------------------------------------------------------------------- errors
 
 
-class LLMError(Exception):
+class LLMError(ReplayError):
     """A one-line, user-facing failure talking to the model (never carries the API key).
 
     ``status`` is the HTTP status when the server answered, ``attempts`` how many requests
     were made."""
 
     def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
-        super().__init__(_one_line(message))
+        super().__init__(one_line(message))
         self.status = status
         self.attempts = attempts
 
@@ -78,7 +80,7 @@ class InvalidReply(LLMError):
 
     def __init__(self, reason: str, raw: str | None, *,
                  attempts: Sequence[tuple[str, str | None]] = ()) -> None:
-        self.reason = _one_line(reason)
+        self.reason = one_line(reason)
         self.raw = raw
         self.tries = list(attempts)
         super().__init__(f"invalid reply: {self.reason}", attempts=max(1, len(self.tries)))
@@ -91,9 +93,6 @@ def _rebuild(cls: type[LLMError], state: dict[str, Any], args: tuple[Any, ...]) 
     return err
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _KEYLIKE = re.compile(r"(?i)\b(bearer\s+)\S+|\bsk-[A-Za-z0-9_\-*.]{4,}")
@@ -168,7 +167,7 @@ def error_detail(response: httpx.Response) -> str:
             detail = body["message"]
     if not isinstance(detail, str):
         detail = json.dumps(detail)
-    return _one_line(detail, 200) or "(empty body)"
+    return one_line(detail, 200) or "(empty body)"
 
 
 def _secret_value(api_key: str | SecretStr | None) -> str | None:
@@ -532,7 +531,7 @@ class _JsonAsk:
         self.usage.append(reply.get("usage") or {})
         raw = reply.get("content")
         if not isinstance(raw, str) or not raw.strip():
-            reason = ("the model refused: " + _one_line(reply["refusal"], 200)
+            reason = ("the model refused: " + one_line(reply["refusal"], 200)
                       if reply.get("refusal") else "the reply was empty (no content)")
         else:
             try:

@@ -26,11 +26,6 @@ LOWER_IS_BETTER = {"latency", "avg_latency_ms", "input_tokens", "output_tokens",
 MEASUREMENTS = {"latency", "input_tokens", "output_tokens", "turn_count"}
 
 
-def _rows(cur) -> list[dict[str, Any]]:
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
 def _avg(xs: list[float | None]) -> float | None:
     xs = [x for x in xs if x is not None]
     return mean(xs) if xs else None
@@ -95,9 +90,9 @@ def per_row_values(con, execution_id: str) -> dict[str, dict[int, list[float]]]:
     from models.evals import EvalScore
     from tasks.evaluate.metrics import row_values
 
-    chats = _rows(con.execute(catalog.sql("execution_chats"), {"execution_id": execution_id}))
+    chats = catalog.rows(con, "execution_chats", {"execution_id": execution_id})
     scores = [EvalScore(execution_id=execution_id, **s)
-              for s in _rows(con.execute(catalog.sql("execution_scores"), {"execution_id": execution_id}))]
+              for s in catalog.rows(con, "execution_scores", {"execution_id": execution_id})]
     out = {ev: row_values(chats, scores, ev) for ev in sorted({s.evaluator for s in scores})}
     failed: dict[int, list[float]] = defaultdict(list)
     for c in sorted(chats, key=lambda c: (c["row_index"], c["repetition"])):

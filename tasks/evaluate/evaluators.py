@@ -96,6 +96,8 @@ from pydantic import BaseModel, Field
 
 from models.evals import EvalContext, EvalResult, EvalScore
 from models.scenario import ScenarioRow
+from tasks.common.errors import ReplayError
+from tasks.common.text import clip, error_text, one_line
 from tasks.simulate.divergence import canonical_json, normalize, similarity, tool_call_differences
 
 log = logging.getLogger("replay.evaluators")
@@ -154,14 +156,8 @@ REPEAT_MIN_CHARS = 10
 # --------------------------------------------------------------------------- small helpers
 
 
-def _one_line(text: Any, limit: int = 500) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def _error_text(exc: BaseException) -> str:
-    msg = _one_line(exc)
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -276,7 +272,7 @@ def _load_default_embedder() -> Embedder | None:
         except TypeError:  # an old sentence_transformers without local_files_only
             model = SentenceTransformer(source, device="cpu")
     except Exception as e:  # noqa: BLE001 - an optional extra: off, with a log line
-        log.info("semantic similarity off: the embedding model did not load (%s)", _error_text(e))
+        log.info("semantic similarity off: the embedding model did not load (%s)", error_text(e))
         return None
 
     def embed(texts: list[str]) -> Sequence[Sequence[float]]:
@@ -339,7 +335,7 @@ class GroundTruthMatch:
         answer = turn.get("assistant_message")
         t = self.threshold
         if answer is None or not str(answer).strip():
-            why = f"turn error: {_one_line(turn['error'], 200)}" if turn.get("error") else "empty answer"
+            why = f"turn error: {one_line(turn['error'], 200)}" if turn.get("error") else "empty answer"
             return EvalResult(value=0.0, label="mismatch", passed=False,
                               reason=f"no replayed answer ({why})")
         if normalize(answer) == normalize(expected):
@@ -567,9 +563,6 @@ Scale (integer 1..10):
 Reply with one JSON object and nothing else: {"score": <1-10>, "reason": "<one or two sentences>"}"""
 
 
-def _clip(text: Any, limit: int) -> str:
-    s = "" if text is None else str(text)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def render_chat(ctx: EvalContext, *, text_chars: int = 1500, total_chars: int = 16000) -> str:
@@ -577,15 +570,15 @@ def render_chat(ctx: EvalContext, *, text_chars: int = 1500, total_chars: int = 
     when it is too long."""
     lines: list[str] = []
     for t in ctx.turns:
-        block = [f"User: {_clip(t.get('user_message'), text_chars)}"]
+        block = [f"User: {clip(t.get('user_message'), text_chars)}"]
         for c in _calls(t.get("tool_calls")):
             args = _get(c, "arguments")
             args = args if isinstance(args, str) else json.dumps(args, default=str)
-            block.append(f"  [tool call] {_get(c, 'name')}({_clip(args, 300)}) -> "
-                         f"{_clip(_get(c, 'result'), 300)} (status {_get(c, 'status') or 'ok'})")
+            block.append(f"  [tool call] {_get(c, 'name')}({clip(args, 300)}) -> "
+                         f"{clip(_get(c, 'result'), 300)} (status {_get(c, 'status') or 'ok'})")
         if t.get("error"):
-            block.append(f"  [error] {_clip(t['error'], 300)}")
-        block.append(f"Assistant: {_clip(t.get('assistant_message'), text_chars)}")
+            block.append(f"  [error] {clip(t['error'], 300)}")
+        block.append(f"Assistant: {clip(t.get('assistant_message'), text_chars)}")
         lines.append("\n".join(block))
     text = "\n\n".join(lines)
     if len(text) > total_chars:
@@ -597,8 +590,8 @@ def judge_messages(ctx: EvalContext, rubric: str) -> list[dict[str, str]]:
     chat = ctx.chat
     parts = []
     if ctx.row is not None:
-        parts.append(f"Situation: {_clip(ctx.row.situation, 1000)}")
-        parts.append(f"Expected outcome (what happened in production): {_clip(ctx.row.outcome, 1000)}")
+        parts.append(f"Situation: {clip(ctx.row.situation, 1000)}")
+        parts.append(f"Expected outcome (what happened in production): {clip(ctx.row.outcome, 1000)}")
     parts.append(f"How the conversation ended: status {chat.get('status')}, "
                  f"reason {chat.get('ended_reason')}")
     parts.append("Conversation:\n" + render_chat(ctx))
@@ -692,7 +685,7 @@ class TaskCompletion(_Judge):
     def verdict(self, reply: CompletionVerdict, model: str) -> EvalResult:
         return EvalResult(value=1.0 if reply.completed else 0.0,
                           label="completed" if reply.completed else "not_completed",
-                          passed=reply.completed, reason=_one_line(reply.reason),
+                          passed=reply.completed, reason=one_line(reply.reason),
                           source=f"llm:{model}")
 
 
@@ -708,7 +701,7 @@ class Csat(_Judge):
 
     def verdict(self, reply: CsatVerdict, model: str) -> EvalResult:
         return EvalResult(value=float(reply.score), label=csat_label(reply.score), passed=None,
-                          reason=_one_line(reply.reason), source=f"llm:{model}")
+                          reason=one_line(reply.reason), source=f"llm:{model}")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -782,7 +775,7 @@ BUILTINS: dict[str, type] = {c.name: c for c in (
 # --------------------------------------------------------------------------- loading
 
 
-class EvaluatorLoadError(ValueError):
+class EvaluatorLoadError(ReplayError, ValueError):
     """A custom evaluator reference that cannot be used (one-line message)."""
 
 
@@ -822,7 +815,7 @@ def load_evaluator(ref: str) -> CustomEvaluator:
         module = importlib.import_module(mod_name)
     except Exception as e:  # noqa: BLE001 - any import failure is the user's to fix
         raise EvaluatorLoadError(f"evaluator {ref!r}: cannot import {mod_name!r} "
-                                 f"({_error_text(e)})") from None
+                                 f"({error_text(e)})") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -832,7 +825,7 @@ def load_evaluator(ref: str) -> CustomEvaluator:
         try:
             obj = obj()
         except Exception as e:  # noqa: BLE001
-            raise EvaluatorLoadError(f"evaluator {ref!r}: {attr}() failed ({_error_text(e)}); "
+            raise EvaluatorLoadError(f"evaluator {ref!r}: {attr}() failed ({error_text(e)}); "
                                      "it must build without arguments") from None
     missing = [a for a in ("name", "version") if not getattr(obj, a, None)]
     if not callable(getattr(obj, "evaluate", None)):
@@ -932,8 +925,8 @@ def run_one(ev: Any, ctx: EvalContext) -> EvalScore:
         result = coerce_result(ev.evaluate(ctx), str(ev.name))
     except Exception as e:  # noqa: BLE001 - errors are data: a failure row, the run goes on
         log.info("evaluator %s failed on chat %s turn %s: %s", ev.name, ctx.chat.get("chat_id"),
-                 ctx.turn_index, _error_text(e))
-        return _score(ev, ctx.chat, ctx.turn_index, None, _error_text(e))
+                 ctx.turn_index, error_text(e))
+        return _score(ev, ctx.chat, ctx.turn_index, None, error_text(e))
     return _score(ev, ctx.chat, ctx.turn_index, result, None)
 
 
@@ -959,7 +952,7 @@ def run_evaluators(evaluators: Sequence[Any], chats: Iterable[Any],
             try:
                 row = _row(rows_by_index, chat)
             except Exception as e:  # noqa: BLE001 - a bad row: every score of the chat says so
-                err = f"scenario row {chat.get('row_index')} is invalid: {_error_text(e)}"
+                err = f"scenario row {chat.get('row_index')} is invalid: {error_text(e)}"
                 scores += [_score(ev, chat, None, None, err) for ev in evaluators]
                 continue
             for ev in evaluators:

@@ -16,15 +16,11 @@ import orjson
 import pyarrow as pa
 
 from models.evals import EvalScore
-from tasks.store import catalog, lake
+from tasks.common.clock import now
 from tasks.common.prefect import lazy_task
+from tasks.store import catalog, lake
 
 _COLUMN = re.compile(r"^avg_[a-z0-9_]+$")
-
-
-def _rows(cur) -> list[dict[str, Any]]:
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
@@ -32,9 +28,9 @@ def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[
     from tasks import scenario, simulate
 
     ex = simulate.load_execution(con, execution_id)
-    chats = _rows(con.execute(catalog.sql("execution_chats"), {"execution_id": execution_id}))
+    chats = catalog.rows(con, "execution_chats", {"execution_id": execution_id})
     turns_by_chat: dict[str, list[dict]] = {}
-    for t in _rows(con.execute(catalog.sql("execution_turns"), {"execution_id": execution_id})):
+    for t in catalog.rows(con, "execution_turns", {"execution_id": execution_id}):
         t["tool_calls"] = orjson.loads(t["tool_calls"]) if t["tool_calls"] else []
         t["original_tool_calls"] = orjson.loads(t["original_tool_calls"]) if t["original_tool_calls"] else []
         turns_by_chat.setdefault(t["chat_id"], []).append(t)
@@ -48,7 +44,7 @@ def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[
 
 def write_scores(lake_dir, execution_id: str, scores: list[EvalScore]) -> None:
     """Replace the execution's scores with one atomic part."""
-    at = catalog.now()
+    at = now()
     d = lake.table_dir(lake_dir, "eval_scores") / f"exec={execution_id}"
     old = sorted(d.glob("*.parquet")) if d.is_dir() else []
     table = pa.Table.from_pylist([{**s.model_dump(), "evaluated_at": at} for s in scores], schema=lake.EVAL_SCORES)
@@ -66,7 +62,7 @@ def store_metrics(con, metrics: dict[str, Any]) -> None:
             if not _COLUMN.match(key):
                 raise ValueError(f"metric name {key!r} is not a valid column (avg_ + lowercase letters, digits, _)")
             con.execute(f"ALTER TABLE execution_metrics ADD COLUMN {key} DOUBLE")  # name checked above
-    row = {**metrics, "evaluated_at": catalog.now()}
+    row = {**metrics, "evaluated_at": now()}
     cols = list(row)
     con.execute("DELETE FROM execution_metrics WHERE execution_id = $execution_id",
                 {"execution_id": metrics["execution_id"]})

@@ -14,13 +14,13 @@ the whole run, on the (trace_id, span_id) keys only, before anything becomes vis
 from __future__ import annotations
 
 import gzip
-import io
-import stat
-import zlib
 import hashlib
+import io
 import shutil
+import stat
 import time
 import uuid
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -34,11 +34,12 @@ import pyarrow.parquet as pq
 
 from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
-from tasks.store import lake
+from tasks.common.errors import ReplayError
 from tasks.common.prefect import lazy_task
 from tasks.ingest._pool import pmap, worker_pool
 from tasks.ingest.conventions import span_facts
 from tasks.ingest.sources.otlp import BadRecord, iter_request_spans
+from tasks.store import lake
 
 CHUNK_BYTES = 64 * 1024 * 1024
 _FACT_COLUMNS = ("model", "input_tokens", "output_tokens", "input_text", "output_text",
@@ -46,7 +47,7 @@ _FACT_COLUMNS = ("model", "input_tokens", "output_tokens", "input_text", "output
                  "tools", "tool_name", "tool_call_id", "tool_arguments", "tool_result")
 
 
-class SourceError(Exception):
+class SourceError(ReplayError):
     """A source that cannot be read at all (missing path, dead server): one-line reason."""
 
 

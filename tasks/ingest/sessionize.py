@@ -27,9 +27,10 @@ import orjson
 import pyarrow as pa
 
 from models.ingest import SessionizeInfo
-from tasks.store import lake
-from tasks.ingest._pool import pmap
+from tasks.common.clock import now
 from tasks.common.prefect import lazy_task
+from tasks.ingest._pool import pmap
+from tasks.store import lake
 
 _EPOCH = datetime(1970, 1, 1)
 _TEXT_KEYS = ("input", "query", "question", "message", "content", "text", "prompt", "user_input",
@@ -352,7 +353,7 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
     decided = dict(con.execute(catalog.sql("trace_sessions")).fetchall())
     con.unregister("wanted_sessions")
     version = int(time.time() * 1e6)
-    at = catalog.now()
+    at = now()
     files = [str(p) for p in lake.list_files(settings.lake_dir, "spans")]
     # batches of whole sessions: ~4 so that the workers share the work, at most sessionize_batch traces
     size = max(200, min(settings.sessionize_batch, -(-len(decided) // 4)))

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from tasks.store import catalog
 
 
-def _rows(cur) -> list[dict[str, Any]]:
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
 def _metrics(con, execution_id: str) -> dict[str, Any]:
-    rows = _rows(con.execute(catalog.sql("get_execution_metrics"), {"execution_id": execution_id}))
-    if not rows:
+    row = catalog.one(con, "get_execution_metrics", {"execution_id": execution_id})
+    if row is None:
         raise catalog.CatalogError(f"execution {execution_id} has no metrics yet: replay evaluate {execution_id}")
-    return {k: v for k, v in rows[0].items() if k not in ("execution_id", "evaluated_at")}
+    return {k: v for k, v in row.items() if k not in ("execution_id", "evaluated_at")}
 
 
 def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, Any]:
@@ -39,7 +33,7 @@ def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, An
         c["branch_category"] = row.branch_category if row else None
         c["persona_name"] = row.persona.name if row else None
     turns = [t for c in chats for t in turns_by_chat.get(c["chat_id"], [])]
-    scores = _rows(con.execute(catalog.sql("execution_scores"), {"execution_id": execution_id}))
+    scores = catalog.rows(con, "execution_scores", {"execution_id": execution_id})
     data: dict[str, Any] = {"execution": execution, "metrics": _metrics(con, execution_id), "chats": chats,
                             "turns": turns, "scores": scores, "baseline": None}
     if baseline_id:

@@ -15,10 +15,12 @@ from typing import Any
 import orjson
 
 from models.scenario import TRANSITIONS, ReplayType
+from tasks.common.clock import now
+from tasks.common.errors import ReplayError
 from tasks.store import catalog
 
 
-class ReplayError(Exception):
+class ReplaySessionError(ReplayError):
     """A refused request (bad selection, unknown id, illegal transition): one-line reason."""
 
 
@@ -35,7 +37,7 @@ def suggest_names(project: str, at: datetime, n_scenarios: int) -> dict[str, str
 
 def check_transition(current: str, new: str) -> None:
     if new not in TRANSITIONS.get(current, set()):
-        raise ReplayError(f"a replay session in state {current} cannot move to {new}")
+        raise ReplaySessionError(f"a replay session in state {current} cannot move to {new}")
 
 
 def _check_predicate(con, view: str, where: str) -> None:
@@ -44,31 +46,31 @@ def _check_predicate(con, view: str, where: str) -> None:
     try:
         statements = con.extract_statements(text)
     except Exception as exc:  # noqa: BLE001 - duckdb parser errors
-        raise ReplayError(f"--where is not a valid predicate over {view}: {str(exc).splitlines()[0]}") from None
+        raise ReplaySessionError(f"--where is not a valid predicate over {view}: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1 or statements[0].type.name != "SELECT":
-        raise ReplayError(f"--where must be one predicate over the {view} view, not statements")
+        raise ReplaySessionError(f"--where must be one predicate over the {view} view, not statements")
 
 
 def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None, select_all: bool,
                where: str | None) -> list[str]:
-    """The session (or trace) ids a replay session covers; ReplayError with a one-line reason
+    """The session (or trace) ids a replay session covers; ReplaySessionError with a one-line reason
     when the selection is missing, ambiguous, unknown, of another project, or empty."""
     chosen = [bool(ids), select_all, bool(where)]
     if sum(chosen) == 0:
-        raise ReplayError("choose what to replay: --ids ID,ID or --all or --where SQL")
+        raise ReplaySessionError("choose what to replay: --ids ID,ID or --all or --where SQL")
     if sum(chosen) > 1:
-        raise ReplayError("give only one of --ids, --all, --where")
+        raise ReplaySessionError("give only one of --ids, --all, --where")
     noun = "session" if replay_type == "session" else "trace"
     if ids:
         wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
         rows = dict(con.execute(catalog.sql(f"projects_of_{noun}s"), {"ids": wanted}).fetchall())
         unknown = [i for i in wanted if i not in rows]
         if unknown:
-            raise ReplayError(f"unknown {noun} id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown[:10])}"
+            raise ReplaySessionError(f"unknown {noun} id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown[:10])}"
                               + (f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""))
         other = [i for i in wanted if rows[i] != project]
         if other:
-            raise ReplayError(f"{noun} id{'s' if len(other) > 1 else ''} of another project than {project}: "
+            raise ReplaySessionError(f"{noun} id{'s' if len(other) > 1 else ''} of another project than {project}: "
                               + ", ".join(f"{i} ({rows[i]})" for i in other[:10]))
         return wanted
     view = "sessions" if replay_type == "session" else "turns"
@@ -79,10 +81,10 @@ def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None
         found = [r[0] for r in con.execute(catalog.sql(f"{noun}_ids_of_project").replace("{where}", predicate),
                                            {"project": project}).fetchall()]
     except Exception as exc:  # noqa: BLE001 - a user predicate that does not bind
-        raise ReplayError(f"--where failed on the {view} view: {str(exc).splitlines()[0]}") from None
+        raise ReplaySessionError(f"--where failed on the {view} view: {str(exc).splitlines()[0]}") from None
     if not found:
         what = f"matching --where {where!r}" if where else "at all"
-        raise ReplayError(f"project {project} has no {noun}s {what}; nothing to replay")
+        raise ReplaySessionError(f"project {project} has no {noun}s {what}; nothing to replay")
     return found
 
 
@@ -94,9 +96,9 @@ def create(con, project: str, replay_type: ReplayType, ids: list[str] | None = N
            select_all: bool = False, where: str | None = None) -> dict[str, Any]:
     """Store a replay session in state INIT; returns it with the suggestions."""
     if replay_type not in ("session", "trace"):
-        raise ReplayError(f"--type must be session or trace, not {replay_type!r}")
+        raise ReplaySessionError(f"--type must be session or trace, not {replay_type!r}")
     selected = select_ids(con, project, replay_type, ids, select_all, where)
-    at = catalog.now()
+    at = now()
     n = catalog.scalar(con, "count_project_scenarios", {"project": project}) or 0
     names = suggest_names(project, at, n)
     existing = con.execute(catalog.sql("latest_agent_definition"), {"agent_name": None, "project": project}).fetchone()
@@ -117,11 +119,9 @@ def create(con, project: str, replay_type: ReplayType, ids: list[str] | None = N
 
 
 def get(con, replay_id: str) -> dict[str, Any]:
-    cur = con.execute(catalog.sql("get_replay_session"), {"replay_id": replay_id})
-    row = cur.fetchone()
-    if row is None:
-        raise ReplayError(f"no replay session {replay_id}; list them with `replay replays list`")
-    out = dict(zip([d[0] for d in cur.description], row))
+    out = catalog.one(con, "get_replay_session", {"replay_id": replay_id})
+    if out is None:
+        raise ReplaySessionError(f"no replay session {replay_id}; list them with `replay replays list`")
     for k in ("transitions", "suggestions"):
         if isinstance(out.get(k), str):
             out[k] = orjson.loads(out[k])
@@ -129,9 +129,7 @@ def get(con, replay_id: str) -> dict[str, Any]:
 
 
 def list_all(con, project: str | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(catalog.sql("list_replay_sessions"), {"project": project})
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return catalog.rows(con, "list_replay_sessions", {"project": project})
 
 
 def transition(con, replay_id: str, new_state: str, reason: str | None = None,
@@ -139,7 +137,7 @@ def transition(con, replay_id: str, new_state: str, reason: str | None = None,
     """Move a replay session to ``new_state`` (refused when not allowed); times are kept."""
     rs = get(con, replay_id)
     check_transition(rs["state"], new_state)
-    at = catalog.now()
+    at = now()
     items = list(rs["transitions"]) + [{"state": new_state, "at": at.isoformat(),
                                         **({"reason": reason} if reason else {})}]
     con.execute(catalog.sql("update_replay_state"), {

@@ -30,15 +30,17 @@ from models.scenario import (
     Transcript,
     Turn,
 )
-from tasks.store import catalog
-from tasks.scenario import replays
+from tasks.common.clock import now
+from tasks.common.errors import ReplayError
 from tasks.common.prefect import lazy_task
+from tasks.scenario import replays
+from tasks.store import catalog
 
 EXPORT_FORMAT = "replay.scenario/v1"
 MAX_ROWS = 1000
 
 
-class ScenarioError(Exception):
+class ScenarioError(ReplayError):
     """A refused generation/import request: one-line reason."""
 
 
@@ -215,9 +217,8 @@ def _dumps(obj: Any) -> str:
 
 # --------------------------------------------------------------------------- the stage
 def load_transcripts(con, replay: dict[str, Any]) -> list[Transcript]:
-    cur = con.execute(catalog.sql("transcript_turns"), {"ids": replay["ids"], "by_trace": replay["replay_type"] == "trace"})
-    cols = [d[0] for d in cur.description]
-    return transcripts_from_rows(dict(zip(cols, r)) for r in cur.fetchall())
+    return transcripts_from_rows(catalog.rows(con, "transcript_turns",
+                                              {"ids": replay["ids"], "by_trace": replay["replay_type"] == "trace"}))
 
 
 def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> tuple[AgentDefinition, bool]:
@@ -232,7 +233,7 @@ def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> t
         version = latest.version + 1
     else:
         version = 1
-    agent = draft.model_copy(update={"version": version, "created_at": catalog.now()})
+    agent = draft.model_copy(update={"version": version, "created_at": now()})
     con.execute(catalog.sql("insert_agent_definition"), {
         "agent_name": agent.agent_name, "version": agent.version, "project": project,
         "description": agent.description, "system_prompt": agent.system_prompt, "tools": _dumps(agent.tools),
@@ -335,7 +336,7 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
             "source": f"{replay['replay_type']}_replay", "graph": graph.model_dump(by_alias=True) if graph else None,
             "row_count": len(scenario_rows), "writer": ",".join(sorted(writers)),
             "redactions": redactions, "failures": [f.model_dump() for f in failures] or None,
-            "created_at": catalog.now()}, scenario_rows)
+            "created_at": now()}, scenario_rows)
         con.execute(catalog.sql("set_replay_names"), {"replay_id": replay_id, "agent_name": agent.agent_name,
                                                         "scenario_name": scenario_name})
     except Exception as exc:
@@ -368,32 +369,23 @@ def store_scenario(con, scenario: dict[str, Any], rows: list[ScenarioRow]) -> No
 
 
 # --------------------------------------------------------------------------- export / import
-def _row_dict(cur, row) -> dict[str, Any]:
-    return dict(zip([d[0] for d in cur.description], row))
-
-
 def get_scenario(con, scenario_id: str) -> tuple[dict[str, Any], list[ScenarioRow], AgentDefinition]:
-    cur = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario_id})
-    row = cur.fetchone()
-    if row is None:
+    scenario = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
+    if scenario is None:
         raise ScenarioError(f"no scenario {scenario_id}; list them with `replay sql \"select * from scenarios\"`")
-    scenario = _row_dict(cur, row)
     for k in ("graph", "redactions", "failures"):
         if isinstance(scenario[k], str):
             scenario[k] = orjson.loads(scenario[k])
-    cur = con.execute(catalog.sql("get_scenario_rows"), {"scenario_id": scenario_id})
     rows = []
-    for r in cur.fetchall():
-        d = _row_dict(cur, r)
+    for d in catalog.rows(con, "get_scenario_rows", {"scenario_id": scenario_id}):
         rows.append(ScenarioRow(row_index=d["row_index"], origin_id=d["origin_id"],
                                 persona=Persona.model_validate_json(d["persona"]), situation=d["situation"],
                                 outcome=d["outcome"], conversation_branch=d["conversation_branch"],
                                 branch_category=d["branch_category"], user_turns=list(d["user_turns"]),
                                 expected_turns=[Turn.model_validate(t) for t in orjson.loads(d["expected_turns"])],
                                 custom=orjson.loads(d["custom"]) if d["custom"] else {}))
-    cur = con.execute(catalog.sql("get_agent_definition"), {"agent_name": scenario["agent_name"],
-                                                            "version": scenario["agent_version"]})
-    a = _row_dict(cur, cur.fetchone())
+    a = catalog.one(con, "get_agent_definition", {"agent_name": scenario["agent_name"],
+                                                  "version": scenario["agent_version"]})
     agent = AgentDefinition(agent_name=a["agent_name"], version=a["version"], description=a["description"] or "",
                             system_prompt=a["system_prompt"], tools=orjson.loads(a["tools"]) if a["tools"] else [],
                             model=a["model"], agent_type=a["agent_type"], created_at=a["created_at"])
@@ -457,15 +449,13 @@ def import_scenario(con, path: Path) -> dict[str, Any]:
                 {**scenario, "created_at": datetime.fromisoformat(scenario["created_at"])}, rows, agent):
             return {"scenario_id": scenario["scenario_id"], "rows": len(rows), "imported": False}
         raise ScenarioError(f"a different scenario {scenario['scenario_id']} is already in this catalog")
-    cur = con.execute(catalog.sql("get_agent_definition"), {"agent_name": agent.agent_name, "version": agent.version})
-    have = cur.fetchone()
-    if have is None:
+    a = catalog.one(con, "get_agent_definition", {"agent_name": agent.agent_name, "version": agent.version})
+    if a is None:
         con.execute(catalog.sql("insert_agent_definition"), {
             "agent_name": agent.agent_name, "version": agent.version, "project": scenario.get("project"),
             "description": agent.description, "system_prompt": agent.system_prompt, "tools": _dumps(agent.tools),
-            "model": agent.model, "agent_type": agent.agent_type, "created_at": agent.created_at or catalog.now()})
+            "model": agent.model, "agent_type": agent.agent_type, "created_at": agent.created_at or now()})
     else:
-        a = _row_dict(cur, have)
         if (a["system_prompt"], orjson.loads(a["tools"] or "[]"), a["model"]) != (agent.system_prompt, agent.tools, agent.model):
             raise ScenarioError(f"agent {agent.agent_name} v{agent.version} differs in this catalog; "
                                 "import into another data dir or rename the agent in the file")

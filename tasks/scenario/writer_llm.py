@@ -6,7 +6,6 @@ contract as the offline writer (``tasks.scenario.writer_offline``), written by a
 from __future__ import annotations
 
 import functools
-import json
 import re
 from typing import Annotated, Any, Literal, get_args
 
@@ -14,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from models.scenario import ConversationNotes, Persona, Transcript, Turn
 from tasks.common.llm import AsyncChatClient, ChatClient, InvalidReply, LLMError, aask_json, ask_json
+from tasks.common.text import clip
 
 # the offline writer's categories (tasks/scenario/writer_offline.py), plus "unresolved", which only a
 # model can tell: the agent answered, but not what the user needed
@@ -149,13 +149,6 @@ def user_turns(transcript: Transcript) -> list[Turn]:
     return sorted(transcript.turns, key=lambda t: t.turn_index)
 
 
-def _clip(text: Any, limit: int) -> str:
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        text = json.dumps(text, ensure_ascii=False, default=str)
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
 def render_transcript(transcript: Transcript, *, text_chars: int = 1500,
@@ -167,20 +160,20 @@ def render_transcript(transcript: Transcript, *, text_chars: int = 1500,
         lines = [f"Conversation {transcript.origin_id}"
                  + (f" (project {transcript.project})" if transcript.project else "")]
         if transcript.system_prompt:
-            lines.append(f"Agent system prompt: {_clip(transcript.system_prompt, text_chars)}")
+            lines.append(f"Agent system prompt: {clip(transcript.system_prompt, text_chars)}")
         for t in sorted(transcript.turns, key=lambda t: t.turn_index):
             lines.append(f"\n--- turn {t.turn_index + 1}"
-                         + (f" (status {t.status}: {_clip(t.error, tool_chars)})"
+                         + (f" (status {t.status}: {clip(t.error, tool_chars)})"
                             if t.status != "ok" or t.error else ""))
             if (t.user_message or "").strip():
-                lines.append(f"USER: {_clip(t.user_message, text_chars)}")
+                lines.append(f"USER: {clip(t.user_message, text_chars)}")
             else:
                 lines.append("USER: (no user message recorded)")
             for c in t.tool_calls:
                 status = c.status or "unknown"
-                lines.append(f"TOOL CALL {c.name or '?'}({_clip(c.arguments, tool_chars)}) "
-                             f"-> {status}: {_clip(c.result, tool_chars) or '(no result)'}")
-            lines.append(f"ASSISTANT: {_clip(t.assistant_message, text_chars) or '(no answer)'}")
+                lines.append(f"TOOL CALL {c.name or '?'}({clip(c.arguments, tool_chars)}) "
+                             f"-> {status}: {clip(c.result, tool_chars) or '(no result)'}")
+            lines.append(f"ASSISTANT: {clip(t.assistant_message, text_chars) or '(no answer)'}")
         text = "\n".join(lines)
         if len(text) <= max_chars or text_chars <= 100:
             return text[:max_chars]

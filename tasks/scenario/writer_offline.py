@@ -57,8 +57,8 @@ import random
 import re
 from pathlib import Path
 
-from models.settings import PROJECT_ROOT
 from models.scenario import ConversationNotes, Level, Persona, Transcript
+from models.settings import PROJECT_ROOT
 
 LEVELS: list[Level] = ["none", "low", "medium", "high"]
 STYLE_FIELDS = ("communication_style", "tone", "verbosity", "typos", "emoji_usage", "slang_usage")

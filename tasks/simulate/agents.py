@@ -53,7 +53,9 @@ import orjson
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from models.simulate import AgentInput, AgentResponse, RunOptions
-from tasks.common.llm import LLMError, InvalidReply, redact, retry_after_s
+from tasks.common.errors import ReplayError
+from tasks.common.llm import InvalidReply, LLMError, redact, retry_after_s
+from tasks.common.text import one_line
 
 log = logging.getLogger("replay.agents")
 
@@ -68,19 +70,16 @@ LIVE_TOOL_ERROR = "tool {name} cannot run: live tools need a Python agent"
 # --------------------------------------------------------------------------- errors
 
 
-def _one_line(text: Any, limit: int = 500) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class AgentError(Exception):
+class AgentError(ReplayError):
     """A one-line failure of the agent under test. ``transient`` says whether another attempt
     may succeed; ``attempts`` is set by :func:`call_with_retries` when it gives up."""
 
     transient = False
 
     def __init__(self, message: str) -> None:
-        super().__init__(_one_line(message))
+        super().__init__(one_line(message))
         self.attempts = 1
 
 
@@ -759,7 +758,7 @@ async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float |
             delay = retry_delay(err, attempt, backoff_s=backoff_s, backoff_max_s=backoff_max_s,
                                 retry_after_max_s=retry_after_max_s)
             log.info("agent %s: %s on attempt %d/%d; retrying in %.2f s",
-                     getattr(agent, "ref", agent), _one_line(f"{type(err).__name__}: {err}", 200),
+                     getattr(agent, "ref", agent), one_line(f"{type(err).__name__}: {err}", 200),
                      attempt, retries + 1, delay)
             if on_retry is not None:
                 maybe = on_retry(attempt, err, delay)

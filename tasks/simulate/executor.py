@@ -20,25 +20,24 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
-import orjson
 import pyarrow as pa
 
 from models.scenario import ScenarioRow
 from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, ExecutionInfo, RunOptions, ToolCallLog
-from tasks.store import lake
+from tasks.common.clock import now
+from tasks.common.errors import ReplayError
 from tasks.common.prefect import lazy_task
+from tasks.common.text import error_text, json_text
+from tasks.store import lake
 
 
-class RunError(Exception):
+class RunError(ReplayError):
     """A run that cannot start (unknown scenario, no model for simulate, agent won't load)."""
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def chat_id(execution_id: str, row_index: int, repetition: int) -> str:
@@ -50,15 +49,8 @@ def plan(execution_id: str, rows: list[ScenarioRow], repeat: int) -> list[tuple[
     return [(chat_id(execution_id, r.row_index, k), r, k) for r in rows for k in range(repeat)]
 
 
-def _text(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
-        return v
-    return orjson.dumps(v, default=str).decode()
 
 
-def _one_line(exc: BaseException) -> str:
-    msg = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {msg}"[:500] if msg else type(exc).__name__
 
 
 def _usage(resp) -> tuple[int, int]:
@@ -75,7 +67,7 @@ def _usage(resp) -> tuple[int, int]:
 def original_calls(row: ScenarioRow, i: int) -> list[dict[str, Any]]:
     if i >= len(row.expected_turns):
         return []
-    return [{"id": c.id, "name": c.name, "arguments": _text(c.arguments), "result": c.result, "status": c.status}
+    return [{"id": c.id, "name": c.name, "arguments": json_text(c.arguments), "result": c.result, "status": c.status}
             for c in row.expected_turns[i].tool_calls]
 
 
@@ -83,12 +75,12 @@ def turn_tool_calls(resp, tools, i: int) -> list[ToolCallLog]:
     """The turn's tool calls: those made through recorded tools (with where their answer came
     from), plus those the agent reports having run itself (live)."""
     logged = list(tools.calls_for_turn(i)) if tools is not None else []
-    seen = {(c.name, _text(c.arguments)) for c in logged}
+    seen = {(c.name, json_text(c.arguments)) for c in logged}
     results = {r.get("id"): r for r in resp.tool_responses if isinstance(r, dict)}
     for c in resp.tool_calls:
         if not isinstance(c, dict):
             continue
-        key = (c.get("name"), _text(c.get("arguments")))
+        key = (c.get("name"), json_text(c.get("arguments")))
         if key in seen:
             continue
         r = results.get(c.get("id"), {})
@@ -168,7 +160,7 @@ async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int
                         ctx.agent, inp, timeout_s=opts.turn_timeout_s, retries=opts.retries,
                         on_retry=(lambda *_a, _i=i: tools.forget_turn(_i)) if tools is not None else None)
                 except BaseException as exc:
-                    rec.update(latency_ms=(time.perf_counter() - t0) * 1000, error=_one_line(exc),
+                    rec.update(latency_ms=(time.perf_counter() - t0) * 1000, error=error_text(exc),
                                attempts=getattr(exc, "attempts", 1) or 1,
                                tool_calls=list(tools.calls_for_turn(i)) if tools is not None else [])
                     turns.append(ChatTurnRecord.model_construct(**rec))
@@ -199,7 +191,7 @@ async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - e.g. the simulated user's model failed
-            chat.status, chat.error, chat.ended_reason = "failed", _one_line(exc), "error"
+            chat.status, chat.error, chat.ended_reason = "failed", error_text(exc), "error"
         finally:
             if sim is not None:
                 await sim.aclose()
@@ -218,7 +210,7 @@ def exec_dir(lake_dir: Path, table: str, execution_id: str) -> Path:
 
 
 def _tool_row(c: ToolCallLog) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "arguments": _text(c.arguments), "result": _text(c.result),
+    return {"id": c.id, "name": c.name, "arguments": json_text(c.arguments), "result": json_text(c.result),
             "status": c.status, "source": c.source, "matched_turn": c.matched_turn}
 
 
@@ -272,7 +264,8 @@ class Progress:
         self.bar = None
         self.enabled = enabled
         if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
 
             self.bar = RichProgress(TextColumn("chats"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn(),
@@ -338,14 +331,12 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
                replay_id: str | None = None) -> tuple[str, str, int]:
     """Store a run test and its execution (running); returns (run_test_id, execution_id, total chats).
     With ``replay_id`` the replay session moves to COMPLETED (it must be GENERATING)."""
-    from tasks.store import catalog
     from tasks.scenario import replays
+    from tasks.store import catalog
 
-    cur = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario_id})
-    found = cur.fetchone()
-    if found is None:
+    sc = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
+    if sc is None:
         raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
-    sc = dict(zip([d[0] for d in cur.description], found))
     if replay_id:
         rs = replays.get(con, replay_id)
         replays.check_transition(rs["state"], "COMPLETED")
@@ -368,11 +359,9 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
 def load_execution(con, execution_id: str) -> dict[str, Any]:
     from tasks.store import catalog
 
-    cur = con.execute(catalog.sql("get_execution"), {"execution_id": execution_id})
-    row = cur.fetchone()
-    if row is None:
+    out = catalog.one(con, "get_execution", {"execution_id": execution_id})
+    if out is None:
         raise RunError(f"no execution {execution_id}; list them with `replay sql \"select * from executions\"`")
-    out = dict(zip([d[0] for d in cur.description], row))
     out["options"] = RunOptions.model_validate_json(out["options"])
     return out
 

@@ -43,13 +43,14 @@ from rapidfuzz import fuzz
 
 from models.scenario import ScenarioRow, Turn
 from models.simulate import OffScript, ToolCallLog
+from tasks.common.errors import ReplayError
 from tasks.simulate.divergence import canonical_json, parse_args
 
 OFF_SCRIPT_POLICIES: tuple[str, ...] = ("error", "nearest", "fail")
 _ARGS_SHOWN = 200  # characters of the arguments quoted in an off-script message
 
 
-class OffScriptError(Exception):
+class OffScriptError(ReplayError):
     """The agent called a tool with arguments production never recorded, under
     ``--off-script fail``. One-line message (what, which turn, what to do)."""
 

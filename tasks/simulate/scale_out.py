@@ -35,8 +35,8 @@ import orjson
 import pyarrow as pa
 from pydantic import SecretStr
 
-from tasks.store import lake
 from tasks.common.prefect import lazy_task
+from tasks.store import lake
 
 # The local cluster made when no address is given: two worker processes of one thread each,
 # listening on the loopback only, no dashboard.
@@ -104,8 +104,7 @@ def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_
     """Run one batch (a ``pack_batch`` payload, or the chats) in this process, start to finish;
     returns counts only."""
     from models.settings import Settings
-    from tasks.simulate import agents
-    from tasks.simulate import executor
+    from tasks.simulate import agents, executor
 
     t0 = time.perf_counter()
     if isinstance(batch, bytes):

@@ -20,13 +20,13 @@ model is configured; the executor then fails with :data:`NO_MODEL_ERROR`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.scenario import Persona, ScenarioRow
 from tasks.common.llm import AsyncChatClient, LLMError, aask_json, make_llm_client
+from tasks.common.text import clip
 
 NO_MODEL_ERROR = "simulate mode needs a model: set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL"
 DEFAULT_TEMPERATURE = 0.7  # users vary; --repeat K should not give K identical chats
@@ -117,13 +117,6 @@ Rules:
 - Reply with one JSON object only, {{"message": "...", "end": false}}: no prose, no code fences."""
 
 
-def _clip(text: Any, limit: int = MESSAGE_CHARS) -> str:
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        text = json.dumps(text, ensure_ascii=False, default=str)
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + " [...]"
 
 
 def render_history(history: list[dict[str, Any]], limit: int = HISTORY_CHARS) -> str:
@@ -136,9 +129,9 @@ def render_history(history: list[dict[str, Any]], limit: int = HISTORY_CHARS) ->
         if isinstance(content, list):  # OpenAI content parts
             content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         if role == "user":
-            lines.append(f"YOU: {_clip(content)}")
+            lines.append(f"YOU: {clip(content, MESSAGE_CHARS)}")
         elif role == "assistant" and content:
-            lines.append(f"AGENT: {_clip(content)}")
+            lines.append(f"AGENT: {clip(content, MESSAGE_CHARS)}")
     out: list[str] = []
     size = 0
     for line in reversed(lines):

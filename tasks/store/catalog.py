@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import re
 import time
-from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,6 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from models.ingest import Reject
+from tasks.common.clock import now
+from tasks.common.errors import ReplayError
 from tasks.store import lake
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -26,7 +27,7 @@ READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
 _EXPLAIN_ANALYZE = re.compile(r"^\s*EXPLAIN\s+ANALY[SZ]E\b", re.IGNORECASE)
 
 
-class CatalogError(Exception):
+class CatalogError(ReplayError):
     """A catalog problem a user can act on (locked, bad query): one-line reason."""
 
 
@@ -180,9 +181,6 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str]
 
 
 # --------------------------------------------------------------------------- bookkeeping
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
 
 def duplicate_rows(con: duckdb.DuckDBPyConnection, lake_dir: Path, staged: list[str]) -> dict[str, set[int]]:
     """{staged file: row numbers to drop}: repeats inside the run and spans already in the lake."""
@@ -219,6 +217,20 @@ def get_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str) -> str 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str | None) -> None:
     con.execute(sql("set_watermark"), {"source": source, "key": key, "value": value, "updated_at": now()})
+
+
+def rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of the statement ``sql/<name>.sql`` as dicts (column name -> value)."""
+    cur = con.execute(sql(name), params or {})
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def one(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The first row of the statement ``sql/<name>.sql`` as a dict, or None when there is none."""
+    cur = con.execute(sql(name), params or {})
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row))
 
 
 def scalar(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> Any:

@@ -296,7 +296,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
     done = [r for r in rows if r.get("ingest") and r["ingest"]["ok"]]
     if len(done) > 1:
         per_mb = [r["ingest"]["seconds"] / (r["data"]["bytes"] / MB) for r in done]
-        print(f"\nTime per MB from the smallest to the largest scale: "
+        print("\nTime per MB from the smallest to the largest scale: "
               + " -> ".join(f"{x:.3f} s" for x in per_mb)
               + f" (x{per_mb[-1] / per_mb[0]:.2f})")
         xs = [r["data"]["bytes"] / MB for r in done]

@@ -122,9 +122,9 @@ def child_ingest(a) -> dict[str, Any]:
 
 def child_prepare(a) -> dict[str, Any]:
     from models.settings import load_settings
-    from tasks.store import catalog
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
     s = load_settings(data_dir=a.data_dir)
     with catalog.writer(s) as con:

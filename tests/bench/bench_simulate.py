@@ -29,8 +29,8 @@ TURNS = 4
 
 def make_scenario(settings, n_rows: int) -> str:
     from models.scenario import Persona, ScenarioRow, Turn
-    from tasks.store import catalog
     from tasks import scenario
+    from tasks.store import catalog
 
     rows = [ScenarioRow(row_index=i, origin_id=f"o{i}", persona=Persona(name=f"user {i}"),
                         situation="A benchmark user who asks four short questions in a row.",
@@ -97,11 +97,11 @@ def run_replay(settings, chats: int, concurrency: int, batch: int) -> dict:
 
 def run_naive(settings, chats: int) -> dict:
     """The naive design: one Prefect task per chat, on a temporary Prefect server."""
+    import sleepy_agent
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
     from prefect.testing.utilities import prefect_test_harness
 
-    import sleepy_agent
     from models.simulate import AgentInput
 
     @task(cache_policy=NO_CACHE)

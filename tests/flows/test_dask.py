@@ -25,10 +25,10 @@ def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
 
     from flows.local import ingest_local
     from flows.simulate import simulate_flow
-    from tasks.store import catalog
+    from tasks import scenario
     from tasks.scenario import replays
     from tasks.simulate import scale_out
-    from tasks import scenario
+    from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
     ingest_local(s, paths=[SAMPLES_DIR / "otlp"])

@@ -11,8 +11,8 @@ def test_scenario_flow_batches_the_transcripts(tmp_path):
 
     from flows.local import ingest_local
     from flows.scenario import scenario_flow
-    from tasks.store import catalog
     from tasks.scenario import replays
+    from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
     ingest_local(s, paths=[SAMPLES_DIR / "otlp"])

@@ -12,9 +12,9 @@ def test_simulate_flow_maps_over_batches(tmp_path):
 
     from flows.local import ingest_local
     from flows.simulate import simulate_flow
-    from tasks.store import catalog
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
     ingest_local(s, paths=[SAMPLES_DIR / "otlp"])

@@ -14,6 +14,7 @@ import binascii
 from typing import Any, Iterator
 
 from models.spans import RawEvent, RawSpan
+from tasks.common.errors import ReplayError
 
 _KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 _KIND_NAMES = {f"SPAN_KIND_{v}": v for v in _KINDS.values()} | {v: v for v in _KINDS.values()}
@@ -23,7 +24,7 @@ _STATUS_NAMES = {"STATUS_CODE_UNSET": "unset", "STATUS_CODE_OK": "ok", "STATUS_C
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-class BadRecord(ValueError):
+class BadRecord(ReplayError, ValueError):
     """A record that cannot be used; ``str(exc)`` is the one-line reason."""
 
 

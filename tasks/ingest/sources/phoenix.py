@@ -82,6 +82,7 @@ from tenacity import (
 
 from models.ingest import ExtractInfo
 from models.spans import RawEvent, RawSpan
+from tasks.common.errors import ReplayError
 from tasks.common.prefect import lazy_task
 from tasks.store import catalog
 
@@ -105,7 +106,7 @@ _STATUS = {
 }
 
 
-class PhoenixError(RuntimeError):
+class PhoenixError(ReplayError, RuntimeError):
     """A one-line, user-facing failure talking to Phoenix (never carries the API key)."""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from cli_helpers import finish, replay, replay_all, replay_env, start
+
 from models.settings import SAMPLES_DIR
 
 EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())

@@ -4,6 +4,7 @@ ids made; refusals are one line on stderr and write nothing."""
 import json
 
 from cli_helpers import assert_one_line_error, replay
+
 from models.settings import SAMPLES_DIR
 
 

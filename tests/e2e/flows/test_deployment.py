@@ -22,7 +22,6 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
 from cli_helpers import PYCACHE, ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from phoenix_server import agent_trace_specs, free_port, send_spans, wait_for_spans
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,6 @@ no console errors, and the numbers on the page equal the SQL tables."""
 import json
 
 import pytest
-
 from cli_helpers import replay
 from test_report_browser import CHROMIUM, LAUNCH_ARGS
 

@@ -6,6 +6,7 @@ import signal
 import time
 
 from cli_helpers import ROOT, replay, replay_env, start
+
 from models.settings import SAMPLES_DIR
 
 

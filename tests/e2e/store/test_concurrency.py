@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from cli_helpers import ROOT, finish, replay, replay_env, start
+
 from models.settings import SAMPLES_DIR
 
 

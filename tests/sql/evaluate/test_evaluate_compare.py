@@ -4,18 +4,18 @@ sample: the oracle scores 100%; an agent changed on one turn is caught at that t
 import json
 
 import pytest
-
+from agents_lib import CHANGED
 from cli_helpers import assert_one_line_error, replay
+
 from models.settings import SAMPLES_DIR
 from models.simulate import RunOptions
-from agents_lib import CHANGED
 
 
 @pytest.fixture
 def scen(settings, ingest):
-    from tasks.store import catalog
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
     ingest([SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -52,8 +52,8 @@ def test_a_change_on_one_turn_is_caught_at_that_turn(settings, scen, query):
                 f"where s.execution_id = '{info.execution_id}' and s.passed = false and s.turn_index is not null")
     assert {(b["origin_id"], b["turn_index"]) for b in bad} == {CHANGED}
     assert {b["evaluator"] for b in bad} == {"ground_truth_match", "tool_call_match"}
-    from tasks.store import catalog
     from tasks import compare
+    from tasks.store import catalog
     with catalog.reader(settings) as con:
         vs = compare.vs_production(con, info.execution_id)
     chat = next(c for c in vs["chats"] if c["origin_id"] == CHANGED[0])
@@ -64,8 +64,8 @@ def test_a_change_on_one_turn_is_caught_at_that_turn(settings, scen, query):
 
 
 def test_evaluating_twice_gives_the_same_rows_and_custom_evaluators(settings, scen, query):
-    from tasks.store import catalog
     from tasks import evaluate
+    from tasks.store import catalog
 
     info = run(settings, scen, "examples.support_agent:oracle", evaluators=["agents_lib:ShortAnswers"])
     q = (f"select chat_id, turn_index, evaluator, evaluator_version, value, passed from eval_scores "
@@ -83,8 +83,8 @@ def test_compare_two_executions_with_repeats_and_the_ci_gate(settings, scen, tmp
     a = run(settings, scen, "examples.support_agent:oracle", repeat=3)
     a2 = run(settings, scen, "examples.support_agent:oracle", repeat=3)
     b = run(settings, scen, "agents_lib:sync_echo", repeat=3)
-    from tasks.store import catalog
     from tasks import compare
+    from tasks.store import catalog
     with catalog.reader(settings) as con:
         aa = compare.between(con, a.execution_id, a2.execution_id)
         ab = compare.between(con, a.execution_id, b.execution_id)

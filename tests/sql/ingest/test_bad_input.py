@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import assert_one_line_error, finish, replay, replay_all, start
 from otlp_helpers import make_line, make_span
 

@@ -21,10 +21,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from otlp_helpers import read_otlp_file, request_to_line, write_otlp_file
 
 from models.settings import SAMPLES_DIR, load_settings
-from otlp_helpers import read_otlp_file, request_to_line, write_otlp_file
 
 SAMPLE = SAMPLES_DIR / "otlp"
 EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())

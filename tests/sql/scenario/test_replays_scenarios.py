@@ -4,9 +4,9 @@ import json
 
 import orjson
 import pytest
+from otlp_helpers import make_line, make_span
 
 from models.settings import SAMPLES_DIR
-from otlp_helpers import make_line, make_span
 
 EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())
 PROJECT = "support-agent"
@@ -42,8 +42,8 @@ def test_session_replay_with_ids_all_and_where(cat):
 
 
 def test_trace_replay(cat):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "trace", ids=LONE[:2])
     ts = scenario.load_transcripts(cat, rs)
@@ -64,14 +64,14 @@ def test_trace_replay(cat):
 def test_refusals_write_nothing(cat, kwargs, msg):
     from tasks.scenario import replays
 
-    with pytest.raises(replays.ReplayError, match=msg):
+    with pytest.raises(replays.ReplaySessionError, match=msg):
         replays.create(cat, PROJECT, "session", **kwargs)
     assert replays.list_all(cat) == []
 
 
 def test_suggestions_and_existing_agent(cat, settings):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     tag = rs["created_at"].strftime("%d_%m_%y")
@@ -85,11 +85,11 @@ def test_suggestions_and_existing_agent(cat, settings):
 
 
 def test_state_transitions_are_checked_and_timed(cat, settings):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", ids=SESSIONS[:1])
-    with pytest.raises(replays.ReplayError, match="INIT cannot move to COMPLETED"):
+    with pytest.raises(replays.ReplaySessionError, match="INIT cannot move to COMPLETED"):
         replays.transition(cat, rs["replay_id"], "COMPLETED")
     scenario.generate(cat, settings, rs["replay_id"], "bot", "s1", rows=2)
     assert replays.get(cat, rs["replay_id"])["state"] == "GENERATING"
@@ -97,13 +97,13 @@ def test_state_transitions_are_checked_and_timed(cat, settings):
     assert [t["state"] for t in done["transitions"]] == ["INIT", "GENERATING", "COMPLETED"]
     assert all(t["at"] for t in done["transitions"]) and done["run_test_id"] == "rt_1"
     for state in ("GENERATING", "FAILED", "INIT"):
-        with pytest.raises(replays.ReplayError, match="COMPLETED cannot move"):
+        with pytest.raises(replays.ReplaySessionError, match="COMPLETED cannot move"):
             replays.transition(cat, rs["replay_id"], state)
 
 
 def test_failed_generation_moves_to_failed_with_the_reason(cat, settings):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", ids=SESSIONS[:1])
 
@@ -125,8 +125,8 @@ def test_failed_generation_moves_to_failed_with_the_reason(cat, settings):
     ({"agent_name": ""}, "required"),
 ])
 def test_generate_refusals(cat, settings, kwargs, msg):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     args = {"agent_name": "bot", "scenario_name": "s", **kwargs}
@@ -136,8 +136,8 @@ def test_generate_refusals(cat, settings, kwargs, msg):
 
 
 def test_agent_definition_from_transcripts_and_versioning(cat, settings):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     r1 = scenario.generate(cat, settings, rs["replay_id"], "bot", "s1", rows=5)
@@ -157,9 +157,9 @@ def test_agent_definition_from_transcripts_and_versioning(cat, settings):
 
 def test_rows_branches_and_graph_are_consistent(cat, settings):
     from models.scenario import Graph
+    from tasks import scenario
     from tasks.scenario import graph as graphs
     from tasks.scenario import replays
-    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=30,
@@ -182,8 +182,8 @@ def test_rows_branches_and_graph_are_consistent(cat, settings):
 
 
 def test_fewer_rows_than_transcripts_cover_distinct_branches_first(cat, settings):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=4)
@@ -193,8 +193,8 @@ def test_fewer_rows_than_transcripts_cover_distinct_branches_first(cat, settings
 
 
 def test_persona_library_ids(cat, settings):
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=3, persona_ids=["p01", "p02"])
@@ -204,9 +204,9 @@ def test_persona_library_ids(cat, settings):
 
 def test_no_graph_and_supplied_graph(cat, settings, tmp_path):
     from models.scenario import Graph
+    from tasks import scenario
     from tasks.scenario import graph as graphs
     from tasks.scenario import replays
-    from tasks import scenario
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=3, generate_graph=False)
@@ -225,9 +225,9 @@ def test_no_graph_and_supplied_graph(cat, settings, tmp_path):
 
 
 def test_redaction_masks_and_counts(settings, ingest, tmp_path):
-    from tasks.store import catalog
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
     f = tmp_path / "pii.jsonl"
     user = "I am jane.doe@example.com, call +1 415 555 0100, card 4111 1111 1111 1111, order A1042"
@@ -250,9 +250,9 @@ def test_redaction_masks_and_counts(settings, ingest, tmp_path):
 
 def test_export_import_round_trip_is_exact(cat, settings, tmp_path):
     from models.settings import load_settings
-    from tasks.store import catalog
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
     rs = replays.create(cat, PROJECT, "session", select_all=True)
     res = scenario.generate(cat, settings, rs["replay_id"], "bot", "s", rows=14, custom_columns=["k=v"])

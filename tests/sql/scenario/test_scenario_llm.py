@@ -5,8 +5,8 @@ import json
 import re
 
 import pytest
-
 from llm_stub import llm_stub
+
 from models.settings import SAMPLES_DIR
 
 
@@ -28,8 +28,8 @@ def notes_for(request):
 
 @pytest.fixture
 def sample_replay(settings, ingest):
-    from tasks.store import catalog
     from tasks.scenario import replays
+    from tasks.store import catalog
 
     ingest([SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -37,8 +37,8 @@ def sample_replay(settings, ingest):
 
 
 def _generate(settings, replay_id, stub):
-    from tasks.store import catalog
     from tasks import scenario
+    from tasks.store import catalog
 
     settings.llm_base_url, settings.llm_model, settings.llm_max_retries = stub.base_url, "stub-model", 1
     with catalog.writer(settings) as con:

@@ -5,8 +5,8 @@ import json
 import random
 
 import pytest
-
 from llm_stub import llm_stub
+
 from models.settings import SAMPLES_DIR
 from models.simulate import RunOptions
 
@@ -14,9 +14,9 @@ from models.simulate import RunOptions
 @pytest.fixture
 def scen(settings, ingest):
     """The sample ingested; a session replay and its scenario (one row per session)."""
-    from tasks.store import catalog
-    from tasks.scenario import replays
     from tasks import scenario
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
     ingest([SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
@@ -60,8 +60,8 @@ def test_oracle_reproduces_every_answer_and_tool_call(settings, scen, query):
         assert t["similarity"] == 1.0
     chats = query(f"select * from chats where execution_id = '{info.execution_id}'")
     assert all(c["divergence_turn"] is None and c["ended_reason"] == "script_done" for c in chats)
-    from tasks.store import catalog
     from tasks.scenario import replays
+    from tasks.store import catalog
     with catalog.reader(settings) as con:
         rs = replays.get(con, scen["replay_id"])
     assert rs["state"] == "COMPLETED" and rs["run_test_id"] == info.run_test_id

@@ -18,7 +18,18 @@ from llm_stub import StubResponse, llm_stub
 from pydantic import BaseModel, SecretStr
 
 from models.scenario import ConversationNotes, GenerationFailure, ToolCall, Transcript, Turn
-from tasks.common.llm import AsyncChatClient, ChatClient, InvalidReply, LLMError, aask_json, ask_json, history_message, make_llm_client, parse_json_text, retry_after_s
+from tasks.common.llm import (
+    AsyncChatClient,
+    ChatClient,
+    InvalidReply,
+    LLMError,
+    aask_json,
+    ask_json,
+    history_message,
+    make_llm_client,
+    parse_json_text,
+    retry_after_s,
+)
 from tasks.scenario.writer_llm import LLMWriter, count_sentences
 
 pytestmark = pytest.mark.timeout(20)

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from models.scenario import ConversationNotes, Graph, Persona
-from tasks.scenario.graph import (branch_path, build_graph, load_graph, path_for_supplied_graph, shortest_path, validate_graph,
-                         validate_path)
+from tasks.scenario.graph import (
+    branch_path,
+    build_graph,
+    load_graph,
+    path_for_supplied_graph,
+    shortest_path,
+    validate_graph,
+    validate_path,
+)
 from tasks.scenario.writer_offline import describe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from models.scenario import Persona, ToolCall, Transcript, Turn
-from tasks.scenario.writer_offline import (LEVELS, branch_category, classify_intent, describe, infer_persona, load_personas,
-                                 vary_persona)
+from tasks.scenario.writer_offline import (
+    LEVELS,
+    branch_category,
+    classify_intent,
+    describe,
+    infer_persona,
+    load_personas,
+    vary_persona,
+)
 
 EXPECTED = Path(__file__).resolve().parents[3] / "data" / "samples" / "expected.json"
 

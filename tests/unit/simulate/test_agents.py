@@ -19,6 +19,7 @@ from llm_stub import llm_stub
 
 from models.scenario import AgentDefinition
 from models.simulate import AgentInput, AgentResponse, RunOptions
+from tasks.common.llm import InvalidReply, LLMError
 from tasks.simulate.agents import (
     LIVE_TOOL_ERROR,
     MAX_TOOL_ROUNDS,
@@ -35,7 +36,6 @@ from tasks.simulate.agents import (
     retry_delay,
     token_usage,
 )
-from tasks.common.llm import InvalidReply, LLMError
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,0 +1,41 @@
+"""Text helpers every stage uses: one-line messages, clipped texts, JSON as text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def one_line(text: Any, limit: int = 500) -> str:
+    """``text`` on one line (white space folded), cut to ``limit`` characters with "..."."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def error_text(exc: BaseException, limit: int = 500) -> str:
+    """An exception as one line: ``Type: message`` (the type alone when there is no message)."""
+    msg = one_line(exc, limit)
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def clip(text: Any, limit: int) -> str:
+    """A text for a prompt or a page: non-text as JSON, stripped, cut to ``limit`` characters
+    with a note of what was left out."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        text = json.dumps(text, ensure_ascii=False, default=str)
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
+
+
+def json_text(value: Any) -> str | None:
+    """A value as stored in a text column: text as is, anything else as JSON, None as None."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()
+
+
+__all__ = ["clip", "error_text", "json_text", "one_line"]
