@@ -103,6 +103,15 @@ class NightlyParams(BaseModel):
         return (f"nightly regression: {self.regression_scenario_id}" if regression
                 else f"nightly: {self.project}")
 
+    @classmethod
+    def sample(cls) -> NightlyParams:
+        """A night on the bundled sample (its sessions are dated 2026-11-20..22: every session
+        with an error, not only yesterday's)."""
+        from models.settings import SAMPLE_AGENT, SAMPLE_PROJECT, SAMPLES_DIR
+
+        return cls(paths=[str(SAMPLES_DIR / "otlp")], project=SAMPLE_PROJECT, agent=SAMPLE_AGENT,
+                   select_where="error_count > 0")
+
     def run_options(self, regression: bool = False) -> RunOptions:
         return RunOptions(name=self.run_name(regression), mode=self.mode, tool_mode=self.tools,
                           concurrency=self.concurrency, repeat=self.repeat, batch_size=self.batch_size,

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from models.common import Record
+
 ReplayType = Literal["session", "trace"]
 ReplayState = Literal["INIT", "GENERATING", "COMPLETED", "FAILED"]
 # allowed transitions of a replay session; anything else is refused
@@ -139,3 +141,40 @@ class GenerationFailure(BaseModel):
     writer: str
     reason: str
     raw: str | None = None
+
+
+class ReplaySession(Record):
+    """A row of ``replay_sessions``: what to replay, and where it is in its life."""
+
+    replay_id: str
+    project: str
+    replay_type: ReplayType
+    ids: list[str]
+    select_all: bool = False
+    where_sql: str | None = None
+    state: ReplayState
+    state_reason: str | None = None
+    transitions: list[dict[str, Any]] = Field(default_factory=list)  # [{"state", "at", "reason"?}]
+    agent_name: str | None = None
+    scenario_name: str | None = None
+    suggestions: dict[str, Any] = Field(default_factory=dict)  # agent_name, scenario_name, agent_description, existing_agent
+    created_at: datetime
+    updated_at: datetime
+    run_test_id: str | None = None
+
+
+class ScenarioInfo(Record):
+    """What scenario generation made (``replay scenarios generate --json``)."""
+
+    replay_id: str
+    scenario_id: str
+    scenario_name: str
+    agent_name: str
+    agent_version: int
+    rows: int
+    transcripts: int  # conversations described
+    branches: int  # distinct conversation branches among the rows
+    failures: int  # conversations the model could not describe (written offline)
+    redactions: dict[str, int] | None = None  # with --redact: what was masked, by kind
+    writer: str  # offline, llm:<model>
+    state: ReplayState  # the replay session's state after generation

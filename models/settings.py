@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 SAMPLES_DIR = DEFAULT_DATA_DIR / "samples"
+# the bundled sample: its project, and the example agent (a dev build, and v2 with a prompt change)
+SAMPLE_PROJECT = "support-agent"
+SAMPLE_AGENT = "examples.support_agent:agent"
+SAMPLE_AGENT_V2 = "examples.support_agent:agent_v2"
 
 
 class Settings(BaseSettings):

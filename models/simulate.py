@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.common import Record
+
 Mode = Literal["replay", "simulate", "hybrid"]
 ToolMode = Literal["recorded", "live"]
 OffScript = Literal["error", "nearest", "fail"]
@@ -109,6 +111,29 @@ class ChatRecord(BaseModel):
     error: str | None = None
     started_at: Any = None
     ended_at: Any = None
+
+
+class Execution(Record):
+    """An execution with its run test (what ``runs resume``, evaluation and comparison read)."""
+
+    execution_id: str
+    run_test_id: str
+    agent_ref: str
+    started_at: Any = None
+    ended_at: Any = None
+    status: str
+    total_chats: int
+    completed_chats: int = 0
+    failed_chats: int = 0
+    error: str | None = None
+    name: str
+    scenario_id: str
+    mode: Mode = "replay"
+    tool_mode: ToolMode = "recorded"
+    options: RunOptions
+    replay_id: str | None = None
+    agent_name: str | None = None
+    agent_version: int | None = None
 
 
 class ExecutionInfo(BaseModel):

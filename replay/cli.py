@@ -8,9 +8,11 @@ stderr (a traceback only with ``--debug``).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -52,38 +54,45 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (ReplayError, ValidationError, OSError)
 
 
-def _fail(exc: BaseException, debug: bool) -> None:
-    if debug:
-        traceback.print_exception(exc)
-    msg = str(exc).strip() or type(exc).__name__
-    _say_error(msg)
-    raise typer.Exit(1)
-
-
 def _say_error(msg: str) -> None:
     """One line on stderr, never wrapped."""
     sys.stderr.write(f"replay: error: {' '.join(msg.split())}\n")
 
 
-def _run(ctx: typer.Context, fn, *args, **kwargs):
-    c: Ctx = ctx.obj
-    try:
-        return fn(*args, **kwargs)
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        _say_error("interrupted")
-        raise typer.Exit(130)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
-        if not c.debug and not isinstance(exc, _known_errors()):
-            msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (run with --debug for the traceback)"
-            _say_error(msg)
-            raise typer.Exit(1)
-        _fail(exc, c.debug)
+def handled(command: Callable[..., None]) -> Callable[..., None]:
+    """The CLI boundary around a command: a known error (``ReplayError``, invalid options, what
+    the operating system refused) is its one-line reason on stderr and exit 1; anything else is
+    its type and first line, with a hint to ``--debug`` (which adds the traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(ctx: typer.Context, *args: Any, **kwargs: Any) -> None:
+        try:
+            command(ctx, *args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            _say_error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
+            if ctx.obj.debug:
+                traceback.print_exception(exc)
+            if isinstance(exc, _known_errors()):
+                _say_error(str(exc).strip() or type(exc).__name__)
+            else:
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                _say_error(f"{type(exc).__name__}: {first} (run with --debug for the traceback)")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)  # a stage's typed result
+    return dump(mode="json") if callable(dump) else str(value)
 
 
 def _emit_json(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj, default=str).decode() + "\n")
+    sys.stdout.write(orjson.dumps(obj, default=_jsonable).decode() + "\n")
 
 
 @app.callback()
@@ -103,6 +112,7 @@ def _json_flag(ctx: typer.Context, local: bool) -> bool:
 
 # --------------------------------------------------------------------------- ingest
 @app.command()
+@handled
 def ingest(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(None, help="OTLP/JSON lines files or folders (.gz too)."),
@@ -113,40 +123,37 @@ def ingest(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Extract spans (files or Phoenix) into the lake, then rebuild turns and sessions."""
-    def go():
-        if phoenix and paths:
-            raise UserError("give either PATH... or --phoenix URL, not both")
-        if not phoenix and not paths:
-            raise UserError("nothing to ingest: give PATH... or --phoenix URL --project NAME")
-        if phoenix and not project:
-            raise UserError("--phoenix needs --project NAME (the Phoenix project to pull)")
-        settings = ctx.obj.settings(phoenix_api_key=api_key)
-        if settings.prefect_api_url:
-            from flows.ingest import ingest_flow
+    if phoenix and paths:
+        raise UserError("give either PATH... or --phoenix URL, not both")
+    if not phoenix and not paths:
+        raise UserError("nothing to ingest: give PATH... or --phoenix URL --project NAME")
+    if phoenix and not project:
+        raise UserError("--phoenix needs --project NAME (the Phoenix project to pull)")
+    settings = ctx.obj.settings(phoenix_api_key=api_key)
+    if settings.prefect_api_url:  # on the configured Prefect server, as the ingest flow
+        from flows.ingest import ingest_flow
+        from models.ingest import IngestInfo
 
-            result = ingest_flow(paths=[str(p) for p in paths or []], project=project, phoenix_url=phoenix,
-                                 data_dir=str(settings.data_dir))
-            from models.ingest import IngestInfo
+        info = IngestInfo.model_validate(ingest_flow(paths=[str(p) for p in paths or []], project=project,
+                                                     phoenix_url=phoenix, data_dir=str(settings.data_dir)))
+    else:
+        from tasks.ingest import run_ingest
 
-            info = IngestInfo.model_validate(result)
-        else:
-            from flows.local import ingest_local
-
-            info = ingest_local(settings, paths=list(paths or []), project=project, phoenix_url=phoenix)
-        if _json_flag(ctx, json_out):
-            _emit_json(info.model_dump(mode="json"))
-        else:
-            out.print(f"read {info.read} span records: ingested {info.ingested}, rejected {info.rejected}, "
-                      f"duplicates {info.duplicates} ({info.seconds:.2f} s, {info.mode})")
-            out.print(f"catalog: {info.sessions} sessions, {info.turns} turns "
-                      f"({info.sessionize.turns_written} turns rebuilt)")
-            if info.rejected:
-                out.print(f"[yellow]{info.rejected} rejected records: replay sql \"select * from rejects\"[/]")
-    _run(ctx, go)
+        info = run_ingest(settings, paths=list(paths or []), project=project, phoenix_url=phoenix)
+    if _json_flag(ctx, json_out):
+        _emit_json(info.model_dump(mode="json"))
+    else:
+        out.print(f"read {info.read} span records: ingested {info.ingested}, rejected {info.rejected}, "
+                  f"duplicates {info.duplicates} ({info.seconds:.2f} s, {info.mode})")
+        out.print(f"catalog: {info.sessions} sessions, {info.turns} turns "
+                  f"({info.sessionize.turns_written} turns rebuilt)")
+        if info.rejected:
+            out.print(f"[yellow]{info.rejected} rejected records: replay sql \"select * from rejects\"[/]")
 
 
 # --------------------------------------------------------------------------- sql
 @app.command("sql")
+@handled
 def sql_cmd(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="Read-only SQL over the views (spans, turns, sessions, rejects, ...)."),
@@ -154,16 +161,14 @@ def sql_cmd(
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Run a read-only SQL query on the catalog (never starts Prefect)."""
-    def go():
-        fmt_ = "json" if _json_flag(ctx, json_out) else fmt
-        if fmt_ not in ("table", "json", "csv"):
-            raise UserError(f"unknown --format {fmt_!r}: use table, json or csv")
-        from tasks.store import catalog
+    fmt_ = "json" if _json_flag(ctx, json_out) else fmt
+    if fmt_ not in ("table", "json", "csv"):
+        raise UserError(f"unknown --format {fmt_!r}: use table, json or csv")
+    from tasks.store import catalog
 
-        with catalog.reader(ctx.obj.settings()) as con:
-            cols, rows = catalog.run_read_only(con, query)
-        print_rows(cols, rows, fmt_)
-    _run(ctx, go)
+    with catalog.reader(ctx.obj.settings()) as con:
+        cols, rows = catalog.run_read_only(con, query)
+    print_rows(cols, rows, fmt_)
 
 
 def _cell(v: Any) -> Any:
@@ -202,6 +207,7 @@ def _split_ids(ids: Optional[list[str]]) -> list[str]:
 
 
 @replays_app.command("create")
+@handled
 def replays_create(
     ctx: typer.Context,
     project: str = typer.Option(..., "--project", help="The project the sessions or traces belong to."),
@@ -212,60 +218,56 @@ def replays_create(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create a replay session (state INIT) and print the suggested agent and scenario names."""
-    def go():
-        from tasks.scenario import replays
-        from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
-        with catalog.writer(ctx.obj.settings()) as con:
-            rs = replays.create(con, project, replay_type, _split_ids(ids), select_all, where)
-        if _json_flag(ctx, json_out):
-            _emit_json(rs)
-            return
-        sug = rs["suggestions"]
-        out.print(f"replay session [bold]{rs['replay_id']}[/]: {len(rs['ids'])} {rs['replay_type']}(s) of "
-                  f"{rs['project']}, state {rs['state']}")
-        out.print(f"suggested: --agent-name {sug['agent_name']} --scenario-name {sug['scenario_name']}")
-        if sug.get("existing_agent"):
-            ea = sug["existing_agent"]
-            out.print(f"existing agent definition: {ea['agent_name']} v{ea['version']} (reuse it with --agent-name)")
-        out.print(f"next: replay scenarios generate {rs['replay_id']} --agent-name {sug['agent_name']} "
-                  f"--scenario-name {sug['scenario_name']}")
-    _run(ctx, go)
+    with catalog.writer(ctx.obj.settings()) as con:
+        rs = replays.create(con, project, replay_type, _split_ids(ids), select_all, where)
+    if _json_flag(ctx, json_out):
+        _emit_json(rs)
+        return
+    sug = rs["suggestions"]
+    out.print(f"replay session [bold]{rs['replay_id']}[/]: {len(rs['ids'])} {rs['replay_type']}(s) of "
+              f"{rs['project']}, state {rs['state']}")
+    out.print(f"suggested: --agent-name {sug['agent_name']} --scenario-name {sug['scenario_name']}")
+    if sug.get("existing_agent"):
+        ea = sug["existing_agent"]
+        out.print(f"existing agent definition: {ea['agent_name']} v{ea['version']} (reuse it with --agent-name)")
+    out.print(f"next: replay scenarios generate {rs['replay_id']} --agent-name {sug['agent_name']} "
+              f"--scenario-name {sug['scenario_name']}")
 
 
 @replays_app.command("list")
+@handled
 def replays_list(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """List replay sessions, newest first."""
-    def go():
-        from tasks.scenario import replays
-        from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
-        with catalog.reader(ctx.obj.settings()) as con:
-            items = replays.list_all(con, project)
-        if _json_flag(ctx, json_out):
-            _emit_json({"replay_sessions": items})
-        else:
-            print_rows(list(items[0]) if items else ["replay_id"], [tuple(i.values()) for i in items], "table")
-    _run(ctx, go)
+    with catalog.reader(ctx.obj.settings()) as con:
+        items = replays.list_all(con, project)
+    if _json_flag(ctx, json_out):
+        _emit_json({"replay_sessions": items})
+    else:
+        print_rows(list(items[0]) if items else ["replay_id"], [tuple(i.values()) for i in items], "table")
 
 
 @replays_app.command("show")
+@handled
 def replays_show(ctx: typer.Context, replay_id: str = typer.Argument(...),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """One replay session with its ids, suggestions and state transitions."""
-    def go():
-        from tasks.scenario import replays
-        from tasks.store import catalog
+    from tasks.scenario import replays
+    from tasks.store import catalog
 
-        with catalog.reader(ctx.obj.settings()) as con:
-            rs = replays.get(con, replay_id)
-        if _json_flag(ctx, json_out):
-            _emit_json(rs)
-        else:
-            for k, v in rs.items():
-                out.print(f"[bold]{k}[/]: {_cell(v)}", highlight=False)
-    _run(ctx, go)
+    with catalog.reader(ctx.obj.settings()) as con:
+        rs = replays.get(con, replay_id)
+    if _json_flag(ctx, json_out):
+        _emit_json(rs)
+    else:
+        for k, v in rs.model_dump().items():
+            out.print(f"[bold]{k}[/]: {_cell(v)}", highlight=False)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -274,6 +276,7 @@ app.add_typer(scenarios_app, name="scenarios")
 
 
 @scenarios_app.command("generate")
+@handled
 def scenarios_generate(
     ctx: typer.Context,
     replay_id: str = typer.Argument(..., help="The replay session (replay replays create)."),
@@ -290,80 +293,75 @@ def scenarios_generate(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Generate the agent definition and the scenario (rows, graph) of a replay session."""
-    def go():
-        if graph and no_generate_graph:
-            raise UserError("give --graph FILE or --no-generate-graph, not both")
-        settings = ctx.obj.settings()
-        kwargs = dict(agent_name=agent_name, scenario_name=scenario_name, agent_description=agent_description,
-                      agent_type=agent_type, rows=rows, persona_ids=persona or [], custom_columns=custom_column or [],
-                      graph_file=str(graph) if graph else None, generate_graph=not no_generate_graph, redact=redact)
-        if settings.prefect_api_url:
-            from flows.scenario import scenario_flow
+    if graph and no_generate_graph:
+        raise UserError("give --graph FILE or --no-generate-graph, not both")
+    settings = ctx.obj.settings()
+    kwargs = dict(agent_name=agent_name, scenario_name=scenario_name, agent_description=agent_description,
+                  agent_type=agent_type, rows=rows, persona_ids=persona or [], custom_columns=custom_column or [],
+                  graph_file=str(graph) if graph else None, generate_graph=not no_generate_graph, redact=redact)
+    if settings.prefect_api_url:  # on the configured Prefect server, as the scenario flow
+        from flows.scenario import scenario_flow
 
-            result = scenario_flow(replay_id=replay_id, data_dir=str(settings.data_dir), **kwargs)
-        else:
-            from flows.local import generate_local
+        result = scenario_flow(replay_id=replay_id, data_dir=str(settings.data_dir), **kwargs)
+    else:
+        from tasks.scenario import run_scenario
 
-            result = generate_local(settings, replay_id, **kwargs)
-        if _json_flag(ctx, json_out):
-            _emit_json(result)
-            return
-        out.print(f"scenario [bold]{result['scenario_id']}[/] {result['scenario_name']}: {result['rows']} rows from "
-                  f"{result['transcripts']} conversations, {result['branches']} branches "
-                  f"(agent {result['agent_name']} v{result['agent_version']}, writer {result['writer']})")
-        if result["failures"]:
-            out.print(f"[yellow]{result['failures']} conversations the model could not describe "
-                      "(written offline; see scenarios.failures)[/]")
-        if result.get("redactions") is not None:
-            out.print(f"redacted: {result['redactions']}")
-    _run(ctx, go)
+        result = run_scenario(settings, replay_id, **kwargs).model_dump(mode="json")
+    if _json_flag(ctx, json_out):
+        _emit_json(result)
+        return
+    out.print(f"scenario [bold]{result['scenario_id']}[/] {result['scenario_name']}: {result['rows']} rows from "
+              f"{result['transcripts']} conversations, {result['branches']} branches "
+              f"(agent {result['agent_name']} v{result['agent_version']}, writer {result['writer']})")
+    if result["failures"]:
+        out.print(f"[yellow]{result['failures']} conversations the model could not describe "
+                  "(written offline; see scenarios.failures)[/]")
+    if result.get("redactions") is not None:
+        out.print(f"redacted: {result['redactions']}")
 
 
 @scenarios_app.command("export")
+@handled
 def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
                      out_file: Path = typer.Option(..., "--out", help="FILE.jsonl"),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Write a scenario as a portable, reviewable JSON-lines file."""
-    def go():
-        from tasks import scenario
-        from tasks.store import catalog
+    from tasks import scenario
+    from tasks.store import catalog
 
-        with catalog.reader(ctx.obj.settings()) as con:
-            result = scenario.export_scenario(con, scenario_id, out_file)
-        _emit_json(result) if _json_flag(ctx, json_out) else out.print(
-            f"wrote {result['rows']} rows of {scenario_id} to {out_file}")
-    _run(ctx, go)
+    with catalog.reader(ctx.obj.settings()) as con:
+        result = scenario.export_scenario(con, scenario_id, out_file)
+    _emit_json(result) if _json_flag(ctx, json_out) else out.print(
+        f"wrote {result['rows']} rows of {scenario_id} to {out_file}")
 
 
 @scenarios_app.command("import")
+@handled
 def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Import a scenario file (the same ids; importing the same file again changes nothing)."""
-    def go():
-        from tasks import scenario
-        from tasks.store import catalog
+    from tasks import scenario
+    from tasks.store import catalog
 
-        with catalog.writer(ctx.obj.settings()) as con:
-            result = scenario.import_scenario(con, file)
-        _emit_json(result) if _json_flag(ctx, json_out) else out.print(
-            f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} ({result['rows']} rows)")
-    _run(ctx, go)
+    with catalog.writer(ctx.obj.settings()) as con:
+        result = scenario.import_scenario(con, file)
+    _emit_json(result) if _json_flag(ctx, json_out) else out.print(
+        f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} ({result['rows']} rows)")
 
 
 @scenarios_app.command("list")
+@handled
 def scenarios_list(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
                    json_out: bool = typer.Option(False, "--json")) -> None:
     """List scenarios, newest first."""
-    def go():
-        from tasks.store import catalog
+    from tasks.store import catalog
 
-        with catalog.reader(ctx.obj.settings()) as con:
-            items = catalog.rows(con, "list_scenarios", {"project": project})
-        if _json_flag(ctx, json_out):
-            _emit_json({"scenarios": items})
-        else:
-            print_rows(list(items[0]) if items else ["scenario_id"], [tuple(i.values()) for i in items], "table")
-    _run(ctx, go)
+    with catalog.reader(ctx.obj.settings()) as con:
+        items = catalog.rows(con, "list_scenarios", {"project": project})
+    if _json_flag(ctx, json_out):
+        _emit_json({"scenarios": items})
+    else:
+        print_rows(list(items[0]) if items else ["scenario_id"], [tuple(i.values()) for i in items], "table")
 
 
 # --------------------------------------------------------------------------- run
@@ -387,57 +385,77 @@ def _print_execution(info, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _default(field: str) -> str:
+    """A run option's default, as the help shows it (RunOptions holds it, once)."""
+    from models.simulate import RunOptions
+
+    return f"default {RunOptions.model_fields[field].default}"
+
+
+def _run_and_score(settings, evaluators: list[str], execution_id: str | None = None, new: tuple | None = None):
+    """A new run (``new``: scenario, agent, options, replay) or the rest of ``execution_id``, then
+    its scores: on the configured Prefect server as the simulate flow, else in this process."""
+    import asyncio
+
+    from models.simulate import ExecutionInfo
+
+    if settings.prefect_api_url:
+        from flows.simulate import simulate_flow
+
+        scenario_id, agent, options, replay_id = new or (None, None, None, None)
+        return ExecutionInfo.model_validate(asyncio.run(simulate_flow(
+            scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id, execution_id=execution_id,
+            data_dir=str(settings.data_dir), evaluator_refs=evaluators)))
+    from tasks.evaluate import run_and_score
+    from tasks.simulate import run_async, start_run
+
+    if new is not None:
+        execution_id = start_run(settings, *new)
+    return run_async(run_and_score(settings, execution_id, evaluator_refs=evaluators, progress=True))
+
+
 @app.command("run")
+@handled
 def run_cmd(
     ctx: typer.Context,
     scenario_id: str = typer.Option(..., "--scenario", help="The scenario to run."),
     agent: str = typer.Option(..., "--agent", help="module:function, file.py:function, or an OpenAI-compatible http(s) URL."),
     name: Optional[str] = typer.Option(None, "--name"),
-    mode: str = typer.Option("replay", "--mode", help="replay | simulate | hybrid"),
-    tools: str = typer.Option("recorded", "--tools", help="recorded | live"),
-    off_script: str = typer.Option("error", "--off-script", help="error | nearest | fail (recorded tools)"),
-    concurrency: int = typer.Option(32, "--concurrency"),
-    repeat: int = typer.Option(1, "--repeat"),
+    mode: Optional[str] = typer.Option(None, "--mode", help=f"replay | simulate | hybrid ({_default('mode')})"),
+    tools: Optional[str] = typer.Option(None, "--tools", help=f"recorded | live ({_default('tool_mode')})"),
+    off_script: Optional[str] = typer.Option(None, "--off-script",
+                                             help=f"error | nearest | fail: recorded tools ({_default('off_script')})"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", help=_default("concurrency")),
+    repeat: Optional[int] = typer.Option(None, "--repeat", help=_default("repeat")),
     replay_id: Optional[str] = typer.Option(None, "--replay", help="Link this replay session (moves it to COMPLETED)."),
-    max_turns: int = typer.Option(10, "--max-turns"),
-    turn_timeout: float = typer.Option(60.0, "--turn-timeout", help="Seconds per agent turn."),
-    retries: int = typer.Option(3, "--retries", help="Retries of a turn on transient failures."),
-    max_failure_rate: float = typer.Option(0.2, "--max-failure-rate"),
-    batch_size: int = typer.Option(100, "--batch-size", help="Chats per batch (persisted together)."),
-    divergence_threshold: float = typer.Option(0.6, "--divergence-threshold"),
+    max_turns: Optional[int] = typer.Option(None, "--max-turns", help=_default("max_turns")),
+    turn_timeout: Optional[float] = typer.Option(None, "--turn-timeout",
+                                                 help=f"Seconds per agent turn ({_default('turn_timeout_s')})."),
+    retries: Optional[int] = typer.Option(None, "--retries",
+                                          help=f"Retries of a turn on transient failures ({_default('retries')})."),
+    max_failure_rate: Optional[float] = typer.Option(None, "--max-failure-rate", help=_default("max_failure_rate")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size",
+                                             help=f"Chats per batch, persisted together ({_default('batch_size')})."),
+    divergence_threshold: Optional[float] = typer.Option(None, "--divergence-threshold",
+                                                         help=_default("divergence_threshold")),
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="HTTP agent: a system prompt file."),
     model: Optional[str] = typer.Option(None, "--model", help="HTTP agent: the model name."),
     evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom evaluator module:Class (repeatable)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run a scenario against the agent under test: a run test and an execution, then scores."""
-    def go():
-        from models.simulate import RunOptions
+    from models.simulate import RunOptions
 
-        if system_prompt is not None and not system_prompt.is_file():
-            raise UserError(f"no such system prompt file: {system_prompt}")
-        options = RunOptions(name=name, mode=mode, tool_mode=tools, off_script=off_script, concurrency=concurrency,
-                             repeat=repeat, max_turns=max_turns, turn_timeout_s=turn_timeout, retries=retries,
-                             max_failure_rate=max_failure_rate, batch_size=batch_size,
-                             divergence_threshold=divergence_threshold,
-                             system_prompt=system_prompt.read_text() if system_prompt else None, model=model)
-        settings = ctx.obj.settings()
-        as_json = _json_flag(ctx, json_out)
-        if settings.prefect_api_url:
-            import asyncio
-
-            from flows.simulate import simulate_flow
-            from models.simulate import ExecutionInfo
-
-            info = ExecutionInfo.model_validate(asyncio.run(simulate_flow(
-                scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id,
-                data_dir=str(settings.data_dir), evaluator_refs=evaluator or [])))
-        else:
-            from flows.local import run_local
-
-            info = run_local(settings, scenario_id, agent, options, replay_id, progress=True, evaluators=evaluator or [])
-        _print_execution(info, as_json)
-    _run(ctx, go)
+    if system_prompt is not None and not system_prompt.is_file():
+        raise UserError(f"no such system prompt file: {system_prompt}")
+    given = dict(name=name, mode=mode, tool_mode=tools, off_script=off_script, concurrency=concurrency,
+                 repeat=repeat, max_turns=max_turns, turn_timeout_s=turn_timeout, retries=retries,
+                 max_failure_rate=max_failure_rate, batch_size=batch_size, divergence_threshold=divergence_threshold,
+                 system_prompt=system_prompt.read_text() if system_prompt else None, model=model)
+    options = RunOptions(**{k: v for k, v in given.items() if v is not None})
+    settings = ctx.obj.settings()
+    info = _run_and_score(settings, evaluator or [], new=(scenario_id, agent, options, replay_id))
+    _print_execution(info, _json_flag(ctx, json_out))
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests.")
@@ -445,47 +463,32 @@ app.add_typer(runs_app, name="runs")
 
 
 @runs_app.command("resume")
+@handled
 def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
                 json_out: bool = typer.Option(False, "--json")) -> None:
     """Finish an interrupted execution: run only the chats not finished yet."""
-    def go():
-        settings = ctx.obj.settings()
-        if settings.prefect_api_url:
-            import asyncio
-
-            from flows.simulate import simulate_flow
-            from models.simulate import ExecutionInfo
-
-            info = ExecutionInfo.model_validate(asyncio.run(simulate_flow(execution_id=execution_id,
-                                                                          data_dir=str(settings.data_dir))))
-        else:
-            from flows.local import resume_local
-
-            info = resume_local(settings, execution_id)
-        _print_execution(info, _json_flag(ctx, json_out))
-    _run(ctx, go)
+    info = _run_and_score(ctx.obj.settings(), [], execution_id=execution_id)
+    _print_execution(info, _json_flag(ctx, json_out))
 
 
 # --------------------------------------------------------------------------- evaluate / compare / report
 @app.command("evaluate")
+@handled
 def evaluate_cmd(ctx: typer.Context, execution_id: str = typer.Argument(...),
                  evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom module:Class."),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """(Re-)score an execution: eval_scores and execution_metrics (the same rows every time)."""
-    def go():
-        from tasks import evaluate
-        from tasks.store import catalog
+    from tasks.evaluate import run_evaluation
 
-        with catalog.writer(ctx.obj.settings()) as con:
-            metrics = evaluate.evaluate(con, ctx.obj.settings(), execution_id, evaluator or [])
-        if _json_flag(ctx, json_out):
-            _emit_json(metrics)
-        else:
-            print_rows(["metric", "value"], [(k, v) for k, v in metrics.items()], "table")
-    _run(ctx, go)
+    metrics = run_evaluation(ctx.obj.settings(), execution_id, evaluator or [])
+    if _json_flag(ctx, json_out):
+        _emit_json(metrics)
+    else:
+        print_rows(["metric", "value"], [(k, v) for k, v in metrics.items()], "table")
 
 
 @app.command("compare")
+@handled
 def compare_cmd(
     ctx: typer.Context,
     execution_id: str = typer.Argument(..., help="The execution (B, the candidate)."),
@@ -496,37 +499,36 @@ def compare_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Compare an execution with production, or with another execution (paired bootstrap)."""
-    def go():
-        from tasks import compare
-        from tasks.store import catalog
+    from tasks import compare
+    from tasks.store import catalog
 
-        with catalog.reader(ctx.obj.settings()) as con:
-            result = compare.between(con, other_id, execution_id) if other_id else compare.vs_production(con, execution_id)
-        if _json_flag(ctx, json_out):
-            _emit_json(result)
-        elif other_id:
-            rows = [(m["metric"], _fmt(m["a"]), _fmt(m["b"]), _fmt(m.get("delta")),
-                     "" if not m.get("ci") else f"[{_fmt(m['ci'][0])}, {_fmt(m['ci'][1])}]",
-                     _fmt(m.get("noise_floor")), m.get("direction"), "yes" if m.get("significant") else "")
-                    for m in result["metrics"]]
-            print_rows(["metric", "A (baseline)", "B", "B - A", "95% CI", "noise floor", "direction", "significant"],
-                       rows, "table")
-            if result["flaky_rows"]:
-                out.print(f"flaky rows (repetitions disagree): {result['flaky_rows']}")
-        else:
-            s = result["summary"]
-            print_rows(["metric", "production", "replay", "delta"],
-                       [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
-            out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
-                      f"{result['first_divergent_turn']}")
-        if fail_on_regression and other_id and result["significant_regressions"]:
-            _say_error(f"significant regression in {', '.join(result['significant_regressions'])} "
-                       f"({execution_id} against {other_id})")
-            raise typer.Exit(1)
-    _run(ctx, go)
+    with catalog.reader(ctx.obj.settings()) as con:
+        result = compare.between(con, other_id, execution_id) if other_id else compare.vs_production(con, execution_id)
+    if _json_flag(ctx, json_out):
+        _emit_json(result)
+    elif other_id:
+        rows = [(m["metric"], _fmt(m["a"]), _fmt(m["b"]), _fmt(m.get("delta")),
+                 "" if not m.get("ci") else f"[{_fmt(m['ci'][0])}, {_fmt(m['ci'][1])}]",
+                 _fmt(m.get("noise_floor")), m.get("direction"), "yes" if m.get("significant") else "")
+                for m in result["metrics"]]
+        print_rows(["metric", "A (baseline)", "B", "B - A", "95% CI", "noise floor", "direction", "significant"],
+                   rows, "table")
+        if result["flaky_rows"]:
+            out.print(f"flaky rows (repetitions disagree): {result['flaky_rows']}")
+    else:
+        s = result["summary"]
+        print_rows(["metric", "production", "replay", "delta"],
+                   [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
+        out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
+                  f"{result['first_divergent_turn']}")
+    if fail_on_regression and other_id and result["significant_regressions"]:
+        _say_error(f"significant regression in {', '.join(result['significant_regressions'])} "
+                   f"({execution_id} against {other_id})")
+        raise typer.Exit(1)
 
 
 @app.command("report")
+@handled
 def report_cmd(
     ctx: typer.Context,
     execution_id: str = typer.Argument(...),
@@ -535,13 +537,11 @@ def report_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Write the HTML report of an execution: KPIs, charts, sessions, transcripts against production."""
-    def go():
-        from flows.local import report_local
+    from tasks.report import run_report
 
-        path = report_local(ctx.obj.settings(), execution_id, out_file, baseline)
-        result = {"execution_id": execution_id, "baseline": baseline, "out": str(path)}
-        _emit_json(result) if _json_flag(ctx, json_out) else out.print(f"wrote {path}")
-    _run(ctx, go)
+    path = run_report(ctx.obj.settings(), execution_id, out_file, baseline)
+    result = {"execution_id": execution_id, "baseline": baseline, "out": str(path)}
+    _emit_json(result) if _json_flag(ctx, json_out) else out.print(f"wrote {path}")
 
 
 def _fmt(v: Any) -> str:
@@ -554,49 +554,48 @@ def _fmt(v: Any) -> str:
 
 # --------------------------------------------------------------------------- demo
 @app.command()
+@handled
 def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> None:
     """The whole loop on the bundled sample (so far: ingest it, replay its sessions, generate the scenario)."""
-    def go():
-        from flows.local import demo_local
+    from replay.demo import run_demo
 
-        settings = ctx.obj.settings()
-        result = demo_local(settings)
-        if _json_flag(ctx, json_out):
-            _emit_json(result)
-            return
-        info = result["ingest"]
-        out.print(f"[bold]Replay demo[/] — data dir {settings.data_dir}")
-        out.print(f"1. ingested {info['ingested']} spans ({info['duplicates']} duplicates, {info['rejected']} rejected) "
-                  f"→ {info['sessions']} sessions, {info['turns']} turns in {info['seconds']:.2f} s")
-        print_rows(result["session_columns"], [tuple(r.values()) for r in result["sessions"]], "table")
-        rs, sc = result["replay"], result["scenario"]
-        out.print(f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}")
-        out.print(f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
-                  f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}")
-        skip = ("avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count", "avg_input_tokens", "avg_latency")
-        for n, key, label in ((4, "run", "v1"), (5, "run_v2", "v2, prompt changed")):
-            run = result[key]
-            scores = ", ".join(f"{k[4:]} {v:.1f}" for k, v in run["metrics"].items()
-                               if k.startswith("avg_") and v is not None and k not in skip)
-            out.print(f"{n}. run {run['execution_id']} against the example agent ({label}): "
-                      f"{run['completed_chats']}/{run['total_chats']} chats completed, avg {run['avg_turn_count']:.1f} "
-                      f"turns; scores: {scores}")
-        cmp = result["compare"]
-        changes = [f"{m['metric']} {m['delta']:+.1f} ({m['direction']})" for m in cmp["metrics"]
-                   if m.get("significant") or (m.get("delta") and m["metric"] in ("ground_truth_match", "tool_call_match",
-                                                                                   "task_completion", "csat"))]
-        out.print("6. v2 against v1: " + ("; ".join(changes) or "no change")
-                  + (f"; significant regressions: {', '.join(cmp['significant_regressions'])}"
-                     if cmp["significant_regressions"] else ""))
-        tcm = next((m for m in cmp["metrics"] if m["metric"] == "tool_call_match"), None)
-        if tcm:
-            better = [r["row_index"] for r in tcm["rows"] if r["change"] == "improvement"]
-            worse = [r["row_index"] for r in tcm["rows"] if r["change"] == "regression"]
-            out.print(f"   tool_call_match per row: fixed on rows {better or '-'}, broken on rows {worse or '-'}")
-        out.print(f"7. report: {result['report']}")
-        run = result["run_v2"]
-        out.print(f'next: uv run replay compare {run["execution_id"]}   (against production)')
-    _run(ctx, go)
+    settings = ctx.obj.settings()
+    result = run_demo(settings)
+    if _json_flag(ctx, json_out):
+        _emit_json(result)
+        return
+    info = result["ingest"]
+    out.print(f"[bold]Replay demo[/] — data dir {settings.data_dir}")
+    out.print(f"1. ingested {info['ingested']} spans ({info['duplicates']} duplicates, {info['rejected']} rejected) "
+              f"→ {info['sessions']} sessions, {info['turns']} turns in {info['seconds']:.2f} s")
+    print_rows(result["session_columns"], [tuple(r.values()) for r in result["sessions"]], "table")
+    rs, sc = result["replay"], result["scenario"]
+    out.print(f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}")
+    out.print(f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
+              f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}")
+    skip = ("avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count", "avg_input_tokens", "avg_latency")
+    for n, key, label in ((4, "run", "v1"), (5, "run_v2", "v2, prompt changed")):
+        run = result[key]
+        scores = ", ".join(f"{k[4:]} {v:.1f}" for k, v in run["metrics"].items()
+                           if k.startswith("avg_") and v is not None and k not in skip)
+        out.print(f"{n}. run {run['execution_id']} against the example agent ({label}): "
+                  f"{run['completed_chats']}/{run['total_chats']} chats completed, avg {run['avg_turn_count']:.1f} "
+                  f"turns; scores: {scores}")
+    cmp = result["compare"]
+    changes = [f"{m['metric']} {m['delta']:+.1f} ({m['direction']})" for m in cmp["metrics"]
+               if m.get("significant") or (m.get("delta") and m["metric"] in ("ground_truth_match", "tool_call_match",
+                                                                               "task_completion", "csat"))]
+    out.print("6. v2 against v1: " + ("; ".join(changes) or "no change")
+              + (f"; significant regressions: {', '.join(cmp['significant_regressions'])}"
+                 if cmp["significant_regressions"] else ""))
+    tcm = next((m for m in cmp["metrics"] if m["metric"] == "tool_call_match"), None)
+    if tcm:
+        better = [r["row_index"] for r in tcm["rows"] if r["change"] == "improvement"]
+        worse = [r["row_index"] for r in tcm["rows"] if r["change"] == "regression"]
+        out.print(f"   tool_call_match per row: fixed on rows {better or '-'}, broken on rows {worse or '-'}")
+    out.print(f"7. report: {result['report']}")
+    run = result["run_v2"]
+    out.print(f'next: uv run replay compare {run["execution_id"]}   (against production)')
 
 
 def main() -> None:

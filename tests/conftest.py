@@ -32,10 +32,10 @@ def settings(tmp_path):
 @pytest.fixture
 def ingest(settings):
     """ingest(paths, project=None) -> IngestInfo, in-process, on the test's data dir."""
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
 
     def run(paths, project=None, s=None):
-        return ingest_local(s or settings, paths=[str(p) for p in paths], project=project)
+        return run_ingest(s or settings, paths=[str(p) for p in paths], project=project)
 
     return run
 

@@ -1,5 +1,8 @@
-"""Compare: an execution against production, or against a baseline execution."""
+"""Compare: an execution against production, against a baseline execution of the same
+scenario (``executions``, with the statistics of ``stats``), or against the previous
+execution of the same run test (``history``, the nightly's)."""
 
-from tasks.compare.executions import LOWER_IS_BETTER, MEASUREMENTS, between, per_row_values, vs_production
+from tasks.compare.executions import LOWER_IS_BETTER, between, vs_production
+from tasks.compare.history import compare_with_previous
 
-__all__ = ["LOWER_IS_BETTER", "MEASUREMENTS", "between", "per_row_values", "vs_production"]
+__all__ = ["LOWER_IS_BETTER", "between", "compare_with_previous", "vs_production"]

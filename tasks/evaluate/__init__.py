@@ -1,12 +1,9 @@
-"""Evaluate: score an execution's chats (``eval_scores``) and aggregate its metrics."""
+"""Evaluate: score an execution's chats (``eval_scores``) and aggregate its metrics.
 
-from tasks.evaluate.stage import (
-    evaluate,
-    evaluate_task,
-    load_execution_data,
-    metrics_markdown,
-    store_metrics,
-    write_scores,
-)
+``evaluators`` (the built-in evaluators and custom ``module:Class`` ones), ``metrics`` (the one
+aggregation of scores into ``execution_metrics``); ``stage`` composes them once
+(``run_evaluation``)."""
 
-__all__ = ["evaluate", "evaluate_task", "load_execution_data", "metrics_markdown", "store_metrics", "write_scores"]
+from tasks.evaluate.stage import evaluate, load_execution_data, run_and_score, run_evaluation
+
+__all__ = ["evaluate", "load_execution_data", "run_and_score", "run_evaluation"]

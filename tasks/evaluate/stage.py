@@ -16,8 +16,10 @@ import orjson
 import pyarrow as pa
 
 from models.evals import EvalScore
+from models.settings import Settings
+from models.simulate import ExecutionInfo
 from tasks.common.clock import now
-from tasks.common.prefect import lazy_task
+from tasks.common.runner import IN_PROCESS, Runner
 from tasks.store import catalog, lake
 
 _COLUMN = re.compile(r"^avg_[a-z0-9_]+$")
@@ -98,17 +100,30 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- Prefect task
-def _evaluate_task_fn(settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
+# --------------------------------------------------------------------------- the composition
+def evaluate_step(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
+    """Score an execution under the writer lock; returns its metrics row."""
     with catalog.writer(settings) as con:
-        metrics = evaluate(con, settings, execution_id, evaluator_refs)
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+        return evaluate(con, settings, execution_id, evaluator_refs)
 
-    key = re.sub(r"[^a-z0-9-]", "-", f"metrics-{execution_id}".lower())
-    create_table_artifact(key=key, table=[{"metric": k, "value": v} for k, v in metrics.items()],
-                          description=f"execution_metrics of {execution_id}")
-    create_markdown_artifact(key=f"{key}-summary", markdown=metrics_markdown(metrics))
+
+def run_evaluation(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None,
+                   runner: Runner = IN_PROCESS) -> dict[str, Any]:
+    """Score an execution (``eval_scores``, ``execution_metrics``) and publish its metrics
+    (Prefect artifacts ``metrics-<execution>`` and ``metrics-<execution>-summary``)."""
+    metrics = runner.step(evaluate_step, name="evaluate", retries=1)(settings, execution_id, evaluator_refs)
+    runner.publish(f"metrics-{execution_id}", table=[{"metric": k, "value": v} for k, v in metrics.items()],
+                   markdown=metrics_markdown(metrics), description=f"execution_metrics of {execution_id}")
     return metrics
 
 
-evaluate_task = lazy_task(_evaluate_task_fn, name="evaluate", retries=1)
+async def run_and_score(settings: Settings, execution_id: str, runner: Runner = IN_PROCESS,
+                        evaluator_refs: list[str] | None = None, progress: bool = False) -> ExecutionInfo:
+    """An execution's remaining chats run (:func:`tasks.simulate.run_execution`), then scored
+    (:func:`run_evaluation`): what ``replay run``, ``replay runs resume``, the simulate flow,
+    the nightly flow and the demo do."""
+    from tasks.simulate import run_execution
+
+    info = await run_execution(settings, execution_id, runner, progress)
+    info.metrics = run_evaluation(settings, execution_id, evaluator_refs, runner)
+    return info

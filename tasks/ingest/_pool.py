@@ -24,12 +24,15 @@ def _mp_context():
 @contextlib.contextmanager
 def worker_pool(settings) -> Iterator[ProcessPoolExecutor | None]:
     """The stage's worker processes (None: run inline). Create it BEFORE this process opens
-    DuckDB: with fork, the workers start at the first submit."""
+    DuckDB: with fork, the workers are started here, so that none inherits an open catalog."""
     n = settings.workers or min(4, os.cpu_count() or 1)
     if n <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=n, mp_context=_mp_context()) as pool:
+    ctx = _mp_context()
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        if ctx.get_start_method() == "fork":
+            pool.submit(int).result()  # with fork, the first submit starts every worker: now, before DuckDB
         yield pool
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from models.scenario import TRANSITIONS, ReplayType
+from models.scenario import TRANSITIONS, ReplaySession, ReplayType
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
 from tasks.store import catalog
@@ -93,7 +93,7 @@ def _transitions_json(items: list[dict[str, Any]]) -> str:
 
 
 def create(con, project: str, replay_type: ReplayType, ids: list[str] | None = None,
-           select_all: bool = False, where: str | None = None) -> dict[str, Any]:
+           select_all: bool = False, where: str | None = None) -> ReplaySession:
     """Store a replay session in state INIT; returns it with the suggestions."""
     if replay_type not in ("session", "trace"):
         raise ReplaySessionError(f"--type must be session or trace, not {replay_type!r}")
@@ -118,14 +118,14 @@ def create(con, project: str, replay_type: ReplayType, ids: list[str] | None = N
     return get(con, replay_id)
 
 
-def get(con, replay_id: str) -> dict[str, Any]:
+def get(con, replay_id: str) -> ReplaySession:
     out = catalog.one(con, "get_replay_session", {"replay_id": replay_id})
     if out is None:
         raise ReplaySessionError(f"no replay session {replay_id}; list them with `replay replays list`")
     for k in ("transitions", "suggestions"):
         if isinstance(out.get(k), str):
             out[k] = orjson.loads(out[k])
-    return out
+    return ReplaySession.model_validate({**out, "suggestions": out.get("suggestions") or {}})
 
 
 def list_all(con, project: str | None = None) -> list[dict[str, Any]]:
@@ -133,14 +133,37 @@ def list_all(con, project: str | None = None) -> list[dict[str, Any]]:
 
 
 def transition(con, replay_id: str, new_state: str, reason: str | None = None,
-               run_test_id: str | None = None) -> dict[str, Any]:
+               run_test_id: str | None = None) -> ReplaySession:
     """Move a replay session to ``new_state`` (refused when not allowed); times are kept."""
     rs = get(con, replay_id)
-    check_transition(rs["state"], new_state)
+    check_transition(rs.state, new_state)
     at = now()
-    items = list(rs["transitions"]) + [{"state": new_state, "at": at.isoformat(),
+    items = list(rs.transitions) + [{"state": new_state, "at": at.isoformat(),
                                         **({"reason": reason} if reason else {})}]
     con.execute(catalog.sql("update_replay_state"), {
         "replay_id": replay_id, "state": new_state, "state_reason": reason if new_state == "FAILED" else None,
         "transitions": _transitions_json(items), "updated_at": at, "run_test_id": run_test_id})
     return get(con, replay_id)
+
+
+def create_selection(con, project: str, where: str) -> ReplaySession | None:
+    """A replay session (INIT) over the project's sessions that ``where`` keeps, or None when
+    ``where`` is a valid predicate that keeps none of them (the nightly's "nothing new");
+    any other refusal is raised."""
+    try:
+        return create(con, project, "session", where=where)
+    except ReplaySessionError:
+        if _selects_nothing(con, project, where):
+            return None
+        raise
+
+
+def _selects_nothing(con, project: str, where: str) -> bool:
+    text = catalog.sql("session_ids_of_project").replace("{where}", where)
+    try:
+        statements = con.extract_statements(text)
+        if len(statements) != 1 or statements[0].type.name != "SELECT":
+            return False
+        return not con.execute(text, {"project": project}).fetchall()
+    except Exception:  # noqa: BLE001 - a predicate that does not bind: not "empty", the original error stands
+        return False

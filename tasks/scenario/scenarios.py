@@ -25,6 +25,7 @@ from models.scenario import (
     GenerationFailure,
     Graph,
     Persona,
+    ScenarioInfo,
     ScenarioRow,
     ToolCall,
     Transcript,
@@ -32,7 +33,6 @@ from models.scenario import (
 )
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
-from tasks.common.prefect import lazy_task
 from tasks.scenario import replays
 from tasks.store import catalog
 
@@ -218,7 +218,7 @@ def _dumps(obj: Any) -> str:
 # --------------------------------------------------------------------------- the stage
 def load_transcripts(con, replay: dict[str, Any]) -> list[Transcript]:
     return transcripts_from_rows(catalog.rows(con, "transcript_turns",
-                                              {"ids": replay["ids"], "by_trace": replay["replay_type"] == "trace"}))
+                                              {"ids": replay.ids, "by_trace": replay.replay_type == "trace"}))
 
 
 def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> tuple[AgentDefinition, bool]:
@@ -274,7 +274,7 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
              persona_ids: list[str] | None = None, custom_columns: list[str] | None = None,
              graph_file: str | None = None, generate_graph: bool = True, redact: bool = False,
              describe: Callable[[list[Transcript]], list[tuple[ConversationNotes, GenerationFailure | None]]] | None = None,
-             ) -> dict[str, Any]:
+             ) -> ScenarioInfo:
     """Generate the agent definition and the scenario of a replay session (INIT/GENERATING ->
     GENERATING; FAILED with the reason when generation fails)."""
     from tasks.scenario import graph as graphs
@@ -318,7 +318,7 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
         declared = [orjson.loads(r[0]) for r in con.execute(
             catalog.sql("declared_tools"), {"traces": [turn.trace_id for t in transcripts for turn in t.turns]}).fetchall()]
         declared_tools = declared[0] if declared and isinstance(declared[0], list) else []
-        description = agent_description or replay["suggestions"].get("agent_description") or ""
+        description = agent_description or replay.suggestions.get("agent_description") or ""
         draft = agent_draft(transcripts, declared_tools, agent_name, description)
         scenario_rows = assemble_rows(transcripts, notes, paths, chosen, personas, library, custom,
                                       seed=rows, vary=writer_offline.vary_persona)
@@ -327,12 +327,12 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
             redactor = Redactor(getattr(settings, "redact_patterns", None) or None)
             redact_rows(scenario_rows, draft, graph, redactor)
             redactions = dict(redactor.counts)
-        agent, _ = save_agent_definition(con, draft, replay["project"])
+        agent, _ = save_agent_definition(con, draft, replay.project)
         scenario_id = "scn_" + uuid.uuid4().hex[:12]
         writers = Counter(n.writer for n in notes)
         store_scenario(con, {
             "scenario_id": scenario_id, "scenario_name": scenario_name, "replay_id": replay_id,
-            "project": replay["project"], "agent_name": agent.agent_name, "agent_version": agent.version,
+            "project": replay.project, "agent_name": agent.agent_name, "agent_version": agent.version,
             "source": f"{replay['replay_type']}_replay", "graph": graph.model_dump(by_alias=True) if graph else None,
             "row_count": len(scenario_rows), "writer": ",".join(sorted(writers)),
             "redactions": redactions, "failures": [f.model_dump() for f in failures] or None,
@@ -342,11 +342,11 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
     except Exception as exc:
         replays.transition(con, replay_id, "FAILED", reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
-    return {"replay_id": replay_id, "scenario_id": scenario_id, "scenario_name": scenario_name,
-            "agent_name": agent.agent_name, "agent_version": agent.version, "rows": len(scenario_rows),
-            "transcripts": len(transcripts), "branches": len({r.conversation_branch for r in scenario_rows}),
-            "failures": len(failures), "redactions": redactions, "writer": ",".join(sorted(writers)),
-            "state": replays.get(con, replay_id)["state"]}
+    return ScenarioInfo(replay_id=replay_id, scenario_id=scenario_id, scenario_name=scenario_name,
+                        agent_name=agent.agent_name, agent_version=agent.version, rows=len(scenario_rows),
+                        transcripts=len(transcripts), branches=len({r.conversation_branch for r in scenario_rows}),
+                        failures=len(failures), redactions=redactions, writer=",".join(sorted(writers)),
+                        state=replays.get(con, replay_id).state)
 
 
 def store_scenario(con, scenario: dict[str, Any], rows: list[ScenarioRow]) -> None:
@@ -464,8 +464,3 @@ def import_scenario(con, path: Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- Prefect task
-def _describe_task_fn(transcripts: list[Transcript], settings) -> list[tuple[ConversationNotes, GenerationFailure | None]]:
-    return describe_batch(transcripts, settings)
-
-
-describe_task = lazy_task(_describe_task_fn, name="describe-transcripts", retries=1)

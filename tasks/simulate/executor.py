@@ -26,10 +26,9 @@ from typing import Any, Awaitable, Callable, Iterator
 import pyarrow as pa
 
 from models.scenario import ScenarioRow
-from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, ExecutionInfo, RunOptions, ToolCallLog
+from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, Execution, ExecutionInfo, RunOptions, ToolCallLog
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
-from tasks.common.prefect import lazy_task
 from tasks.common.text import error_text, json_text
 from tasks.store import lake
 
@@ -214,9 +213,12 @@ def _tool_row(c: ToolCallLog) -> dict[str, Any]:
             "status": c.status, "source": c.source, "matched_turn": c.matched_turn}
 
 
-def write_batch(lake_dir: Path, execution_id: str, results: list[tuple[ChatRecord, list[ChatTurnRecord]]]) -> None:
-    """One finished batch -> one atomic part per table (turns first: a chat row means its turns are there)."""
-    name = f"part-{int(time.time() * 1e6)}-{uuid.uuid4().hex[:6]}.parquet"
+def write_batch(lake_dir: Path, execution_id: str, results: list[tuple[ChatRecord, list[ChatTurnRecord]]],
+                name: str | None = None) -> None:
+    """One finished batch -> one atomic part per table (turns first: a chat row means its turns
+    are there). ``name``: the parts' file name (a batch that may run again names its own, so
+    that it replaces its parts instead of adding rows); a new unique one by default."""
+    name = name or f"part-{int(time.time() * 1e6)}-{uuid.uuid4().hex[:6]}.parquet"
     turn_rows = [{**t.model_dump(exclude={"tool_calls", "original_tool_calls"}), "execution_id": execution_id,
                   "tool_calls": [_tool_row(c) for c in t.tool_calls],
                   "original_tool_calls": t.original_tool_calls} for _, ts in results for t in ts]
@@ -339,7 +341,7 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
         raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
     if replay_id:
         rs = replays.get(con, replay_id)
-        replays.check_transition(rs["state"], "COMPLETED")
+        replays.check_transition(rs.state, "COMPLETED")
     run_test_id = "rt_" + uuid.uuid4().hex[:12]
     execution_id = "ex_" + uuid.uuid4().hex[:12]
     at = now()
@@ -356,50 +358,28 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
     return run_test_id, execution_id, total
 
 
-def load_execution(con, execution_id: str) -> dict[str, Any]:
+def load_execution(con, execution_id: str) -> Execution:
+    """An execution with its run test and options; RunError when there is none."""
     from tasks.store import catalog
 
-    out = catalog.one(con, "get_execution", {"execution_id": execution_id})
-    if out is None:
+    row = catalog.one(con, "get_execution", {"execution_id": execution_id})
+    if row is None:
         raise RunError(f"no execution {execution_id}; list them with `replay sql \"select * from executions\"`")
-    out["options"] = RunOptions.model_validate_json(out["options"])
-    return out
-
-
-async def execute(settings, execution: dict[str, Any], rows: list[ScenarioRow], agent_def,
-                  progress: bool = True) -> tuple[int, int, float]:
-    """Run the chats of an execution not yet persisted; returns (ran, failed now, seconds)."""
-
-    opts: RunOptions = execution["options"]
-    if opts.mode in ("simulate", "hybrid") and not getattr(settings, "llm_base_url", None):
-        raise RunError(f"{opts.mode} mode needs a model for the simulated user: "
-                       "set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
-    done = finished_chats(settings.lake_dir, execution["execution_id"])
-    todo = [c for c in plan(execution["execution_id"], rows, opts.repeat) if c[0] not in done]
-    t0 = time.perf_counter()
-    if not todo:
-        return 0, 0, 0.0
-    bar = Progress(len(done) + len(todo), len(done), enabled=progress)
-    try:
-        failed = await run_with_agent(settings, execution["execution_id"], execution["scenario_id"],
-                                      execution["agent_ref"], agent_def, opts, todo, progress=bar)
-    finally:
-        bar.close()
-    return len(todo), failed, time.perf_counter() - t0
+    return Execution.model_validate({**row, "options": RunOptions.model_validate_json(row["options"])})
 
 
 async def run_with_agent(settings, execution_id: str, scenario_id: str, agent_ref: str, agent_def,
                          opts: RunOptions, todo: list[tuple[str, ScenarioRow, int]], progress: Progress | None = None,
                          batch_runner: Callable[..., Awaitable[int]] | None = None) -> int:
     """Load the agent, run ``todo`` in batches under one concurrency limit, close what was
-    opened; returns the failed chats. ``batch_runner(ctx, no, batch, lake_dir)`` runs a batch
-    elsewhere (a Prefect task); by default here."""
+    opened; returns the failed chats. ``batch_runner(ctx, no, batch, lake_dir, progress)`` runs
+    a batch (a Prefect task, say); by default :func:`run_batch_now`, here."""
     from tasks.simulate import agents as agents_mod
 
     agent = agents_mod.load_agent(agent_ref, agent_def, opts, settings)
     ctx = ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(opts.concurrency),
                       llm_client=make_user_client(settings, opts))
-    run_batch = (lambda no, b: batch_runner(ctx, no, b, settings.lake_dir)) if batch_runner else None
+    run_batch = (lambda no, b: batch_runner(ctx, no, b, settings.lake_dir, progress)) if batch_runner else None
     try:
         return await run_chats(ctx, todo, settings.lake_dir, progress, run_batch=run_batch)
     finally:
@@ -435,8 +415,8 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
     statuses = finished_chats(settings.lake_dir, execution_id)
     completed = sum(1 for s in statuses.values() if s == "completed")
     failed = sum(1 for s in statuses.values() if s == "failed")
-    total = ex["total_chats"]
-    opts: RunOptions = ex["options"]
+    total = ex.total_chats
+    opts: RunOptions = ex.options
     if completed + failed < total:
         status, error = "interrupted", f"{total - completed - failed} chats not run; replay runs resume {execution_id}"
     elif total and failed / total > opts.max_failure_rate:
@@ -447,15 +427,7 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
                                                   "completed_chats": completed, "failed_chats": failed, "error": error})
     catalog.refresh_views(con, settings.lake_dir)
     kpi = con.execute(catalog.sql("execution_kpis"), {"execution_id": execution_id}).fetchone()
-    return ExecutionInfo(run_test_id=ex["run_test_id"], execution_id=execution_id, status=status, total_chats=total,
+    return ExecutionInfo(run_test_id=ex.run_test_id, execution_id=execution_id, status=status, total_chats=total,
                          completed_chats=completed, failed_chats=failed, ran_now=ran, seconds=round(seconds, 3),
                          avg_latency_ms=kpi[0], avg_turn_count=kpi[1], avg_output_tokens=kpi[2],
                          completion_pct=round(100.0 * completed / total, 1) if total else 0.0, mode=mode)
-
-
-# --------------------------------------------------------------------------- Prefect task
-async def _batch_task_fn(ctx: ChatContext, no: int, batch: list, lake_dir: Path, progress=None) -> int:
-    return await run_batch_now(ctx, no, batch, lake_dir, progress)
-
-
-batch_task = lazy_task(_batch_task_fn, name="simulate-batch", retries=0, no_cache=True)

@@ -28,15 +28,13 @@ import math
 import os
 import queue
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import orjson
-import pyarrow as pa
 from pydantic import SecretStr
 
-from tasks.common.prefect import lazy_task
-from tasks.store import lake
+from models.simulate import Execution
+from tasks.common.runner import prefect_task
 
 # The local cluster made when no address is given: two worker processes of one thread each,
 # listening on the loopback only, no dashboard.
@@ -84,20 +82,6 @@ def window_size(slots: int) -> int:
 
 
 # --------------------------------------------------------------------------- in the worker
-def write_batch_parts(lake_dir: Path, execution_id: str, results: list, name: str) -> None:
-    """One finished batch -> one atomic part per table, under a name of the batch's own
-    (turns first: a chat row means its turns are there)."""
-    from tasks.simulate import executor
-
-    turn_rows = [{**t.model_dump(exclude={"tool_calls", "original_tool_calls"}), "execution_id": execution_id,
-                  "tool_calls": [executor._tool_row(c) for c in t.tool_calls],
-                  "original_tool_calls": t.original_tool_calls} for _, ts in results for t in ts]
-    lake.write_atomic(pa.Table.from_pylist(turn_rows, schema=lake.CHAT_TURNS),
-                      executor.exec_dir(lake_dir, "chat_turns", execution_id) / name)
-    lake.write_atomic(pa.Table.from_pylist([c.model_dump() for c, _ in results], schema=lake.CHATS),
-                      executor.exec_dir(lake_dir, "chats", execution_id) / name)
-
-
 def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_id: str, agent_ref: str,
                    agent_def: Any, options: Any, batch_no: int, batch: bytes | list[tuple[str, Any, int]],
                    concurrency: int) -> dict[str, Any]:
@@ -124,7 +108,7 @@ def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_
                 await ctx.llm_client.aclose()
 
     results = executor.run_async(go())
-    write_batch_parts(settings.lake_dir, execution_id, results, part_name(batch))
+    executor.write_batch(settings.lake_dir, execution_id, results, part_name(batch))
     failed = sum(1 for c, _ in results if c.status == "failed")
     return {"batch": batch_no, "chats": len(results), "completed": len(results) - failed, "failed": failed,
             "pid": os.getpid(), "seconds": round(time.perf_counter() - t0, 3)}
@@ -188,15 +172,15 @@ def drive(submit: Callable[[Any], Any], jobs: Iterable[Any], window: int,
     return results
 
 
-def run_on_dask(settings, execution: dict[str, Any], agent_def: Any, todo: list[tuple[str, Any, int]],
+def run_on_dask(settings, execution: Execution, agent_def: Any, todo: list[tuple[str, Any, int]],
                 address: str | None = None, cluster_kwargs: dict[str, Any] | None = None,
                 log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run the chats ``todo`` as batches on a Dask cluster, from inside a Prefect flow run
     (each batch is one task run of that flow); returns the batches' counts."""
-    opts = execution["options"]
+    opts = execution.options
     size = opts.batch_size
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-    task = remote_batch_task()
+    task = prefect_task(run_batch_here, "simulate-dask-batch", (("no_cache", True), ("retries", 0)))
     fields = shippable_settings(settings)
     with dask_runner(address, cluster_kwargs) as runner:
         slots = cluster_slots(runner)
@@ -208,8 +192,8 @@ def run_on_dask(settings, execution: dict[str, Any], agent_def: Any, todo: list[
         def submit(job):
             no, batch = job
             return runner.submit(task, parameters={
-                "settings_fields": fields, "execution_id": execution["execution_id"],
-                "scenario_id": execution["scenario_id"], "agent_ref": execution["agent_ref"],
+                "settings_fields": fields, "execution_id": execution.execution_id,
+                "scenario_id": execution.scenario_id, "agent_ref": execution.agent_ref,
                 "agent_def": agent_def, "options": opts, "batch_no": no, "batch": pack_batch(batch),
                 "concurrency": share})
 
@@ -219,7 +203,3 @@ def run_on_dask(settings, execution: dict[str, Any], agent_def: Any, todo: list[
                     f"{res['failed']} failed, pid {res['pid']}, {res['seconds']} s")
 
         return drive(submit, enumerate(batches), window_size(slots), report)
-
-
-# --------------------------------------------------------------------------- Prefect task
-remote_batch_task = lazy_task(run_batch_here, name="simulate-dask-batch", retries=0, no_cache=True)

@@ -8,7 +8,7 @@ Run on demand (pytest ignores tests/bench). For each scale N it
    into its first four bytes (hex ids as hex, proto-JSON base64 ids as base64) and every
    session id by a ``~c`` suffix (copy 0 is the sample itself); everything else — files,
    lines, span shapes, the trace split across two files, timestamps — is kept;
-2. ingests it into a fresh data dir (in a child process: ``flows.local.ingest_local``, what
+2. ingests it into a fresh data dir (in a child process: ``tasks.ingest.run_ingest``, what
    ``replay ingest`` runs without a Prefect server) and checks spans = 139 N, sessions = 12 N;
 3. makes a replay of every session and its scenario (one row per session; not timed);
 4. runs the scenario ``--repeat`` times (48 N chats) against the agent with each runner, each
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
 SAMPLE = ROOT / "data" / "samples"
 SAMPLE_SPANS, SAMPLE_SESSIONS = 139, 12
@@ -110,12 +110,12 @@ def multiply_sample(out: Path, n: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- children
 def child_ingest(a) -> dict[str, Any]:
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
     from models.settings import load_settings
 
     s = load_settings(data_dir=a.data_dir)
     t0 = time.perf_counter()
-    info = ingest_local(s, paths=[a.input])
+    info = run_ingest(s, paths=[a.input])
     return {"seconds": time.perf_counter() - t0, "ingested": info.ingested, "rejected": info.rejected,
             "sessions": info.sessions, "turns": info.turns}
 
@@ -146,7 +146,7 @@ def child_simulate(a) -> dict[str, Any]:
                       turn_timeout_s=60, name=f"bench {a.runner}")
     t0 = time.perf_counter()
     if a.runner == "local":
-        from flows.local import run_local
+        from stages import run_local
 
         info = run_local(s, a.scenario, AGENTS[a.agent], opts, progress=False).model_dump()
     else:
@@ -166,7 +166,7 @@ def _warm_imports() -> None:
     """What a worker imports for its first batch (run on the dask-warm cluster's workers)."""
     import importlib
 
-    for name in ("prefect.task_engine", "tasks.simulate", "tasks.scale_out", "examples.support_agent"):
+    for name in ("prefect.task_engine", "tasks.simulate", "tasks.simulate.scale_out", "examples.support_agent"):
         importlib.import_module(name)
 
 

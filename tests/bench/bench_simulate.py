@@ -22,14 +22,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bench"), str(ROOT / "tests" / "support")]
 
 TURNS = 4
 
 
 def make_scenario(settings, n_rows: int) -> str:
     from models.scenario import Persona, ScenarioRow, Turn
-    from tasks import scenario
+    from tasks.common.clock import now
+    from tasks.scenario import scenarios as scenario
     from tasks.store import catalog
 
     rows = [ScenarioRow(row_index=i, origin_id=f"o{i}", persona=Persona(name=f"user {i}"),
@@ -46,7 +47,7 @@ def make_scenario(settings, n_rows: int) -> str:
         scenario.store_scenario(con, {"scenario_id": sid, "scenario_name": sid, "replay_id": None, "project": "bench",
                                       "agent_name": "bench", "agent_version": 1, "source": "bench", "graph": None,
                                       "row_count": n_rows, "writer": "bench", "redactions": None, "failures": None,
-                                      "created_at": catalog.now()}, rows)
+                                      "created_at": now()}, rows)
     return sid
 
 
@@ -78,7 +79,7 @@ class PeakRSS:
 
 
 def run_replay(settings, chats: int, concurrency: int, batch: int) -> dict:
-    from flows.local import run_local
+    from stages import run_local
     from models.simulate import RunOptions
 
     repeat = 10

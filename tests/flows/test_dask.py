@@ -23,7 +23,7 @@ async def pid_agent(input) -> str:
 def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
     from prefect.client.orchestration import get_client
 
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
     from flows.simulate import simulate_flow
     from tasks import scenario
     from tasks.scenario import replays
@@ -31,7 +31,7 @@ def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
     from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
-    ingest_local(s, paths=[SAMPLES_DIR / "otlp"])
+    run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
     with catalog.writer(s) as con:
         rs = replays.create(con, "support-agent", "session", select_all=True)
         sc = scenario.generate(con, s, rs["replay_id"], "bot", "s", rows=12)
@@ -73,7 +73,7 @@ def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
     # a batch that Dask runs again (its worker died after writing) replaces its own parts
     with catalog.reader(s) as con:
         _sc, rows, agent_def = scenario.get_scenario(con, sc["scenario_id"])
-    from tasks import simulate
+    from tasks.simulate import executor as simulate
 
     first = simulate.plan(ex, rows, 4)[:8]
     counts = scale_out.run_batch_here(scale_out.shippable_settings(s), ex, sc["scenario_id"], PID_AGENT, agent_def,

@@ -9,13 +9,13 @@ def test_scenario_flow_batches_the_transcripts(tmp_path):
 
     from prefect.client.orchestration import get_client
 
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
     from flows.scenario import scenario_flow
     from tasks.scenario import replays
     from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
-    ingest_local(s, paths=[SAMPLES_DIR / "otlp"])
+    run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
     with catalog.writer(s) as con:
         rs = replays.create(con, "support-agent", "session", select_all=True)
     result = scenario_flow(replay_id=rs["replay_id"], agent_name="bot", scenario_name="flow", rows=12,

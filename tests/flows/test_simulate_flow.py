@@ -10,14 +10,14 @@ from models.simulate import RunOptions
 def test_simulate_flow_maps_over_batches(tmp_path):
     from prefect.client.orchestration import get_client
 
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
     from flows.simulate import simulate_flow
     from tasks import scenario
     from tasks.scenario import replays
     from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
-    ingest_local(s, paths=[SAMPLES_DIR / "otlp"])
+    run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
     with catalog.writer(s) as con:
         rs = replays.create(con, "support-agent", "session", select_all=True)
         sc = scenario.generate(con, s, rs["replay_id"], "bot", "s", rows=12)

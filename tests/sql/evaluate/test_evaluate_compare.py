@@ -25,7 +25,7 @@ def scen(settings, ingest):
 
 
 def run(settings, scenario_id, agent, evaluators=None, **opts):
-    from flows.local import run_local
+    from stages import run_local
 
     return run_local(settings, scenario_id, agent, RunOptions(**opts), progress=False, evaluators=evaluators)
 

@@ -170,14 +170,14 @@ def _all_bad_file(path: Path) -> tuple[Path, dict[str, int], int]:
 
 @pytest.fixture(scope="module")
 def all_bad(tmp_path_factory, cli):  # cli: its background calls run while this ingests
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
     from models.settings import load_settings
     from tasks.store import catalog
 
     root = tmp_path_factory.mktemp("bad")
     s = load_settings(data_dir=root / "data")
     path, where, good_spans = _all_bad_file(root / "in" / "everything.jsonl")
-    info = ingest_local(s, paths=[path])
+    info = run_ingest(s, paths=[path])
 
     def q(sql):
         with catalog.reader(s) as con:

@@ -128,9 +128,9 @@ def write_files(folder: Path, items, rnd: random.Random, n_files: int, max_per_l
 
 # --------------------------------------------------------------------------- ingest + read back
 def ingest(s, paths):
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
 
-    return ingest_local(s, paths=[str(p) for p in paths])
+    return run_ingest(s, paths=[str(p) for p in paths])
 
 
 def rows(s, q: str) -> list[tuple]:

@@ -13,12 +13,12 @@ EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from flows.local import ingest_local
+    from tasks.ingest import run_ingest
     from models.settings import load_settings
     from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path_factory.mktemp("golden") / "data")
-    info = ingest_local(s, paths=[SAMPLES_DIR / "otlp"])
+    info = run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
     with catalog.reader(s) as con:
         turns = con.sql("select * exclude (tool_calls), to_json(tool_calls)::varchar as tool_calls from turns").fetchall()
         cols = [d[0] for d in con.sql("select * exclude (tool_calls), to_json(tool_calls)::varchar as tool_calls "

@@ -42,8 +42,8 @@ def test_session_replay_with_ids_all_and_where(cat):
 
 
 def test_trace_replay(cat):
-    from tasks import scenario
     from tasks.scenario import replays
+    from tasks.scenario import scenarios as scenario
 
     rs = replays.create(cat, PROJECT, "trace", ids=LONE[:2])
     ts = scenario.load_transcripts(cat, rs)

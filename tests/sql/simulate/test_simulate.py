@@ -27,7 +27,7 @@ def scen(settings, ingest):
 
 
 def run(settings, scen, agent, **opts):
-    from flows.local import run_local
+    from stages import run_local
 
     replay_id = opts.pop("replay_id", None)
     return run_local(settings, scen["scenario_id"], agent, RunOptions(**opts), replay_id, progress=False)

@@ -1,0 +1,49 @@
+"""``replay demo``: the whole loop on the bundled sample, in this process (no Prefect server).
+
+ingest the sample -> a replay session of every session -> its scenario -> a run against the
+example agent (v1) and one against v2 (a prompt change) -> scores -> v2 compared with v1 and
+with production -> the HTML report of v2 against v1. Each step is its stage's one composition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.settings import SAMPLE_AGENT, SAMPLE_AGENT_V2, SAMPLE_PROJECT, SAMPLES_DIR, Settings
+from models.simulate import RunOptions
+from tasks.compare import between, vs_production
+from tasks.evaluate import run_and_score
+from tasks.ingest import run_ingest
+from tasks.report import run_report
+from tasks.scenario import replays, run_scenario
+from tasks.simulate import run_async, start_run
+from tasks.store import catalog
+
+
+def run_demo(settings: Settings) -> dict[str, Any]:
+    """Run the demo on ``settings.data_dir``; returns what each step made (``--json``)."""
+    info = run_ingest(settings, paths=[SAMPLES_DIR / "otlp"])
+    with catalog.writer(settings) as con:
+        sessions = catalog.rows(con, "demo_sessions")
+        rs = replays.create(con, SAMPLE_PROJECT, "session", select_all=True)
+    scenario = run_scenario(settings, rs.replay_id, rs.suggestions["agent_name"], rs.suggestions["scenario_name"],
+                            rows=20)
+    runs = []
+    for agent, name, replay_id in ((SAMPLE_AGENT, "demo: example agent v1", rs.replay_id),
+                                   (SAMPLE_AGENT_V2, "demo: example agent v2 (prompt change)", None)):
+        execution_id = start_run(settings, scenario.scenario_id, agent, RunOptions(name=name), replay_id)
+        runs.append(run_async(run_and_score(settings, execution_id)))
+    v1, v2 = runs
+    with catalog.reader(settings) as con:
+        cmp = between(con, v1.execution_id, v2.execution_id)
+        vs_prod = vs_production(con, v2.execution_id)
+    report = run_report(settings, v2.execution_id, settings.data_dir / "reports" / f"{v2.execution_id}.html",
+                        baseline=v1.execution_id)
+    return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"),
+            "session_columns": list(sessions[0]) if sessions else [], "sessions": sessions,
+            "replay": rs.model_dump(mode="json"), "scenario": scenario.model_dump(mode="json"),
+            "run": v1.model_dump(mode="json"), "run_v2": v2.model_dump(mode="json"), "compare": cmp,
+            "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report)}
+
+
+__all__ = ["run_demo"]

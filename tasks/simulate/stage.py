@@ -1,0 +1,118 @@
+"""The simulate stage, composed once: an execution's lifecycle, lock -> plan -> run -> finish.
+
+``start_run`` stores a run test and its execution (``running``); ``run_execution`` runs the
+chats of an execution that are not persisted yet and counts them: a new run, ``replay runs
+resume``, the simulate flow and the nightly flow all go through it. Where the batches run is
+the runner's and the settings' business: in this process (``IN_PROCESS``), one Prefect task
+run per batch (``PREFECT``), or on a Dask cluster (``PREFECT`` with ``REPLAY_TASK_RUNNER=dask``).
+Scoring is the evaluate stage's (``tasks.evaluate.run_evaluation``), called after this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from models.scenario import AgentDefinition, ScenarioRow
+from models.settings import Settings
+from models.simulate import Execution, ExecutionInfo, RunOptions
+from tasks.common.runner import IN_PROCESS, Runner
+from tasks.simulate.executor import (
+    ChatContext,
+    Progress,
+    RunError,
+    create_run,
+    execution_lock,
+    finish,
+    finished_chats,
+    load_execution,
+    plan,
+    run_batch_now,
+    run_with_agent,
+)
+from tasks.store import catalog
+
+Chats = list[tuple[str, ScenarioRow, int]]
+
+
+def start_run(settings: Settings, scenario_id: str, agent_ref: str, options: RunOptions,
+              replay_id: str | None = None) -> str:
+    """A run test and its execution (``running``) of a scenario against an agent; returns the
+    execution id. With ``replay_id`` the replay session moves to COMPLETED."""
+    check_runnable(settings, options)
+    with catalog.writer(settings) as con:
+        _run_test_id, execution_id, _total = create_run(con, settings, scenario_id, agent_ref, options, replay_id)
+    return execution_id
+
+
+def check_runnable(settings: Settings, options: RunOptions) -> None:
+    """What makes a run impossible before any chat starts (one line, nothing written)."""
+    if settings.task_runner == "ray":
+        raise RunError("the ray task runner is not implemented; use REPLAY_TASK_RUNNER=dask or thread")
+    if options.mode in ("simulate", "hybrid") and not settings.llm_base_url:
+        raise RunError(f"{options.mode} mode needs a model for the simulated user: "
+                       "set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
+
+
+async def batch_step(ctx: ChatContext, no: int, batch: Chats, lake_dir: Path, progress: Progress | None = None) -> int:
+    """One batch of chats run to the end and persisted; returns its failed chats."""
+    return await run_batch_now(ctx, no, batch, lake_dir, progress)
+
+
+async def run_execution(settings: Settings, execution_id: str, runner: Runner = IN_PROCESS,
+                        progress: bool = False) -> ExecutionInfo:
+    """Run the chats of ``execution_id`` not persisted yet, then count them and set its status
+    (also when interrupted: the counts say what is left for ``replay runs resume``)."""
+    with catalog.writer(settings) as con:
+        ex = load_execution(con, execution_id)
+        from tasks.scenario import get_scenario
+
+        _scenario, rows, agent_def = get_scenario(con, ex.scenario_id)
+    ran, seconds = 0, 0.0
+    mode = runner.kind if settings.task_runner == "thread" else f"{runner.kind}-{settings.task_runner}"
+    with execution_lock(settings.lake_dir, execution_id):
+        try:
+            done = finished_chats(settings.lake_dir, execution_id)
+            todo = [c for c in plan(execution_id, rows, ex.options.repeat) if c[0] not in done]
+            if todo:
+                check_runnable(settings, ex.options)
+                loop = asyncio.get_running_loop()
+                t0 = loop.time()
+                await _run_chats(settings, ex, agent_def, todo, runner, progress, already=len(done))
+                ran, seconds = len(todo), loop.time() - t0
+        finally:
+            with catalog.writer(settings) as con:
+                info = finish(con, settings, execution_id, ran, seconds, mode=mode)
+    return info
+
+
+async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats, runner: Runner,
+                     progress: bool, already: int) -> None:
+    if runner.kind != IN_PROCESS.kind and settings.task_runner == "dask":
+        await _run_on_dask(settings, ex, agent_def, todo)
+        return
+    # a progress bar (or a line per batch) only in this process: a flow run logs its task runs
+    bar = Progress(already + len(todo), already, enabled=progress) if runner.kind == IN_PROCESS.kind else None
+    step = runner.step(batch_step, name="simulate-batch", retries=0, no_cache=True)
+    try:
+        await run_with_agent(settings, ex.execution_id, ex.scenario_id, ex.agent_ref, agent_def, ex.options, todo,
+                             progress=bar, batch_runner=step)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+async def _run_on_dask(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats) -> None:
+    """The batches on a Dask cluster, each a Prefect task run that runs in a worker."""
+    from prefect import get_run_logger
+
+    from tasks.simulate import agents, scale_out
+
+    # fail fast, here, on an agent that does not load (rather than once per batch on the workers)
+    await agents.load_agent(ex.agent_ref, agent_def, ex.options, settings).aclose()
+    # the Dask client blocks: drive it from a thread (it sees this flow run's context)
+    await asyncio.to_thread(scale_out.run_on_dask, settings, ex, agent_def, todo, settings.dask_address,
+                            log=get_run_logger().info)
+
+
+__all__ = ["batch_step", "check_runnable", "run_execution", "start_run"]
