@@ -158,7 +158,7 @@ def test_ground_truth_semantic_step_with_an_embedder():
 
 def test_ground_truth_semantic_only_when_the_package_is_importable(monkeypatch):
     monkeypatch.setattr(ev.importlib.util, "find_spec", lambda name, *a: None)
-    monkeypatch.setattr(ev, "_EMBEDDER", {})
+    monkeypatch.setattr(ev.semantic, "_EMBEDDER", {})  # the cache of the module that holds it
     assert ev.semantic_available() is False
     assert ev.default_embedder() is None
     res = gt("Refund approved.", "We have sent your money back.", embedder=None)

@@ -1,0 +1,114 @@
+"""What every evaluator shares: the base class (and the registry of built-ins), and how an
+evaluator reads production's side of a turn."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from models.evals import EvalContext, EvalResult, Level
+
+NO_PRODUCTION_ANSWER = "no production answer to compare"
+NO_PRODUCTION_TURN = "no production turn to compare"
+NORMAL_ENDINGS = frozenset({"script_done", "user_ended"})
+ERROR_ENDINGS = frozenset({"error", "timeout", "off_script"})
+
+
+# --------------------------------------------------------------------------- the base class
+# the built-in evaluators, by name: every subclass of Evaluator that sets a name
+BUILTINS: dict[str, type[Evaluator]] = {}
+
+
+class Evaluator:
+    """A built-in evaluator: a ``name``, a ``version``, a ``level`` ("turn": scored once per
+    turn, "chat": once per chat) and ``evaluate(ctx) -> EvalResult``. Subclassing it with a
+    ``name`` registers it among the built-ins; ``rank`` orders them (in ``eval_scores`` and in
+    every table that lists evaluators)."""
+
+    name: str = ""
+    version: str = "1"
+    level: Level = "chat"
+    source: str = "heuristic"
+    rank: int = 100
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            BUILTINS[cls.name] = cls
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> Evaluator:
+        """The evaluator as the settings configure it (no settings: the defaults)."""
+        return cls()
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+
+
+
+
+def field(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def call_list(value: Any) -> list[Any]:
+    """A tool-call list as stored (list of dicts/models, JSON text, None) -> list."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if isinstance(value, Mapping):
+        return [value]
+    return list(value)
+
+
+def call_failed(call: Any) -> bool:
+    return str(field(call, "status") or "").lower() in ("error", "failed", "failure")
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _production_turn_exists(ctx: EvalContext, turn: Mapping[str, Any]) -> bool:
+    """Production had a turn for this user message: the user message was production's
+    (not the simulated user's) and, when the row is known, production had that many turns."""
+    if turn.get("user_source") == "simulated":
+        return False
+    if ctx.row is not None:
+        return 0 <= int(turn["turn_index"]) < len(ctx.row.expected_turns)
+    return True
+
+
+def production_answer(ctx: EvalContext) -> str | None:
+    """Production's answer to this turn's user message, or None when there is none."""
+    turn = ctx.turn
+    if turn is None or not _production_turn_exists(ctx, turn):
+        return None
+    answer = turn.get("original_assistant_message")
+    if answer is None and ctx.row is not None:
+        answer = ctx.row.expected_turns[int(turn["turn_index"])].assistant_message
+    return answer
+
+
+def production_calls(ctx: EvalContext) -> list[Any] | None:
+    """Production's tool calls of this turn, or None when production had no such turn."""
+    turn = ctx.turn
+    if turn is None or not _production_turn_exists(ctx, turn):
+        return None
+    calls = call_list(turn.get("original_tool_calls"))
+    if not calls and ctx.row is not None:
+        calls = list(ctx.row.expected_turns[int(turn["turn_index"])].tool_calls)
+    return calls

@@ -1,0 +1,160 @@
+"""The LLM judge the chat-level evaluators share: rubric prompts, verdicts, the judge class."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from models.evals import EvalContext, EvalResult
+from tasks.common.text import clip
+from tasks.evaluate.evaluators.base import Evaluator, call_list, field
+
+# --------------------------------------------------------------------------- LLM judge
+
+
+class CompletionVerdict(BaseModel):
+    """The judge's reply for task_completion."""
+
+    completed: bool
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CsatVerdict(BaseModel):
+    """The judge's reply for csat."""
+
+    score: int = Field(ge=1, le=10)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+COMPLETION_RUBRIC = """You judge whether an AI agent completed the user's task in a conversation.
+Rubric:
+- completed = true when the agent did what the user needed: the request was fulfilled or
+  correctly resolved, with the right actions (tool calls) taken, and the conversation ended
+  without the user left stuck. A refusal or a hand-off to a human counts as completed only
+  when it was the right thing to do (the expected outcome says production did the same).
+- completed = false when the request was left unresolved, the agent gave wrong or invented
+  information, skipped a needed action, failed with an error, or transferred/refused without
+  need.
+Reply with one JSON object and nothing else: {"completed": true|false, "reason": "<one or two sentences>"}"""
+
+CSAT_RUBRIC = """You estimate the user's satisfaction (CSAT) with an AI agent after a conversation,
+from the user's point of view (their words, their reactions, whether they got what they came for).
+Scale (integer 1..10):
+- 1-2: furious or abandoned, the agent failed or made things worse
+- 3-4: dissatisfied: had to repeat themselves, unresolved, or an error
+- 5-6: neutral or partly helped
+- 7-8: satisfied: the request was handled, no friction
+- 9-10: delighted: resolved quickly, the user says thanks or praises the agent
+Reply with one JSON object and nothing else: {"score": <1-10>, "reason": "<one or two sentences>"}"""
+
+
+
+
+def render_chat(ctx: EvalContext, *, text_chars: int = 1500, total_chars: int = 16000) -> str:
+    """The conversation as the judge reads it (user, assistant, tool calls), newest turns kept
+    when it is too long."""
+    lines: list[str] = []
+    for t in ctx.turns:
+        block = [f"User: {clip(t.get('user_message'), text_chars)}"]
+        for c in call_list(t.get("tool_calls")):
+            args = field(c, "arguments")
+            args = args if isinstance(args, str) else json.dumps(args, default=str)
+            block.append(f"  [tool call] {field(c, 'name')}({clip(args, 300)}) -> "
+                         f"{clip(field(c, 'result'), 300)} (status {field(c, 'status') or 'ok'})")
+        if t.get("error"):
+            block.append(f"  [error] {clip(t['error'], 300)}")
+        block.append(f"Assistant: {clip(t.get('assistant_message'), text_chars)}")
+        lines.append("\n".join(block))
+    text = "\n\n".join(lines)
+    if len(text) > total_chars:
+        text = "[earlier turns cut]\n..." + text[-total_chars:]
+    return text or "(no turns)"
+
+
+def judge_messages(ctx: EvalContext, rubric: str) -> list[dict[str, str]]:
+    chat = ctx.chat
+    parts = []
+    if ctx.row is not None:
+        parts.append(f"Situation: {clip(ctx.row.situation, 1000)}")
+        parts.append(f"Expected outcome (what happened in production): {clip(ctx.row.outcome, 1000)}")
+    parts.append(f"How the conversation ended: status {chat.get('status')}, "
+                 f"reason {chat.get('ended_reason')}")
+    parts.append("Conversation:\n" + render_chat(ctx))
+    return [{"role": "system", "content": rubric}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def judge_model(settings: Any) -> str | None:
+    """The judge's model name when one is configured (llm_base_url and llm_model), else None."""
+    if settings is None or not getattr(settings, "llm_base_url", None):
+        return None
+    return getattr(settings, "llm_model", None) or None
+
+
+class _Judge(Evaluator):
+    """An LLM judge when a model is configured, the heuristic otherwise. ``mode``: "auto"
+    (that choice), "heuristic" (never call a model) or "llm" (fail without a model).
+    ``client``: a ChatClient to use instead of one built from the settings."""
+
+    name = ""
+    version = "1"
+    level: Literal["chat"] = "chat"
+    rubric = ""
+    reply_model: type[BaseModel] = BaseModel
+
+    def __init__(self, mode: Literal["auto", "heuristic", "llm"] = "auto", client: Any = None,
+                 retries: int = 2) -> None:
+        self.mode = mode
+        self.retries = retries
+        self._client = client
+        self._own: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.source = "heuristic"
+
+    def _model(self, ctx: EvalContext) -> str | None:
+        if self.mode == "heuristic":
+            return None
+        model = judge_model(ctx.settings)
+        if model is None and self._client is not None:
+            model = getattr(self._client, "model", None)
+        if model is None and self.mode == "llm":
+            raise ValueError(f"{self.name}: mode 'llm' needs REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
+        return model
+
+    def _chat_client(self, ctx: EvalContext, model: str) -> Any:
+        if self._client is not None:
+            return self._client
+        from tasks.common.llm import make_llm_client
+
+        key = (str(ctx.settings.llm_base_url), model)
+        with self._lock:
+            if key not in self._own:
+                self._own[key] = make_llm_client(ctx.settings)
+            return self._own[key]
+
+    def close(self) -> None:
+        """Close the clients this judge opened (not one it was given)."""
+        with self._lock:
+            clients, self._own = list(self._own.values()), {}
+        for c in clients:
+            c.close()
+
+    def heuristic(self, ctx: EvalContext) -> EvalResult:
+        raise NotImplementedError
+
+    def verdict(self, reply: Any, model: str) -> EvalResult:
+        raise NotImplementedError
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        model = self._model(ctx)
+        if model is None:
+            self.source = "heuristic"
+            return self.heuristic(ctx)
+        self.source = f"llm:{model}"
+        from tasks.common.llm import ask_json
+
+        reply = ask_json(self._chat_client(ctx, model), judge_messages(ctx, self.rubric),
+                         self.reply_model, retries=self.retries, model=model, name=self.name)
+        return self.verdict(reply, model)

@@ -1,0 +1,135 @@
+"""Running evaluators over an execution's chats: errors are rows, never crashes."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from models.evals import EvalContext, EvalResult, EvalScore
+from models.scenario import ScenarioRow
+from tasks.common.text import error_text
+from tasks.evaluate.evaluators.base import BUILTINS, call_list
+from tasks.evaluate.evaluators.custom import coerce_result, load_evaluator
+
+log = logging.getLogger("replay.evaluators")
+
+
+def default_evaluators(settings: Any = None) -> list[Any]:
+    """The built-ins (every registered :class:`Evaluator`, by rank, as the settings configure
+    them), then the custom ones ``settings.evaluators`` names (``module:Class`` refs, when the
+    settings have such a list)."""
+    evs: list[Any] = [cls.from_settings(settings) for cls in sorted(BUILTINS.values(), key=lambda c: (c.rank, c.name))]
+    for ref in getattr(settings, "evaluators", None) or []:
+        evs.append(load_evaluator(ref))
+    return evs
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    return dict(obj)
+
+
+def _prepare_turns(turns: Iterable[Any]) -> list[dict[str, Any]]:
+    out = []
+    for t in turns or []:
+        d = _as_dict(t)
+        d["tool_calls"] = [_as_dict(c) if hasattr(c, "model_dump") else c
+                           for c in call_list(d.get("tool_calls"))]
+        d["original_tool_calls"] = [_as_dict(c) if hasattr(c, "model_dump") else c
+                                    for c in call_list(d.get("original_tool_calls"))]
+        out.append(d)
+    out.sort(key=lambda d: d["turn_index"])
+    return out
+
+
+def _row(rows_by_index: Mapping[Any, Any] | None, chat: Mapping[str, Any]) -> ScenarioRow | None:
+    if not rows_by_index:
+        return None
+    r = rows_by_index.get(chat.get("row_index"))
+    if r is None:
+        r = rows_by_index.get((chat.get("scenario_id"), chat.get("row_index")))
+    if r is None or isinstance(r, ScenarioRow):
+        return r
+    return ScenarioRow.model_validate(r)
+
+
+def _score(ev: Any, chat: Mapping[str, Any], turn_index: int | None, result: EvalResult | None,
+           error: str | None) -> EvalScore:
+    base = dict(execution_id=str(chat.get("execution_id") or ""), chat_id=str(chat["chat_id"]),
+                turn_index=turn_index, evaluator=str(ev.name), evaluator_version=str(ev.version))
+    if result is None:
+        return EvalScore(**base, source=str(getattr(ev, "source", None) or "heuristic"),
+                         error=error)
+    value = result.value
+    if value is not None and not math.isfinite(value):
+        return EvalScore(**base, source=result.source,
+                         error=f"ValueError: {ev.name} returned a non-finite value ({value})")
+    return EvalScore(**base, value=value, label=result.label, passed=result.passed,
+                     reason=result.reason, source=result.source)
+
+
+def run_one(ev: Any, ctx: EvalContext) -> EvalScore:
+    """One evaluation; an exception becomes a failure row (value None, error set)."""
+    try:
+        result = coerce_result(ev.evaluate(ctx), str(ev.name))
+    except Exception as e:  # noqa: BLE001 - errors are data: a failure row, the run goes on
+        log.info("evaluator %s failed on chat %s turn %s: %s", ev.name, ctx.chat.get("chat_id"),
+                 ctx.turn_index, error_text(e))
+        return _score(ev, ctx.chat, ctx.turn_index, None, error_text(e))
+    return _score(ev, ctx.chat, ctx.turn_index, result, None)
+
+
+def run_evaluators(evaluators: Sequence[Any], chats: Iterable[Any],
+                   turns_by_chat: Mapping[str, Iterable[Any]],
+                   rows_by_index: Mapping[Any, Any] | None, settings: Any = None,
+                   *, close: bool = True) -> list[EvalScore]:
+    """Every chat-level evaluator once per chat, every turn-level one once per turn (in the
+    order: chat, evaluator, turn). ``chats``: rows of `chats` (dicts or ChatRecords);
+    ``turns_by_chat``: chat_id -> its `chat_turns` rows; ``rows_by_index``: row_index (or
+    (scenario_id, row_index)) -> ScenarioRow or its dict, a missing row gives ``ctx.row=None``.
+    An evaluator raising -> a failure row. Two evaluators with one name -> ValueError.
+    ``close``: close the evaluators' model clients at the end."""
+    names = Counter(str(ev.name) for ev in evaluators)
+    dupes = sorted(n for n, k in names.items() if k > 1)
+    if dupes:
+        raise ValueError(f"two evaluators share the name {', '.join(dupes)}; names key eval_scores")
+    scores: list[EvalScore] = []
+    try:
+        for c in chats:
+            chat = _as_dict(c)
+            turns = _prepare_turns(turns_by_chat.get(chat["chat_id"], []))
+            try:
+                row = _row(rows_by_index, chat)
+            except Exception as e:  # noqa: BLE001 - a bad row: every score of the chat says so
+                err = f"scenario row {chat.get('row_index')} is invalid: {error_text(e)}"
+                scores += [_score(ev, chat, None, None, err) for ev in evaluators]
+                continue
+            for ev in evaluators:
+                level = getattr(ev, "level", None) or "chat"
+                if level == "turn":
+                    for t in turns:
+                        ctx = EvalContext.model_construct(chat=chat, turns=turns, row=row,
+                                                          turn_index=t["turn_index"],
+                                                          settings=settings)
+                        scores.append(run_one(ev, ctx))
+                else:
+                    ctx = EvalContext.model_construct(chat=chat, turns=turns, row=row,
+                                                      turn_index=None, settings=settings)
+                    scores.append(run_one(ev, ctx))
+    finally:
+        if close:
+            for ev in evaluators:
+                fn = getattr(ev, "close", None)
+                if callable(fn):
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001
+                        log.debug("closing evaluator %s failed", ev.name, exc_info=True)
+    return scores
