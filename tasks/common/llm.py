@@ -4,9 +4,9 @@ Two layers, each usable alone:
 
 - :class:`ChatClient` / :class:`AsyncChatClient`: ``POST {base_url}/chat/completions``
   (``base_url`` like ``http://127.0.0.1:8000/v1``), bearer auth, a timeout, and retries
-  (tenacity) on connection errors, timeouts, 429 and 5xx with exponential backoff and
-  jitter; ``Retry-After`` / ``retry-after-ms`` is honoured, capped. Any other 4xx fails at
-  once. Every failure is an :class:`LLMError` with a one-line message that never holds
+  on connection errors, timeouts, 429 and 5xx (the policy of :mod:`tasks.common.retry`:
+  exponential backoff with full jitter; ``Retry-After`` / ``retry-after-ms`` honoured,
+  capped). Any other 4xx fails at once. Every failure is an :class:`LLMError` with a one-line message that never holds
   the API key. ``chat()`` returns the assistant message as a dict plus ``usage``.
 - :func:`ask_json` / :func:`aask_json`: ask for a JSON object matching a pydantic model
   (``response_format`` json_schema, non-strict), parse it (code fences stripped),
@@ -19,14 +19,10 @@ None when no model endpoint is configured.
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import json
 import logging
-import random
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import httpx
@@ -36,9 +32,19 @@ from pydantic import (
     SecretStr,
     ValidationError,
 )
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from tasks.common.errors import ReplayError
+from tasks.common.retry import (
+    BACKOFF_MAX_S,
+    BACKOFF_S,
+    RETRY_AFTER_MAX_S,
+    TRANSIENT_STATUSES,
+    RetryPolicy,
+    TransientResponse,
+    attempts_of,
+    raise_for_transient,
+)
+from tasks.common.retry import retry_after_s as retry_after_s  # re-exported: agents, tests
 from tasks.common.text import one_line
 
 log = logging.getLogger("replay.llm")
@@ -47,10 +53,8 @@ M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 3  # retries after the first attempt (4 attempts in all)
-BACKOFF_S = 0.5  # first backoff; doubles per attempt, capped at BACKOFF_MAX_S; jittered
-BACKOFF_MAX_S = 8.0
-RETRY_AFTER_MAX_S = 30.0  # a server's Retry-After is honoured up to this
-RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+# BACKOFF_S, BACKOFF_MAX_S, RETRY_AFTER_MAX_S: the defaults of tasks.common.retry
+RETRY_STATUSES = TRANSIENT_STATUSES  # 429 and 5xx
 
 
 # --------------------------------------------------------------------------- errors
@@ -106,45 +110,6 @@ def redact(text: str, secret: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- clients
-
-
-class _Transient(Exception):
-    """A retryable HTTP answer (429, 5xx); carries the response for Retry-After."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.UnsupportedProtocol):  # a bad URL does not get better
-        return False
-    return isinstance(exc, (_Transient, httpx.TransportError))
-
-
-def retry_after_s(headers: httpx.Headers | dict[str, str]) -> float | None:
-    """Seconds a server asks to wait: ``retry-after-ms``, ``retry-after`` (seconds or an
-    HTTP date); None when absent or unreadable."""
-    h = {k.lower(): v for k, v in headers.items()}
-    if "retry-after-ms" in h:
-        try:
-            return max(0.0, float(h["retry-after-ms"]) / 1000.0)
-        except ValueError:
-            pass
-    value = h.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def error_detail(response: httpx.Response) -> str:
@@ -236,28 +201,18 @@ class _ChatBase:
         payload.update(params)
         return payload
 
-    # -- retry policy
+    # -- retry policy (tasks.common.retry)
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Transient):
-            asked = retry_after_s(exc.response.headers)
-            if asked is not None:
-                return min(asked, self.retry_after_max_s)
-        backoff = min(self.backoff_s * 2 ** (state.attempt_number - 1), self.backoff_max_s)
-        return backoff / 2 + random.uniform(0, backoff / 2)  # "equal jitter"
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, backoff_s=self.backoff_s,
+                           backoff_max_s=self.backoff_max_s,
+                           retry_after_max_s=self.retry_after_max_s)
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        what = str(exc) if isinstance(exc, _Transient) else type(exc).__name__
-        sleep = state.next_action.sleep if state.next_action else 0.0
+    def _on_retry(self, attempt: int, exc: BaseException, delay: float) -> None:
+        what = str(exc) if isinstance(exc, TransientResponse) else type(exc).__name__
         log.info("LLM at %s: %s on attempt %d/%d; retrying in %.2f s",
-                 self.base_url, what, state.attempt_number, self.attempts, sleep)
-
-    def _retry_kwargs(self) -> dict[str, Any]:
-        return dict(stop=stop_after_attempt(self.attempts), wait=self._wait,
-                    retry=retry_if_exception(_is_transient), reraise=True,
-                    before_sleep=self._before_sleep)
+                 self.base_url, what, attempt, self.attempts, delay)
 
     # -- answers and failures
 
@@ -265,8 +220,8 @@ class _ChatBase:
         return LLMError(redact(message, self._api_key), **kw)
 
     def _exhausted(self, exc: BaseException) -> LLMError:
-        n = self.attempts
-        if isinstance(exc, _Transient):
+        n = attempts_of(exc, self.attempts)
+        if isinstance(exc, TransientResponse):
             r = exc.response
             return self._error(f"LLM at {self.base_url} kept failing: HTTP {r.status_code} "
                                f"{error_detail(r)} (after {n} attempts)",
@@ -350,20 +305,16 @@ class ChatClient(_ChatBase):
         ``params`` (max_tokens, seed, ...) go into the request body as they are."""
         payload = self._payload(messages, model, tools, response_format, temperature, params)
         body = orjson.dumps(payload)
-        attempt_no = 0
         try:
-            for attempt in Retrying(**self._retry_kwargs()):
-                with attempt:
-                    attempt_no += 1
-                    response = self._http.post("chat/completions", content=body)
-                    if response.status_code in RETRY_STATUSES:
-                        raise _Transient(response)
-        except (_Transient, httpx.TransportError) as e:
+            response, attempts = self.retry_policy.call(
+                lambda: raise_for_transient(self._http.post("chat/completions", content=body)),
+                on_retry=self._on_retry)
+        except (TransientResponse, httpx.TransportError) as e:
             raise self._exhausted(e) from None
         except httpx.HTTPError as e:
             raise self._error(f"LLM request to {self.base_url} failed: {type(e).__name__}: {e}",
-                              attempts=attempt_no) from None
-        return self._check(response, payload["model"], attempt_no)
+                              attempts=attempts_of(e)) from None
+        return self._check(response, payload["model"], attempts)
 
     def close(self) -> None:
         self._http.close()
@@ -391,20 +342,18 @@ class AsyncChatClient(_ChatBase):
         """See :meth:`ChatClient.chat`."""
         payload = self._payload(messages, model, tools, response_format, temperature, params)
         body = orjson.dumps(payload)
-        attempt_no = 0
+
+        async def post() -> httpx.Response:
+            return raise_for_transient(await self._http.post("chat/completions", content=body))
+
         try:
-            async for attempt in AsyncRetrying(**self._retry_kwargs(), sleep=asyncio.sleep):
-                with attempt:
-                    attempt_no += 1
-                    response = await self._http.post("chat/completions", content=body)
-                    if response.status_code in RETRY_STATUSES:
-                        raise _Transient(response)
-        except (_Transient, httpx.TransportError) as e:
+            response, attempts = await self.retry_policy.acall(post, on_retry=self._on_retry)
+        except (TransientResponse, httpx.TransportError) as e:
             raise self._exhausted(e) from None
         except httpx.HTTPError as e:
             raise self._error(f"LLM request to {self.base_url} failed: {type(e).__name__}: {e}",
-                              attempts=attempt_no) from None
-        return self._check(response, payload["model"], attempt_no)
+                              attempts=attempts_of(e)) from None
+        return self._check(response, payload["model"], attempts)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -19,9 +19,10 @@ Async-first and pure of storage (the simulate executor calls it):
 
 - :func:`call_with_retries` runs one turn under a timeout and retries what
   :func:`is_transient` calls transient (timeouts, connection errors, HTTP 429 and 5xx) after
-  :func:`retry_delay` (exponential backoff, full jitter, a server's Retry-After honoured).
-  Anything else is raised at once. The HTTP agent makes one request per round and never
-  retries by itself, so retries are not multiplied.
+  :func:`retry_delay` (exponential backoff, full jitter, a server's Retry-After honoured):
+  the policy of :mod:`tasks.common.retry`, with :class:`AgentError`'s ``transient`` deciding
+  for the agent's own errors. Anything else is raised at once. The HTTP agent makes one
+  request per round and never retries by itself, so retries are not multiplied.
 
 Errors are one line: :class:`AgentLoadError` (a ref that cannot be loaded: what failed and
 what to do), :class:`AgentReplyError` (a malformed reply, not transient),
@@ -41,10 +42,9 @@ import importlib.util
 import inspect
 import logging
 import os
-import random
 import re
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,16 +53,27 @@ import orjson
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from models.simulate import AgentInput, AgentResponse, RunOptions
+from tasks.common import retry as common_retry
 from tasks.common.errors import ReplayError
-from tasks.common.llm import InvalidReply, LLMError, redact, retry_after_s
+from tasks.common.llm import redact
+from tasks.common.retry import (
+    BACKOFF_MAX_S,
+    BACKOFF_S,
+    RETRY_AFTER_MAX_S,
+    OnRetry,
+    RetryPolicy,
+    retry_after_s,
+    retry_delay,
+    transient_status,
+)
 from tasks.common.text import one_line
 
 log = logging.getLogger("replay.agents")
 
 MAX_TOOL_ROUNDS = 8  # model requests in one turn of the HTTP agent
-BACKOFF_S = 0.5  # the first retry waits up to this; doubles per attempt
-BACKOFF_MAX_S = 8.0  # cap of the backoff
-RETRY_AFTER_MAX_S = 30.0  # a server's Retry-After is honoured up to this
+# BACKOFF_S (the first retry waits up to this; doubles per attempt), BACKOFF_MAX_S (cap of
+# the backoff), RETRY_AFTER_MAX_S (a server's Retry-After is honoured up to this): the
+# defaults of tasks.common.retry; retry_delay is its own too.
 MAX_THREADS = 256  # worker threads of one sync Python agent, at most
 LIVE_TOOL_ERROR = "tool {name} cannot run: live tools need a Python agent"
 
@@ -107,7 +118,7 @@ class AgentHTTPError(AgentError):
 
     @property
     def transient(self) -> bool:  # type: ignore[override]
-        return self.status == 429 or 500 <= self.status < 600
+        return transient_status(self.status)
 
 
 class AgentUnavailable(AgentError):
@@ -640,77 +651,30 @@ def load_agent(ref: str, agent_def: Any, options: RunOptions, settings: Any) -> 
 # --------------------------------------------------------------------------- retries
 
 
-_TRANSIENT_NAMES = {"APIConnectionError", "APITimeoutError", "ServiceUnavailableError",
-                    "RateLimitError", "InternalServerError"}  # openai, anthropic, litellm SDKs
-
-
-def _status_of(exc: BaseException) -> int | None:
-    for attr in ("status_code", "status", "http_status"):
-        v = getattr(exc, attr, None)
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-    response = getattr(exc, "response", None)
-    v = getattr(response, "status_code", None)
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _transient_status(status: int | None) -> bool:
-    return status is not None and (status == 429 or 500 <= status < 600)
+def _agent_verdict(exc: BaseException) -> bool | None:
+    """The agent's own errors say whether they are transient; the rule decides the rest."""
+    return bool(exc.transient) if isinstance(exc, AgentError) else None
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether another attempt may succeed: timeouts, connection errors, HTTP 429 and 5xx
-    (from the endpoint, an ``LLMError``, or an SDK error carrying ``status_code``)."""
-    if isinstance(exc, AgentError):
-        return bool(exc.transient)
-    if isinstance(exc, InvalidReply):
-        return False
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return True
-    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-        return False
-    if isinstance(exc, httpx.TransportError):  # connect/read/pool timeouts, connection errors
-        return True
-    if isinstance(exc, httpx.HTTPStatusError):
-        return _transient_status(exc.response.status_code)
-    if isinstance(exc, LLMError):
-        return _transient_status(exc.status)
-    if isinstance(exc, ConnectionError):
-        return True
-    if any(c.__name__ in _TRANSIENT_NAMES for c in type(exc).__mro__):
-        return True
-    return _transient_status(_status_of(exc))
+    (from the endpoint, an ``LLMError``, or an SDK error carrying ``status_code``); an
+    :class:`AgentError` by its ``transient``."""
+    return common_retry.is_transient(exc, _agent_verdict)
 
 
-def _retry_after_of(exc: BaseException) -> float | None:
-    if isinstance(exc, AgentHTTPError):
-        return exc.retry_after
-    asked = getattr(exc, "retry_after", None)
-    if isinstance(asked, (int, float)) and not isinstance(asked, bool):
-        return max(0.0, float(asked))
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is not None:
-        try:
-            return retry_after_s(headers)
-        except Exception:  # noqa: BLE001 - not header-like
-            return None
-    return None
-
-
-def retry_delay(exc: BaseException, attempt: int, *, backoff_s: float = BACKOFF_S,
-                backoff_max_s: float = BACKOFF_MAX_S,
-                retry_after_max_s: float = RETRY_AFTER_MAX_S) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based): the server's
-    Retry-After when the error carries one (capped at ``retry_after_max_s``), else
-    exponential backoff with full jitter, ``uniform(0, min(cap, backoff_s * 2**(attempt-1)))``."""
-    asked = _retry_after_of(exc)
-    if asked is not None:
-        return min(asked, retry_after_max_s)
-    ceiling = min(backoff_max_s, backoff_s * 2 ** max(0, attempt - 1))
-    return random.uniform(0, ceiling)
-
-
-OnRetry = Callable[[int, BaseException, float], Awaitable[None] | None]
+async def _respond_once(agent: Agent, inp: AgentInput, timeout_s: float | None) -> AgentResponse:
+    """One attempt under ``timeout_s``; a timeout becomes :class:`AgentTimeout`."""
+    try:
+        if timeout_s is None:
+            return await agent.respond(inp)
+        async with asyncio.timeout(timeout_s):  # no extra task per call, unlike wait_for
+            return await agent.respond(inp)
+    except TimeoutError as exc:
+        if isinstance(exc, AgentError):
+            raise
+        raise AgentTimeout(f"the agent did not answer within {timeout_s:g} s" if timeout_s is not None
+                           else f"the agent raised TimeoutError: {exc}") from exc
 
 
 async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float | None,
@@ -724,47 +688,26 @@ async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float |
     ``TimeoutError``). The error raised carries ``attempts`` when it can hold an attribute.
     ``on_retry(attempt, exc, delay)`` (sync or async) is called before each retry, e.g. to
     forget the tool calls of the failed attempt."""
-    retries = max(0, int(retries))
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            if timeout_s is None:
-                response = await agent.respond(inp)
+    policy = RetryPolicy(attempts=max(0, int(retries)) + 1, backoff_s=backoff_s,
+                         backoff_max_s=backoff_max_s, retry_after_max_s=retry_after_max_s,
+                         verdict=_agent_verdict)
+
+    def before_retry(attempt: int, err: BaseException, delay: float) -> Any:
+        log.info("agent %s: %s on attempt %d/%d; retrying in %.2f s",
+                 getattr(agent, "ref", agent), one_line(f"{type(err).__name__}: {err}", 200),
+                 attempt, policy.attempts, delay)
+        return on_retry(attempt, err, delay) if on_retry is not None else None
+
+    try:
+        return await policy.acall(lambda: _respond_once(agent, inp, timeout_s), on_retry=before_retry)
+    except Exception as err:
+        attempts = common_retry.attempts_of(err)
+        if attempts > 1:
+            if isinstance(err, AgentError):
+                err.args = (f"{err.args[0]} (after {attempts} attempts)",)
             else:
-                async with asyncio.timeout(timeout_s):  # no extra task per call, unlike wait_for
-                    response = await agent.respond(inp)
-            return response, attempt
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            err: Exception = exc
-            if isinstance(exc, TimeoutError) and not isinstance(exc, AgentError):
-                err = AgentTimeout(f"the agent did not answer within {timeout_s:g} s"
-                                   if timeout_s is not None else f"the agent raised TimeoutError: {exc}")
-            if not is_transient(err) or attempt > retries:
-                if attempt > 1:
-                    if isinstance(err, AgentError):
-                        err.args = (f"{err.args[0]} (after {attempt} attempts)",)
-                    else:
-                        err.add_note(f"after {attempt} attempts")
-                try:
-                    err.attempts = attempt  # type: ignore[attr-defined]
-                except AttributeError:
-                    pass
-                if err is exc:
-                    raise
-                raise err from exc
-            delay = retry_delay(err, attempt, backoff_s=backoff_s, backoff_max_s=backoff_max_s,
-                                retry_after_max_s=retry_after_max_s)
-            log.info("agent %s: %s on attempt %d/%d; retrying in %.2f s",
-                     getattr(agent, "ref", agent), one_line(f"{type(err).__name__}: {err}", 200),
-                     attempt, retries + 1, delay)
-            if on_retry is not None:
-                maybe = on_retry(attempt, err, delay)
-                if inspect.isawaitable(maybe):
-                    await maybe
-            await asyncio.sleep(delay)
+                err.add_note(f"after {attempts} attempts")
+        raise
 
 
 __all__ = [

@@ -73,25 +73,26 @@ from urllib.parse import quote
 
 import httpx
 import orjson
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
 
 from models.ingest import ExtractInfo
 from models.spans import RawEvent, RawSpan
 from tasks.common.errors import ReplayError
 from tasks.common.prefect import lazy_task
+from tasks.common.retry import (
+    TRANSIENT_STATUSES,
+    RetryPolicy,
+    TransientResponse,
+    attempts_of,
+    raise_for_transient,
+)
 from tasks.store import catalog
 
 SOURCE = "phoenix"
 MAX_PAGE_SIZE = 1000  # Phoenix 20.x answers 422 above this
 RETRY_ATTEMPTS = 3
-RETRY_WAIT_S = 0.5  # first backoff; doubles, capped at RETRY_WAIT_MAX_S
-RETRY_WAIT_MAX_S = 4.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_WAIT_S = 0.5  # ceiling of the first (jittered) backoff; doubles, capped at RETRY_WAIT_MAX_S
+RETRY_WAIT_MAX_S = 4.0  # also the cap of a Retry-After
+RETRY_STATUSES = TRANSIENT_STATUSES  # 429 and 5xx (tasks.common.retry)
 # Phoenix's phoenix.trace.attributes.JSON_STRING_ATTRIBUTES, tested with str.endswith
 # ("document.metadata" ends with "metadata").
 JSON_STRING_SUFFIXES = ("metadata", "tool.parameters", "llm.prompt_template.variables")
@@ -339,25 +340,10 @@ def make_phoenix_client(
     return httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
 
-class _Transient(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-
-
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, (_Transient, httpx.TransportError))
-
-
-def _wait(state: RetryCallState) -> float:
-    backoff = min(RETRY_WAIT_S * 2 ** (state.attempt_number - 1), RETRY_WAIT_MAX_S)
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Transient):
-        try:
-            return max(backoff, min(float(exc.response.headers["retry-after"]), RETRY_WAIT_MAX_S))
-        except (KeyError, ValueError):
-            pass
-    return backoff
+def _retry_policy() -> RetryPolicy:
+    """The knobs read when a request is made (tests set them to 0)."""
+    return RetryPolicy(attempts=RETRY_ATTEMPTS, backoff_s=RETRY_WAIT_S,
+                       backoff_max_s=RETRY_WAIT_MAX_S, retry_after_max_s=RETRY_WAIT_MAX_S)
 
 
 def _detail(response: httpx.Response) -> str:
@@ -372,27 +358,17 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _get(client: httpx.Client, path: str, params: dict[str, Any], base_url: str) -> httpx.Response:
-    retrying = Retrying(
-        stop=stop_after_attempt(RETRY_ATTEMPTS),
-        wait=_wait,
-        retry=retry_if_exception(_is_transient),
-        reraise=True,
-    )
     try:
-        for attempt in retrying:
-            with attempt:
-                response = client.get(path, params=params)
-                if response.status_code in RETRY_STATUSES:
-                    raise _Transient(response)
-    except _Transient as e:
+        response, _ = _retry_policy().call(lambda: raise_for_transient(client.get(path, params=params)))
+    except TransientResponse as e:
         raise PhoenixError(
             f"Phoenix at {base_url} kept failing: HTTP {e.response.status_code} "
-            f"{_detail(e.response)} (after {RETRY_ATTEMPTS} attempts)"
+            f"{_detail(e.response)} (after {attempts_of(e)} attempts)"
         ) from None
     except httpx.TransportError as e:
         raise PhoenixError(
             f"cannot reach Phoenix at {base_url}: {type(e).__name__}: {e} "
-            f"(after {RETRY_ATTEMPTS} attempts); is the server up and the URL right?"
+            f"(after {attempts_of(e)} attempts); is the server up and the URL right?"
         ) from None
     return response
 
