@@ -179,7 +179,7 @@ def _cell(v: Any) -> Any:
 
 def print_rows(cols: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "json":
-        _emit_json([dict(zip(cols, r)) for r in rows])
+        _emit_json([dict(zip(cols, r, strict=False)) for r in rows])
     elif fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -48,6 +48,6 @@ def query(settings):
     def run(q, s=None):
         with catalog.reader(s or settings) as con:
             cols, rows = catalog.run_read_only(con, q)
-        return [dict(zip(cols, r)) for r in rows]
+        return [dict(zip(cols, r, strict=False)) for r in rows]
 
     return run

@@ -161,6 +161,35 @@ def _norm_flat_message(m: Any) -> dict[str, Any] | None:
     }
 
 
+def _parts_message(m: dict[str, Any], role: str) -> dict[str, Any]:
+    """A GenAI message with ``parts`` (text, tool_call, tool_call_response)."""
+    texts, calls, tool_call_id, result = [], [], None, None
+    for part in m["parts"]:
+        if not isinstance(part, dict):
+            continue
+        ptype = part.get("type")
+        if ptype == "text" or (ptype is None and "content" in part):
+            if part.get("content") is not None:
+                texts.append(_s(part.get("content")) or "")
+        elif ptype == "tool_call":
+            calls.append({"id": _s(part.get("id")), "name": _s(part.get("name")),
+                          "arguments": _args_text(part.get("arguments"))})
+        elif ptype == "tool_call_response":
+            tool_call_id = _s(part.get("id"))
+            result = part.get("response", part.get("result"))
+    if role == "tool" and result is not None:
+        texts.append(_s(result) or "")
+    return {"role": role, "content": "\n".join(texts) if texts else None, "tool_calls": calls,
+            "tool_call_id": tool_call_id, "name": _s(m.get("name"))}
+
+
+def _openai_message(m: dict[str, Any], role: str) -> dict[str, Any]:
+    """An OpenAI-style message (content, tool_calls, tool_call_id)."""
+    calls = [t for t in (_norm_tool_call(x) for x in m.get("tool_calls") or ()) if t]
+    return {"role": role, "content": _text_of_content(m.get("content")), "tool_calls": calls,
+            "tool_call_id": _s(m.get("tool_call_id")), "name": _s(m.get("name"))}
+
+
 def _norm_json_messages(value: Any) -> list[dict[str, Any]]:
     """GenAI JSON messages (with ``parts``) or OpenAI-style JSON messages."""
     data = _loads(value)
@@ -175,32 +204,7 @@ def _norm_json_messages(value: Any) -> list[dict[str, Any]]:
         if isinstance(m.get("message"), dict):  # a GenAI choice {index, message, finish_reason}
             m = m["message"]
         role = _s(m.get("role")) or ""
-        if "parts" in m and isinstance(m["parts"], list):
-            texts, calls, tool_call_id = [], [], None
-            result = None
-            for part in m["parts"]:
-                if not isinstance(part, dict):
-                    continue
-                ptype = part.get("type")
-                if ptype == "text" or (ptype is None and "content" in part):
-                    if part.get("content") is not None:
-                        texts.append(_s(part.get("content")) or "")
-                elif ptype == "tool_call":
-                    calls.append({"id": _s(part.get("id")), "name": _s(part.get("name")),
-                                  "arguments": _args_text(part.get("arguments"))})
-                elif ptype == "tool_call_response":
-                    tool_call_id = _s(part.get("id"))
-                    result = part.get("response", part.get("result"))
-            if role == "tool" and result is not None:
-                texts.append(_s(result) or "")
-            out.append({"role": role, "content": "\n".join(texts) if texts else None,
-                        "tool_calls": calls, "tool_call_id": tool_call_id,
-                        "name": _s(m.get("name"))})
-        else:
-            calls = [t for t in (_norm_tool_call(x) for x in m.get("tool_calls") or ()) if t]
-            out.append({"role": role, "content": _text_of_content(m.get("content")),
-                        "tool_calls": calls, "tool_call_id": _s(m.get("tool_call_id")),
-                        "name": _s(m.get("name"))})
+        out.append(_parts_message(m, role) if isinstance(m.get("parts"), list) else _openai_message(m, role))
     return out
 
 

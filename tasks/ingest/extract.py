@@ -168,7 +168,7 @@ def plan_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> list[tuple[int, i
     # first line number of each chunk: count newlines (large reads, page cache)
     chunks, line = [], 1
     with open(path, "rb") as f:
-        for start, end in zip(bounds, bounds[1:]):
+        for start, end in zip(bounds, bounds[1:], strict=False):
             chunks.append((start, end, line))
             f.seek(start)
             left = end - start
@@ -389,7 +389,7 @@ def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkRe
 
     parts = [p for r in results for p in r.parts]
     drops = catalog.duplicate_rows(con, settings.lake_dir, [p for p, _, _ in parts])
-    left = dict(zip(sorted(drops), pmap(pool, drop_rows, [{"path": p, "rows": drops[p]} for p in sorted(drops)])))
+    left = dict(zip(sorted(drops), pmap(pool, drop_rows, [{"path": p, "rows": drops[p]} for p in sorted(drops)]), strict=False))
     ingested = 0
     for path, day, rows in parts:
         rows = left.get(path, rows)

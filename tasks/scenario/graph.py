@@ -78,7 +78,7 @@ def build_graph(notes: list[ConversationNotes]) -> Graph:
     successors: dict[str, list[str]] = {START: []}
     for n in notes:
         path = [START, *n.steps]
-        for a, b in zip(path, path[1:]):
+        for a, b in zip(path, path[1:], strict=False):
             successors.setdefault(a, [])
             successors.setdefault(b, [])
             if b not in successors[a]:
@@ -122,12 +122,12 @@ def validate_path(graph: Graph, path: list[str]) -> bool:
     types = {n.id: n.type for n in graph.nodes}
     edges = _edges(graph)
     return (len(path) >= 2 and types.get(path[0]) == "start" and types.get(path[-1]) == "end"
-            and all(p in types for p in path) and all(pair in edges for pair in zip(path, path[1:])))
+            and all(p in types for p in path) and all(pair in edges for pair in zip(path, path[1:], strict=False)))
 
 
 # ---------------------------------------------------------------- user-supplied graphs
-def validate_graph(data: Any) -> Graph:
-    """A user-supplied graph, checked; ValueError with a one-line reason otherwise."""
+def _check_shape(data: Any) -> None:
+    """Nodes and edges of the right types (ValueError naming the first bad one)."""
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not isinstance(data.get("edges"), list):
         raise ValueError('graph must be a JSON object with lists "nodes" and "edges"')
     for i, n in enumerate(data["nodes"]):
@@ -138,6 +138,11 @@ def validate_graph(data: Any) -> Graph:
     for i, e in enumerate(data["edges"]):
         if not isinstance(e, dict) or not isinstance(e.get("from"), str) or not isinstance(e.get("to"), str):
             raise ValueError(f'edge {i} needs string "from" and "to"')
+
+
+def validate_graph(data: Any) -> Graph:
+    """A user-supplied graph, checked; ValueError with a one-line reason otherwise."""
+    _check_shape(data)
     ids = [n["id"] for n in data["nodes"]]
     if dup := sorted({i for i in ids if ids.count(i) > 1}):
         raise ValueError(f"duplicate node id {dup[0]!r}")

@@ -143,12 +143,11 @@ def choose_rows(paths: list[list[str]], n_rows: int, categories: list[str] | Non
     order: list[int] = []
     covered: set[tuple[str, str]] = set()
     seen: set[str] = set()
+    edges = [set(zip(p, p[1:], strict=False)) for p in paths]
     while remaining:
-        def gain(i: int) -> tuple[bool, int, int]:
-            return categories[i] not in seen, len(set(zip(paths[i], paths[i][1:])) - covered), -i
-        best = max(remaining, key=gain)
+        best = max(remaining, key=lambda i, covered=covered: (categories[i] not in seen, len(edges[i] - covered), -i))
         order.append(best)
-        covered |= set(zip(paths[best], paths[best][1:]))
+        covered |= edges[best]
         seen.add(categories[best])
         remaining.remove(best)
     if n_rows <= len(order):

@@ -322,7 +322,7 @@ def _join(items: list[str]) -> str:
 
 def situation_text(persona: Persona, intents: list[str], order_ids: list[str], messages: list[str]) -> str:
     order = ("order " + " and ".join(order_ids)) if order_ids else "an order"
-    policy_text = " ".join(m for m, i in zip(messages, intents) if i == "policy_question")
+    policy_text = " ".join(m for m, i in zip(messages, intents, strict=False) if i == "policy_question")
     topic = next((t for rx, t in POLICY_TOPICS if rx.search(policy_text)), "store's")
     wanted = [i for i in dict.fromkeys(intents) if i != "small_talk"] or ["small_talk"]
     goals = [GOALS.get(i, "needs help that involves " + i.removeprefix("use_").replace("_", " ")) for i in wanted]
@@ -364,8 +364,8 @@ def outcome_text(transcript: Transcript, category: str, intents: list[str]) -> s
     if category == "escalated":
         sentences.append("The agent handed the conversation over to a human.")
     # the gist of the last answer to a real request (closing small talk skipped)
-    answered = [t.assistant_message for t, i in zip(turns, intents) if (t.assistant_message or "").strip()]
-    substantive = [t.assistant_message for t, i in zip(turns, intents)
+    answered = [t.assistant_message for t, i in zip(turns, intents, strict=False) if (t.assistant_message or "").strip()]
+    substantive = [t.assistant_message for t, i in zip(turns, intents, strict=False)
                    if (t.assistant_message or "").strip() and i != "small_talk"]
     if not turns or not (turns[-1].assistant_message or "").strip():
         sentences.append("The last user message got no answer.")
@@ -376,7 +376,7 @@ def outcome_text(transcript: Transcript, category: str, intents: list[str]) -> s
 
 def steps_for(transcript: Transcript, intents: list[str], category: str) -> list[str]:
     steps: list[str] = []
-    for turn, intent in zip(transcript.turns, intents):
+    for turn, intent in zip(transcript.turns, intents, strict=False):
         labels = [f"intent:{intent}"] + [("tool_error:" if c.status == "error" else "tool:") + (c.name or "unknown")
                                         for c in turn.tool_calls]
         for label in labels:

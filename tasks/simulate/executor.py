@@ -100,107 +100,140 @@ class ChatContext:
     llm_client: Any = None  # one AsyncChatClient for every simulated user of the execution
 
 
+class _Conversation:
+    """One conversation in progress: whose turn it is, what was said, where it ended."""
+
+    def __init__(self, ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int) -> None:
+        from tasks.simulate.recorded_tools import RecordedTools
+
+        self.ctx, self.cid, self.row, self.opts = ctx, cid, row, ctx.options
+        self.chat = ChatRecord(chat_id=cid, execution_id=ctx.execution_id, scenario_id=ctx.scenario_id,
+                               row_index=row.row_index, repetition=repetition, origin_id=row.origin_id)
+        self.turns: list[ChatTurnRecord] = []
+        self.tools = (RecordedTools(row.expected_turns, off_script=self.opts.off_script)
+                      if self.opts.tool_mode == "recorded" else None)
+        self.sim = None
+        self.history: list[dict[str, Any]] = []
+        self.metadata = {
+            "origin_id": row.origin_id, "scenario_id": ctx.scenario_id, "row_index": row.row_index,
+            "repetition": repetition, "execution_id": ctx.execution_id, "persona": row.persona.model_dump(),
+            "situation": row.situation, "expected_outcome": row.outcome, "custom": row.custom,
+            # where this run's catalog is, for agents that look production up (the oracle)
+            "replay_data_dir": str(ctx.settings.data_dir)}
+
+    async def run(self) -> None:
+        """Turn after turn until the script, the simulated user or max_turns ends it, or a turn fails."""
+        for i in range(self.opts.max_turns):
+            said = await self._user_message(i)
+            if said is None or not await self._turn(i, *said):
+                return
+        self.chat.ended_reason = "max_turns"
+
+    async def _user_message(self, i: int) -> tuple[str, str] | None:
+        """The user's message: verbatim while on script, else the simulated user's; None at the end."""
+        if self.opts.mode == "simulate" or (self.opts.mode == "hybrid" and self.chat.divergence_turn is not None):
+            if self.sim is None:
+                from tasks.simulate.simulated_user import NO_MODEL_ERROR, make_simulated_user
+
+                self.sim = make_simulated_user(self.ctx.settings, self.row, client=self.ctx.llm_client)
+                if self.sim is None:
+                    raise RunError(NO_MODEL_ERROR)
+            user = await self.sim.next_message(self.history)
+            if user is None:
+                self.chat.ended_reason = "user_ended"
+                return None
+            return user, "simulated"
+        if i >= len(self.row.user_turns):
+            self.chat.ended_reason = "script_done"
+            return None
+        return self.row.user_turns[i], "original"
+
+    async def _turn(self, i: int, user: str, source: str) -> bool:
+        """One agent turn, recorded; False when it failed (the chat ends there)."""
+        from tasks.simulate.agents import call_with_retries
+
+        tools = self.tools
+        if tools is not None:
+            tools.set_turn(i)
+        # model_construct: these are built from values already validated (hot path)
+        inp = AgentInput.model_construct(thread_id=self.cid, messages=list(self.history),
+                                         new_message={"role": "user", "content": user},
+                                         turn_index=i, metadata=self.metadata, tools=tools)
+        orig = self.row.expected_turns[i] if i < len(self.row.expected_turns) else None
+        rec: dict[str, Any] = dict(
+            chat_id=self.cid, turn_index=i, user_message=user, user_source=source, assistant_message=None,
+            tool_calls=[], latency_ms=None, input_tokens=0, output_tokens=0, similarity=None, attempts=1,
+            error=None, original_assistant_message=orig.assistant_message if orig else None,
+            original_tool_calls=original_calls(self.row, i))
+        t0 = time.perf_counter()
+        try:
+            resp, attempts = await call_with_retries(
+                self.ctx.agent, inp, timeout_s=self.opts.turn_timeout_s, retries=self.opts.retries,
+                on_retry=(lambda *_a, _i=i: tools.forget_turn(_i)) if tools is not None else None)
+        except BaseException as exc:
+            self._failed_turn(rec, exc, t0)
+            return False
+        calls = turn_tool_calls(resp, tools, i)
+        tin, tout = _usage(resp)
+        rec.update(latency_ms=(time.perf_counter() - t0) * 1000, attempts=attempts,
+                   assistant_message=resp.content, input_tokens=tin, output_tokens=tout, tool_calls=calls)
+        if orig is not None and source == "original":
+            rec["similarity"] = self._check_divergence(i, resp.content, calls, orig)
+        self.turns.append(ChatTurnRecord.model_construct(**rec))
+        self.history += [{"role": "user", "content": user}, {"role": "assistant", "content": resp.content or ""}]
+        return True
+
+    def _failed_turn(self, rec: dict[str, Any], exc: BaseException, t0: float) -> None:
+        from tasks.simulate.recorded_tools import OffScriptError
+
+        i = rec["turn_index"]
+        rec.update(latency_ms=(time.perf_counter() - t0) * 1000, error=error_text(exc),
+                   attempts=getattr(exc, "attempts", 1) or 1,
+                   tool_calls=list(self.tools.calls_for_turn(i)) if self.tools is not None else [])
+        self.turns.append(ChatTurnRecord.model_construct(**rec))
+        if isinstance(exc, asyncio.CancelledError):
+            raise exc
+        self.chat.status, self.chat.error = "failed", rec["error"]
+        self.chat.ended_reason = ("off_script" if isinstance(exc, OffScriptError) else
+                                  "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else "error")
+
+    def _check_divergence(self, i: int, answer: str | None, calls: list[ToolCallLog], orig: Any) -> float | None:
+        """The answer's similarity to production's; the first divergent turn is remembered."""
+        from tasks.simulate.divergence import diverged
+
+        is_div, score, _reason = diverged(
+            answer, orig.assistant_message, [{"name": c.name, "arguments": c.arguments} for c in calls],
+            [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls], self.opts.divergence_threshold)
+        if is_div and self.chat.divergence_turn is None:
+            self.chat.divergence_turn = i
+        return score
+
+    def record(self) -> tuple[ChatRecord, list[ChatTurnRecord]]:
+        chat, turns = self.chat, self.turns
+        chat.turn_count = len(turns)
+        chat.input_tokens = sum(t.input_tokens for t in turns)
+        chat.output_tokens = sum(t.output_tokens for t in turns)
+        lat = [t.latency_ms for t in turns if t.latency_ms is not None]
+        chat.avg_latency_ms = sum(lat) / len(lat) if lat else None
+        return chat, turns
+
+
 async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int) -> tuple[ChatRecord, list[ChatTurnRecord]]:
     """One conversation; never raises: a failure is a failed chat with its turns so far."""
-    from tasks.simulate import agents as agents_mod
-    from tasks.simulate.divergence import diverged
-    from tasks.simulate.recorded_tools import OffScriptError, RecordedTools
-
-    opts = ctx.options
-    chat = ChatRecord(chat_id=cid, execution_id=ctx.execution_id, scenario_id=ctx.scenario_id,
-                      row_index=row.row_index, repetition=repetition, origin_id=row.origin_id)
-    turns: list[ChatTurnRecord] = []
-    tools = RecordedTools(row.expected_turns, off_script=opts.off_script) if opts.tool_mode == "recorded" else None
-    sim = None
-    history: list[dict[str, Any]] = []
-    metadata = {"origin_id": row.origin_id, "scenario_id": ctx.scenario_id, "row_index": row.row_index,
-                "repetition": repetition, "execution_id": ctx.execution_id, "persona": row.persona.model_dump(),
-                "situation": row.situation, "expected_outcome": row.outcome, "custom": row.custom,
-                # where this run's catalog is, for agents that look production up (the oracle)
-                "replay_data_dir": str(ctx.settings.data_dir)}
+    conv = _Conversation(ctx, cid, row, repetition)
     async with ctx.semaphore:
-        chat.started_at = now()
-        i = 0
+        conv.chat.started_at = now()
         try:
-            while i < opts.max_turns:
-                # the user's message: verbatim while on script, else the simulated user's
-                if opts.mode == "simulate" or (opts.mode == "hybrid" and chat.divergence_turn is not None):
-                    if sim is None:
-                        from tasks.simulate.simulated_user import NO_MODEL_ERROR, make_simulated_user
-
-                        sim = make_simulated_user(ctx.settings, row, client=ctx.llm_client)
-                        if sim is None:
-                            raise RunError(NO_MODEL_ERROR)
-                    user = await sim.next_message(history)
-                    source = "simulated"
-                    if user is None:
-                        chat.ended_reason = "user_ended"
-                        break
-                else:
-                    if i >= len(row.user_turns):
-                        chat.ended_reason = "script_done"
-                        break
-                    user, source = row.user_turns[i], "original"
-                if tools is not None:
-                    tools.set_turn(i)
-                # model_construct: these are built from values already validated (hot path)
-                inp = AgentInput.model_construct(thread_id=cid, messages=list(history),
-                                                 new_message={"role": "user", "content": user},
-                                                 turn_index=i, metadata=metadata, tools=tools)
-                orig = row.expected_turns[i] if i < len(row.expected_turns) else None
-                rec: dict[str, Any] = dict(
-                    chat_id=cid, turn_index=i, user_message=user, user_source=source, assistant_message=None,
-                    tool_calls=[], latency_ms=None, input_tokens=0, output_tokens=0, similarity=None, attempts=1,
-                    error=None, original_assistant_message=orig.assistant_message if orig else None,
-                    original_tool_calls=original_calls(row, i))
-                t0 = time.perf_counter()
-                try:
-                    resp, attempts = await agents_mod.call_with_retries(
-                        ctx.agent, inp, timeout_s=opts.turn_timeout_s, retries=opts.retries,
-                        on_retry=(lambda *_a, _i=i: tools.forget_turn(_i)) if tools is not None else None)
-                except BaseException as exc:
-                    rec.update(latency_ms=(time.perf_counter() - t0) * 1000, error=error_text(exc),
-                               attempts=getattr(exc, "attempts", 1) or 1,
-                               tool_calls=list(tools.calls_for_turn(i)) if tools is not None else [])
-                    turns.append(ChatTurnRecord.model_construct(**rec))
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    chat.status, chat.error = "failed", rec["error"]
-                    chat.ended_reason = ("off_script" if isinstance(exc, OffScriptError) else
-                                         "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else "error")
-                    break
-                calls = turn_tool_calls(resp, tools, i)
-                tin, tout = _usage(resp)
-                rec.update(latency_ms=(time.perf_counter() - t0) * 1000, attempts=attempts,
-                           assistant_message=resp.content, input_tokens=tin, output_tokens=tout, tool_calls=calls)
-                if orig is not None and source == "original":
-                    is_div, sim_score, _reason = diverged(
-                        resp.content, orig.assistant_message,
-                        [{"name": c.name, "arguments": c.arguments} for c in calls],
-                        [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls],
-                        opts.divergence_threshold)
-                    rec["similarity"] = sim_score
-                    if is_div and chat.divergence_turn is None:
-                        chat.divergence_turn = i
-                turns.append(ChatTurnRecord.model_construct(**rec))
-                history += [{"role": "user", "content": user}, {"role": "assistant", "content": resp.content or ""}]
-                i += 1
-            else:
-                chat.ended_reason = "max_turns"
+            await conv.run()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - e.g. the simulated user's model failed
-            chat.status, chat.error, chat.ended_reason = "failed", error_text(exc), "error"
+            conv.chat.status, conv.chat.error, conv.chat.ended_reason = "failed", error_text(exc), "error"
         finally:
-            if sim is not None:
-                await sim.aclose()
-        chat.ended_at = now()
-    chat.turn_count = len(turns)
-    chat.input_tokens = sum(t.input_tokens for t in turns)
-    chat.output_tokens = sum(t.output_tokens for t in turns)
-    lat = [t.latency_ms for t in turns if t.latency_ms is not None]
-    chat.avg_latency_ms = sum(lat) / len(lat) if lat else None
-    return chat, turns
+            if conv.sim is not None:
+                await conv.sim.aclose()
+        conv.chat.ended_at = now()
+    return conv.record()
 
 
 # --------------------------------------------------------------------------- persistence
@@ -236,7 +269,7 @@ def finished_chats(lake_dir: Path, execution_id: str) -> dict[str, str]:
     d = exec_dir(lake_dir, "chats", execution_id)
     for f in sorted(d.glob("*.parquet")) if d.is_dir() else []:
         t = pq.read_table(f, columns=["chat_id", "status"])
-        out.update(zip(t.column("chat_id").to_pylist(), t.column("status").to_pylist()))
+        out.update(zip(t.column("chat_id").to_pylist(), t.column("status").to_pylist(), strict=False))
     return out
 
 

@@ -142,11 +142,11 @@ class RecordedTools:
 
     def calls_for_turn(self, i: int) -> list[ToolCallLog]:
         """The log entries of turn ``i``, in call order."""
-        return [entry for entry, t in zip(self.log, self._log_turns) if t == i]
+        return [entry for entry, t in zip(self.log, self._log_turns, strict=False) if t == i]
 
     def forget_turn(self, i: int) -> None:
         """Drop the log entries of turn ``i`` (a retried turn logs its calls again)."""
-        keep = [(e, t) for e, t in zip(self.log, self._log_turns) if t != i]
+        keep = [(e, t) for e, t in zip(self.log, self._log_turns, strict=False) if t != i]
         self.log = [e for e, _ in keep]
         self._log_turns = [t for _, t in keep]
 

@@ -305,7 +305,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
         sxx = sum((x - mx) ** 2 for x in xs)
         if sxx > 0:
-            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False)) / sxx
             print(f"Least-squares fit: ingest s = {my - slope * mx:.2f} s fixed + {slope:.4f} s per MB; "
                   "marginal s per MB between scales: " + ", ".join(f"{m:.4f}" for m in marginal)
                   + " (constant marginal cost = linear growth)")

@@ -110,8 +110,8 @@ def multiply_sample(out: Path, n: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- children
 def child_ingest(a) -> dict[str, Any]:
-    from tasks.ingest import run_ingest
     from models.settings import load_settings
+    from tasks.ingest import run_ingest
 
     s = load_settings(data_dir=a.data_dir)
     t0 = time.perf_counter()

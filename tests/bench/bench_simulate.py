@@ -80,6 +80,7 @@ class PeakRSS:
 
 def run_replay(settings, chats: int, concurrency: int, batch: int) -> dict:
     from stages import run_local
+
     from models.simulate import RunOptions
 
     repeat = 10

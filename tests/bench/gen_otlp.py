@@ -595,7 +595,7 @@ class Generator:
             if content:
                 final = content
                 break
-            for (cid, name, args), (_, _, args_json) in zip(calls, calls_json):
+            for (cid, name, args), (_, _, args_json) in zip(calls, calls_json, strict=False):
                 result, ok = self.tool_result(name, args)
                 start = cursor
                 end = start + self.ms(15, 1800)

@@ -23,9 +23,9 @@ async def pid_agent(input) -> str:
 def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
     from prefect.client.orchestration import get_client
 
-    from tasks.ingest import run_ingest
     from flows.simulate import simulate_flow
     from tasks import scenario
+    from tasks.ingest import run_ingest
     from tasks.scenario import replays
     from tasks.simulate import scale_out
     from tasks.store import catalog

@@ -60,7 +60,7 @@ def _rows(settings, q):
 
     with catalog.reader(settings) as con:
         cols, rows = catalog.run_read_only(con, q)
-    return [dict(zip(cols, r)) for r in rows]
+    return [dict(zip(cols, r, strict=False)) for r in rows]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -99,7 +99,7 @@ def nights(tmp_path_factory):
 
         asyncio.run(APILogHandler.aflush())  # the logs are on the server before they are searched
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=False):
             lg.setLevel(level)
     return data_dir, first, second
 

@@ -9,8 +9,8 @@ def test_scenario_flow_batches_the_transcripts(tmp_path):
 
     from prefect.client.orchestration import get_client
 
-    from tasks.ingest import run_ingest
     from flows.scenario import scenario_flow
+    from tasks.ingest import run_ingest
     from tasks.scenario import replays
     from tasks.store import catalog
 

@@ -10,9 +10,9 @@ from models.simulate import RunOptions
 def test_simulate_flow_maps_over_batches(tmp_path):
     from prefect.client.orchestration import get_client
 
-    from tasks.ingest import run_ingest
     from flows.simulate import simulate_flow
     from tasks import scenario
+    from tasks.ingest import run_ingest
     from tasks.scenario import replays
     from tasks.store import catalog
 

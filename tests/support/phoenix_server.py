@@ -420,7 +420,7 @@ def send_spans(
         live[key] = span
         order.append(key)
         ends.append(end_ns)
-    for key, end_ns in reversed(list(zip(order, ends))):  # children first
+    for key, end_ns in reversed(list(zip(order, ends, strict=False))):  # children first
         live[key].end(end_time=end_ns)
     finished = {s.context.span_id: s for s in memory.get_finished_spans()}
     result = [finished[live[k].get_span_context().span_id] for k in order]

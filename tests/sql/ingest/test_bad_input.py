@@ -170,8 +170,8 @@ def _all_bad_file(path: Path) -> tuple[Path, dict[str, int], int]:
 
 @pytest.fixture(scope="module")
 def all_bad(tmp_path_factory, cli):  # cli: its background calls run while this ingests
-    from tasks.ingest import run_ingest
     from models.settings import load_settings
+    from tasks.ingest import run_ingest
     from tasks.store import catalog
 
     root = tmp_path_factory.mktemp("bad")
@@ -182,7 +182,7 @@ def all_bad(tmp_path_factory, cli):  # cli: its background calls run while this 
     def q(sql):
         with catalog.reader(s) as con:
             cols, rows = catalog.run_read_only(con, sql)
-        return [dict(zip(cols, r)) for r in rows]
+        return [dict(zip(cols, r, strict=False)) for r in rows]
 
     rejects = {r["location"]: r for r in q("select * from rejects")}
     return dict(settings=s, path=path, where=where, good_spans=good_spans, info=info, query=q, rejects=rejects)
@@ -329,7 +329,7 @@ def _reader_query(data_dir: Path, sql: str) -> list[dict]:
 
     with catalog.reader(load_settings(data_dir=data_dir)) as con:
         cols, rows = catalog.run_read_only(con, sql)
-    return [dict(zip(cols, r)) for r in rows]
+    return [dict(zip(cols, r, strict=False)) for r in rows]
 
 
 EMPTY_Q = "select count(*) as n from spans"

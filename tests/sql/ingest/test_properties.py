@@ -146,7 +146,7 @@ def as_dicts(s, q: str) -> list[dict]:
     with catalog.reader(s) as con:
         cur = con.execute(q)
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=False)) for r in cur.fetchall()]
 
 
 def snapshot(s) -> dict[str, list[tuple]]:

@@ -13,8 +13,8 @@ EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from tasks.ingest import run_ingest
     from models.settings import load_settings
+    from tasks.ingest import run_ingest
     from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path_factory.mktemp("golden") / "data")
@@ -25,8 +25,8 @@ def sample(tmp_path_factory):
                                       "from turns").description]
         sess_cols = [d[0] for d in con.sql("select * from sessions").description]
         sessions = con.sql("select * from sessions").fetchall()
-    return info, {r["trace_id"]: r for r in (dict(zip(cols, t)) for t in turns)}, \
-        {r["session_id"]: r for r in (dict(zip(sess_cols, x)) for x in sessions)}
+    return info, {r["trace_id"]: r for r in (dict(zip(cols, t, strict=False)) for t in turns)}, \
+        {r["session_id"]: r for r in (dict(zip(sess_cols, x, strict=False)) for x in sessions)}
 
 
 def _expected_turns():
@@ -60,7 +60,7 @@ def test_every_turn(sample, sid, sess, exp):
     assert got["status"] == exp["status"]
     calls = json.loads(got["tool_calls"])
     assert [c["name"] for c in calls] == exp["tool_calls"]
-    for c, e in zip(calls, exp["tool_call_details"]):
+    for c, e in zip(calls, exp["tool_call_details"], strict=False):
         if e.get("id"):
             assert c["id"] == e["id"]
         assert c["arguments"] == e["arguments"]  # the view types arguments as JSON

@@ -52,7 +52,7 @@ def test_oracle_reproduces_every_answer_and_tool_call(settings, scen, query):
         want = [(c["name"], args(c["arguments"])) for c in t["original_tool_calls"]]
         assert got == want
         assert all(c["source"] == "recorded" for c in t["tool_calls"])
-        for c, o in zip(t["tool_calls"], t["original_tool_calls"]):
+        for c, o in zip(t["tool_calls"], t["original_tool_calls"], strict=False):
             if o["status"] == "error":
                 assert c["status"] == "error"  # production's failure is served as a failure
             else:

@@ -296,7 +296,7 @@ def test_bad_records_become_rejects_and_the_rest_still_converts():
     reasons = [r.reason for r in page.rejects]
     assert len(reasons) == 7
     for fragment, reason in zip(["trace_id", "span_id", "context", "start_time",
-                                 "status_code", "attributes", "not a JSON object"], reasons):
+                                 "status_code", "attributes", "not a JSON object"], reasons, strict=False):
         assert fragment in reason and reason.startswith("phoenix span: ")
     assert all(r.location == f"{BASE}/v1/projects/p/spans#cursor=" for r in page.rejects)
     assert json.loads(page.rejects[0].raw)["context"]["trace_id"] == "xyz"

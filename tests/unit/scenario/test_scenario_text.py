@@ -159,7 +159,7 @@ def test_situation_outcome_and_steps_shape(key):
     assert 2 <= _sentences(notes.outcome) <= 4, notes.outcome
     assert len(notes.intents) == len(SAMPLE[key].turns)
     assert notes.steps[0].startswith("intent:") and notes.steps[-1] == f"outcome:{notes.branch_category}"
-    assert all(a != b for a, b in zip(notes.steps, notes.steps[1:]))
+    assert all(a != b for a, b in zip(notes.steps, notes.steps[1:], strict=False))
 
 
 def test_situation_examples():
