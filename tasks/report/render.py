@@ -249,7 +249,7 @@ class TagLineBreaks(Extension):
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(loader=PackageLoader("tasks.report", "templates"), autoescape=True,
-                       undefined=StrictUndefined, extensions=[TagLineBreaks])
+                       undefined=StrictUndefined, extensions=[TagLineBreaks], auto_reload=False)
 
 
 @lru_cache(maxsize=None)

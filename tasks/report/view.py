@@ -68,8 +68,8 @@ class Cut:
     more: str = ""
 
 
-def _cut(value: Any, limit: int | None = None) -> Cut:
-    s, n = cut(value) if limit is None else cut(value, limit)
+def _cut(value: Any) -> Cut:
+    s, n = cut(value)
     return Cut(s, count(n) if n else "")
 
 
@@ -141,7 +141,8 @@ def build_header(ex: dict[str, Any], baseline: dict[str, Any] | None) -> Header:
         title=text(ex.get("name") or ex.get("execution_id") or "execution"), status=status_badge(ex.get("status")),
         execution_id=text(ex.get("execution_id")), run_test_id=text(ex.get("run_test_id")),
         scenario_name=text(ex.get("scenario_name")), scenario_id=text(ex.get("scenario_id")),
-        agent_ref=text(ex.get("agent_ref")), mode=text(ex.get("mode") or "—"), tool_mode=text(ex.get("tool_mode") or "—"),
+        agent_ref=text(ex.get("agent_ref")), mode=text(ex.get("mode") or "—"),
+        tool_mode=text(ex.get("tool_mode") or "—"),
         started=fmt_time(ex.get("started_at")), ended=fmt_time(ex.get("ended_at")),
         duration=duration(ex.get("started_at"), ex.get("ended_at")),
         baseline_id=text(baseline.get("execution_id")) if baseline else None)
@@ -209,7 +210,8 @@ def build_kpis(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> list
         label = KPI_LABELS.get(key) or key.removeprefix("avg_").replace("_", " ")
         kpi = Kpi(key, label, value, metric_unit(key) if value != MISSING else "")
         if baseline is not None and key in bm:
-            kpi = replace(kpi, baseline=format_metric(key, bm[key]), delta=_kpi_delta(key, metrics[key], bm[key], deltas))
+            kpi = replace(kpi, baseline=format_metric(key, bm[key]),
+                          delta=_kpi_delta(key, metrics[key], bm[key], deltas))
         cards.append(kpi)
     return cards
 
@@ -219,26 +221,34 @@ def build_kpis(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> list
 
 @dataclass(frozen=True)
 class ChartBox:
-    id: str  # the id of the div plotly draws into
-    title: str
-    sub: str  # "" = no subtitle
+    """A chart in the page (its title is the template's): plotly draws figure ``id`` of the page's JSON into it."""
+
+    id: str
     height: int | None  # px; None = no data
-    wide: bool = False
+    sub: str = ""  # the subtitle, when it has numbers; "" = the template's or none
+    name: str = ""  # what a chart of several of a kind is of (the evaluator of a score chart)
 
 
 class Charts:
-    """The chart boxes of the page and the figures they show (the page's JSON, in box order)."""
+    """Makes the chart boxes and keeps the figures they show (the page's JSON, in the order made)."""
 
     def __init__(self) -> None:
         self.figures: list[dict[str, Any]] = []
 
-    def box(self, div_id: str, title: str, sub: str, fig: dict[str, Any] | None, height: int,
-            wide: bool = False) -> ChartBox:
+    def box(self, div_id: str, fig: dict[str, Any] | None, height: int, sub: str = "", name: str = "") -> ChartBox:
         if fig is None:
-            return ChartBox(div_id, title, sub, None, wide)
+            return ChartBox(div_id, None, sub, name)
         fig["layout"].setdefault("height", height)
         self.figures.append({"id": div_id, **fig})
-        return ChartBox(div_id, title, sub, int(fig["layout"]["height"]), wide)
+        return ChartBox(div_id, int(fig["layout"]["height"]), sub, name)
+
+
+@dataclass(frozen=True)
+class ChartsView:
+    scores: list[ChartBox]  # one per evaluator
+    latency: ChartBox
+    tokens: ChartBox
+    branches: ChartBox
 
 
 def _score_sub(rows: list[dict[str, Any]]) -> str:
@@ -250,26 +260,26 @@ def _score_sub(rows: list[dict[str, Any]]) -> str:
     return f"{len(rows)} {lvl} scores · pass {ok}/{len(judged)} ({pct(ok, len(judged))})"
 
 
-def build_charts(charts: Charts, chats, turns, scores, evaluators: list[str]) -> list[ChartBox]:
-    boxes = []
+def _latency_sub(lat: list[float]) -> str:
+    if not lat:
+        return ""
+    p50, p95 = number(percentile(lat, .5), 0, "ms"), number(percentile(lat, .95), 0, "ms")
+    return f"{len(lat)} turns · p50 {p50} · p95 {p95}"
+
+
+def build_charts(charts: Charts, chats, turns, scores, evaluators: list[str]) -> ChartsView:
     by_ev: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in scores:
         by_ev[s["evaluator"]].append(s)
-    for n, ev in enumerate(evaluators):
-        rows = by_ev[ev]
-        boxes.append(charts.box(f"chart-score-{n}", f"Score · {ev}", _score_sub(rows), figures.scores_figure(rows), 220))
+    score_boxes = [charts.box(f"chart-score-{n}", figures.scores_figure(by_ev[ev]), 220, _score_sub(by_ev[ev]), ev)
+                   for n, ev in enumerate(evaluators)]
     lat = [x for t in turns if (x := to_float(t.get("latency_ms"))) is not None]
-    sub = (f"{len(lat)} turns · p50 {number(percentile(lat, .5), 0, 'ms')} · p95 {number(percentile(lat, .95), 0, 'ms')}"
-           if lat else "")
-    boxes.append(charts.box("chart-latency", "Turn latency", sub, figures.latency_figure(lat), 260))
+    latency = charts.box("chart-latency", figures.latency_figure(lat), 260, _latency_sub(lat))
     tin = sum(to_float(c.get("input_tokens")) or 0 for c in chats)
     tout = sum(to_float(c.get("output_tokens")) or 0 for c in chats)
-    boxes.append(charts.box("chart-tokens", "Tokens per chat", f"{tin:,.0f} in · {tout:,.0f} out",
-                            figures.tokens_figure(chats), 260))
-    boxes.append(charts.box("chart-branches", "Pass rate per branch category",
-                            "share of completed chats and of passed scores, per conversation branch",
-                            figures.branches_figure(chats, scores, evaluators), 280, wide=True))
-    return boxes
+    tokens = charts.box("chart-tokens", figures.tokens_figure(chats), 260, f"{tin:,.0f} in · {tout:,.0f} out")
+    branches = charts.box("chart-branches", figures.branches_figure(chats, scores, evaluators), 280)
+    return ChartsView(score_boxes, latency, tokens, branches)
 
 
 # --------------------------------------------------------------------------- baseline
@@ -306,10 +316,7 @@ def _delta_row(d: dict[str, Any]) -> DeltaRow:
 
 def build_baseline(charts: Charts, baseline: dict[str, Any]) -> BaselineView:
     deltas = baseline.get("deltas") or []
-    chart = charts.box("chart-deltas", "Δ against the baseline",
-                       "bar: b − a · whiskers: its confidence interval · each metric on its own scale, 0 in the "
-                       "middle · red: significant regression, green: significant improvement, pale: not significant",
-                       figures.deltas_figure(deltas), 200, wide=True)
+    chart = charts.box("chart-deltas", figures.deltas_figure(deltas), 200)
     return BaselineView(
         execution_id=text(baseline.get("execution_id")), rows=[_delta_row(d) for d in deltas],
         regressions=[str(d.get("metric")) for d in deltas if d.get("significant") and verdict(d) == "regression"],
@@ -356,7 +363,7 @@ class SessionRow:
 
 @dataclass(frozen=True)
 class Sessions:
-    columns: list[str]
+    evaluators: list[str]  # a score column each, after the template's columns
     rows: list[SessionRow]
     total: int
     execution_id: str
@@ -403,7 +410,7 @@ def session_row(c: dict[str, Any], linked: bool, scores: list[dict[str, Any]], e
         row=text(c.get("row_index")), row_sort=text(to_int(c.get("row_index"))), repetition=text(c.get("repetition")),
         persona=text(c.get("persona_name") or "—"), branch=text(c.get("branch_category") or ""),
         status=status, status_badge=status_badge(status), ended_reason=text(c.get("ended_reason") or ""),
-        error=text(c.get("error") or ""), error_short=cut(c.get("error"), 140)[0] if c.get("error") else "",
+        error=text(c.get("error") or ""), error_short=cut(c.get("error") or "", 140)[0],
         divergence=to_int(c.get("divergence_turn")), turn_count=text(c.get("turn_count")),
         latency=number(c.get("avg_latency_ms"), 0, "ms"), latency_sort=sort_key_text(c.get("avg_latency_ms")),
         tokens_in=number(c.get("input_tokens")), tokens_out=number(c.get("output_tokens")),
@@ -411,15 +418,11 @@ def session_row(c: dict[str, Any], linked: bool, scores: list[dict[str, Any]], e
         scores=[score_cell(by_ev.get(ev, [])) for ev in evaluators])
 
 
-SESSION_COLUMNS = ["Chat", "Row", "Persona · branch", "Status · ended", "Diverged", "Turns", "Avg latency",
-                   "Tokens in / out"]
-
-
 def build_sessions(ordered, linked: set[str], scores_by_chat, evaluators: list[str], max_sessions: int,
                    execution_id: Any) -> Sessions:
     rows = [session_row(c, c["chat_id"] in linked, scores_by_chat.get(c["chat_id"], []), evaluators)
             for c in ordered[:max_sessions]]
-    return Sessions(SESSION_COLUMNS + evaluators, rows, len(ordered), text(execution_id))
+    return Sessions(evaluators, rows, len(ordered), text(execution_id))
 
 
 # --------------------------------------------------------------------------- transcripts
@@ -450,7 +453,8 @@ class Side:
 class TurnView:
     id: str  # turn-<chat_id>-<index>
     index: int
-    cls: str  # turn, + diverged (the first divergence) or after-div
+    diverged_here: bool  # the chat's first divergence from production
+    after_divergence: bool
     simulated_user: bool
     latency: str  # "" = unknown
     similarity: str  # to production's answer, 0..1; "" = unknown
@@ -463,8 +467,8 @@ class TurnView:
     error: str  # "" = none
 
     @property
-    def diverged_here(self) -> bool:
-        return "diverged" in self.cls.split()
+    def cls(self) -> str:
+        return "turn diverged" if self.diverged_here else "turn after-div" if self.after_divergence else "turn"
 
 
 def tool_view(c: dict[str, Any], other: set[tuple[str, str]], replayed: bool) -> ToolView:
@@ -487,14 +491,6 @@ def _side(calls, other_calls, replayed: bool, answer: Cut, segments: list[Segmen
     return Side([tool_view(c, other, replayed) for c in calls], Message(segments, answer.more) if answer.text else None)
 
 
-def _turn_class(idx: int, div: int | None) -> str:
-    if div is not None and idx == div:
-        return "turn diverged"
-    if div is not None and idx > div:
-        return "turn after-div"
-    return "turn"
-
-
 def turn_view(chat_id: str, t: dict[str, Any], div: int | None, turn_scores: list[dict[str, Any]]) -> TurnView:
     idx = to_int(t.get("turn_index")) or 0
     new, old = _cut(t.get("assistant_message")), _cut(t.get("original_assistant_message"))
@@ -503,15 +499,17 @@ def turn_view(chat_id: str, t: dict[str, Any], div: int | None, turn_scores: lis
     sim = to_float(t.get("similarity"))
     new_segs, old_segs = diff_segments(new.text, old.text) if has_prod else ([Segment("", new.text)], [])
     return TurnView(
-        id=f"turn-{chat_id}-{idx}", index=idx, cls=_turn_class(idx, div),
+        id=f"turn-{chat_id}-{idx}", index=idx, diverged_here=div is not None and idx == div,
+        after_divergence=div is not None and idx > div,
         simulated_user=str(t.get("user_source") or "original") == "simulated",
         latency=number(t.get("latency_ms"), 0, "ms") if to_float(t.get("latency_ms")) is not None else "",
-        similarity="" if sim is None else f"{sim:.2f}", similarity_low=sim is not None and sim < 0.6, chips=[score_chip(s) for s in turn_scores],
+        similarity="" if sim is None else f"{sim:.2f}", similarity_low=sim is not None and sim < 0.6,
+        chips=[score_chip(s) for s in turn_scores],
         user=_cut(t.get("user_message")), replayed=_side(calls, ocalls, True, new, new_segs),
         production=_side(ocalls, calls, False, old, old_segs) if has_prod else None,
         reasons=[(text(s.get("evaluator")), cut(s.get("reason"), 600)[0])
                  for s in turn_scores if s.get("passed") is False and s.get("reason")],
-        error=cut(t.get("error"), 2000)[0] if t.get("error") else "")
+        error=cut(t.get("error") or "", 2000)[0])
 
 
 @dataclass(frozen=True)
@@ -548,7 +546,8 @@ class TranscriptView:
 
     @property
     def cls(self) -> str:
-        return "chat" + (" chat-failed" if self.failed else "") + (" chat-diverged" if self.divergence is not None else "")
+        diverged = self.divergence is not None
+        return "chat" + (" chat-failed" if self.failed else "") + (" chat-diverged" if diverged else "")
 
 
 def _facts(c: dict[str, Any]) -> list[tuple[str, str]]:
@@ -571,7 +570,7 @@ def transcript_view(c: dict[str, Any], turns: list[dict[str, Any]], scores: list
         who=" · ".join(str(x) for x in (c.get("persona_name"), c.get("branch_category")) if x),
         turn_count=text(c.get("turn_count")), one_turn=to_int(c.get("turn_count")) == 1,
         chips=[score_chip(s) for s in chat_scores], facts=_facts(c),
-        error=cut(c.get("error"), 4000)[0] if c.get("error") else "",
+        error=cut(c.get("error") or "", 4000)[0],
         scores=[ScoreRow(text(s.get("evaluator")), score_chip(s, with_name=False), text(s.get("label") or ""),
                          cut(s.get("reason"), 2000)[0], text(s.get("source") or "")) for s in chat_scores],
         turns=[turn_view(cid, t, div, by_turn.get(to_int(t.get("turn_index")), [])) for t in turns],
@@ -586,7 +585,7 @@ class Page:
     title: str
     header: Header
     kpis: list[Kpi]
-    charts: list[ChartBox]
+    charts: ChartsView
     baseline: BaselineView | None
     sessions: Sessions
     transcripts: list[TranscriptView]
@@ -608,7 +607,8 @@ def chat_order(chats, fail_chats: set[str]) -> list[dict[str, Any]]:
     """Failed chats first, then chats with a failing score or a divergence, then the rest."""
     def key(c):
         cid = str(c["chat_id"])
-        group = 0 if c.get("status") == "failed" else 1 if (cid in fail_chats or c.get("divergence_turn") is not None) else 2
+        flagged = cid in fail_chats or c.get("divergence_turn") is not None
+        group = 0 if c.get("status") == "failed" else 1 if flagged else 2
         return (group, to_int(c.get("row_index")) or 0, to_int(c.get("repetition")) or 0, cid)
 
     return sorted(chats, key=key)
@@ -652,7 +652,8 @@ def build_page(data: dict[str, Any], *, max_sessions: int, max_transcripts: int)
     charts = Charts()
     boxes = build_charts(charts, inp.chats, all_turns, inp.scores, evaluators)
     return Page(
-        title=page_title(ex), header=build_header(ex, baseline), kpis=build_kpis(dict(data.get("metrics") or {}), baseline),
+        title=page_title(ex), header=build_header(ex, baseline),
+        kpis=build_kpis(dict(data.get("metrics") or {}), baseline),
         charts=boxes, baseline=build_baseline(charts, baseline) if baseline else None,
         sessions=build_sessions(ordered, {c["chat_id"] for c in shown}, scores_by_chat, evaluators, max_sessions,
                                 ex.get("execution_id")),
