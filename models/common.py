@@ -22,4 +22,17 @@ class Record(BaseModel):
         return getattr(self, key, default)
 
 
-__all__ = ["Record"]
+class ConversationTurn(BaseModel):
+    """What a turn of a conversation is, in production or in a replay: the user's message, the
+    agent's answer, and what it cost."""
+
+    turn_index: int
+    user_message: str | None = None
+    assistant_message: str | None = None
+    latency_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+__all__ = ["ConversationTurn", "Record"]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from models.common import Record
+from models.common import ConversationTurn, Record
 
 ReplayType = Literal["session", "trace"]
 ReplayState = Literal["INIT", "GENERATING", "COMPLETED", "FAILED"]
@@ -51,21 +51,14 @@ class ToolCall(BaseModel):
     status: str | None = None
 
 
-class Turn(BaseModel):
+class Turn(ConversationTurn):
     """One production turn, as the warehouse rebuilt it (a row of the `turns` view)."""
 
-    turn_index: int
     trace_id: str
-    user_message: str | None = None
-    assistant_message: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     started_at: datetime | None = None
-    latency_ms: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
     model: str | None = None
     status: str = "ok"
-    error: str | None = None
 
 
 class Transcript(BaseModel):

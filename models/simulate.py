@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.common import Record
+from models.common import ConversationTurn, Record
 
 Mode = Literal["replay", "simulate", "hybrid"]
 ToolMode = Literal["recorded", "live"]
@@ -77,21 +77,16 @@ class RunOptions(BaseModel):
     model: str | None = None
 
 
-class ChatTurnRecord(BaseModel):
+class ChatTurnRecord(ConversationTurn):
+    """A replayed turn, with production's answer and tool calls beside it."""
+
     chat_id: str
-    turn_index: int
-    user_message: str | None = None
-    assistant_message: str | None = None
     tool_calls: list[ToolCallLog] = Field(default_factory=list)
-    latency_ms: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
     original_assistant_message: str | None = None
     original_tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     user_source: Literal["original", "simulated"] = "original"
     similarity: float | None = None  # the answer against production's, 0..1
     attempts: int = 1
-    error: str | None = None
 
 
 class ChatRecord(BaseModel):

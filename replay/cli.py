@@ -110,6 +110,14 @@ def _json_flag(ctx: typer.Context, local: bool) -> bool:
     return local or ctx.obj.json
 
 
+def _on_catalog(ctx: typer.Context, fn: Callable[..., Any], *args: Any, write: bool = False) -> Any:
+    """``fn(con, *args)`` on the data dir's catalog: read-only, or under the writer lock."""
+    from tasks.store import catalog
+
+    with (catalog.writer if write else catalog.reader)(ctx.obj.settings()) as con:
+        return fn(con, *args)
+
+
 # --------------------------------------------------------------------------- ingest
 @app.command()
 @handled
@@ -166,9 +174,7 @@ def sql_cmd(
         raise UserError(f"unknown --format {fmt_!r}: use table, json or csv")
     from tasks.store import catalog
 
-    with catalog.reader(ctx.obj.settings()) as con:
-        cols, rows = catalog.run_read_only(con, query)
-    print_rows(cols, rows, fmt_)
+    print_rows(*_on_catalog(ctx, catalog.run_read_only, query), fmt_)
 
 
 def _cell(v: Any) -> Any:
@@ -219,10 +225,8 @@ def replays_create(
 ) -> None:
     """Create a replay session (state INIT) and print the suggested agent and scenario names."""
     from tasks.scenario import replays
-    from tasks.store import catalog
 
-    with catalog.writer(ctx.obj.settings()) as con:
-        rs = replays.create(con, project, replay_type, _split_ids(ids), select_all, where)
+    rs = _on_catalog(ctx, replays.create, project, replay_type, _split_ids(ids), select_all, where, write=True)
     if _json_flag(ctx, json_out):
         _emit_json(rs)
         return
@@ -237,32 +241,14 @@ def replays_create(
               f"--scenario-name {sug['scenario_name']}")
 
 
-@replays_app.command("list")
-@handled
-def replays_list(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
-                 json_out: bool = typer.Option(False, "--json")) -> None:
-    """List replay sessions, newest first."""
-    from tasks.scenario import replays
-    from tasks.store import catalog
-
-    with catalog.reader(ctx.obj.settings()) as con:
-        items = replays.list_all(con, project)
-    if _json_flag(ctx, json_out):
-        _emit_json({"replay_sessions": items})
-    else:
-        print_rows(list(items[0]) if items else ["replay_id"], [tuple(i.values()) for i in items], "table")
-
-
 @replays_app.command("show")
 @handled
 def replays_show(ctx: typer.Context, replay_id: str = typer.Argument(...),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """One replay session with its ids, suggestions and state transitions."""
     from tasks.scenario import replays
-    from tasks.store import catalog
 
-    with catalog.reader(ctx.obj.settings()) as con:
-        rs = replays.get(con, replay_id)
+    rs = _on_catalog(ctx, replays.get, replay_id)
     if _json_flag(ctx, json_out):
         _emit_json(rs)
     else:
@@ -327,10 +313,8 @@ def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Write a scenario as a portable, reviewable JSON-lines file."""
     from tasks import scenario
-    from tasks.store import catalog
 
-    with catalog.reader(ctx.obj.settings()) as con:
-        result = scenario.export_scenario(con, scenario_id, out_file)
+    result = _on_catalog(ctx, scenario.export_scenario, scenario_id, out_file)
     _emit_json(result) if _json_flag(ctx, json_out) else out.print(
         f"wrote {result['rows']} rows of {scenario_id} to {out_file}")
 
@@ -341,27 +325,32 @@ def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
                      json_out: bool = typer.Option(False, "--json")) -> None:
     """Import a scenario file (the same ids; importing the same file again changes nothing)."""
     from tasks import scenario
-    from tasks.store import catalog
 
-    with catalog.writer(ctx.obj.settings()) as con:
-        result = scenario.import_scenario(con, file)
+    result = _on_catalog(ctx, scenario.import_scenario, file, write=True)
     _emit_json(result) if _json_flag(ctx, json_out) else out.print(
         f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} ({result['rows']} rows)")
 
 
-@scenarios_app.command("list")
-@handled
-def scenarios_list(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
-                   json_out: bool = typer.Option(False, "--json")) -> None:
-    """List scenarios, newest first."""
-    from tasks.store import catalog
+def _listing(group: typer.Typer, key: str, statement: str, what: str) -> None:
+    """``<group> list [--project P]``: the rows of a listing statement, newest first, as a table
+    or ``{key: [rows]}`` with --json."""
 
-    with catalog.reader(ctx.obj.settings()) as con:
-        items = catalog.rows(con, "list_scenarios", {"project": project})
-    if _json_flag(ctx, json_out):
-        _emit_json({"scenarios": items})
-    else:
-        print_rows(list(items[0]) if items else ["scenario_id"], [tuple(i.values()) for i in items], "table")
+    def list_cmd(ctx: typer.Context, project: Optional[str] = typer.Option(None, "--project"),
+                 json_out: bool = typer.Option(False, "--json")) -> None:
+        from tasks.store import catalog
+
+        items = _on_catalog(ctx, catalog.rows, statement, {"project": project})
+        if _json_flag(ctx, json_out):
+            _emit_json({key: items})
+        else:
+            print_rows(list(items[0]) if items else ["(none)"], [tuple(i.values()) for i in items], "table")
+
+    list_cmd.__doc__ = f"List {what}, newest first."
+    group.command("list")(handled(list_cmd))
+
+
+_listing(replays_app, "replay_sessions", "list_replay_sessions", "replay sessions")
+_listing(scenarios_app, "scenarios", "list_scenarios", "scenarios")
 
 
 # --------------------------------------------------------------------------- run
@@ -419,8 +408,8 @@ def _run_and_score(settings, evaluators: list[str], execution_id: str | None = N
 def run_cmd(
     ctx: typer.Context,
     scenario_id: str = typer.Option(..., "--scenario", help="The scenario to run."),
+    name: Optional[str] = typer.Option(None, "--name", help="The run test's name (default: scenario vs agent)."),
     agent: str = typer.Option(..., "--agent", help="module:function, file.py:function, or an OpenAI-compatible http(s) URL."),
-    name: Optional[str] = typer.Option(None, "--name"),
     mode: Optional[str] = typer.Option(None, "--mode", help=f"replay | simulate | hybrid ({_default('mode')})"),
     tools: Optional[str] = typer.Option(None, "--tools", help=f"recorded | live ({_default('tool_mode')})"),
     off_script: Optional[str] = typer.Option(None, "--off-script",
@@ -500,10 +489,9 @@ def compare_cmd(
 ) -> None:
     """Compare an execution with production, or with another execution (paired bootstrap)."""
     from tasks import compare
-    from tasks.store import catalog
 
-    with catalog.reader(ctx.obj.settings()) as con:
-        result = compare.between(con, other_id, execution_id) if other_id else compare.vs_production(con, execution_id)
+    result = (_on_catalog(ctx, compare.between, other_id, execution_id) if other_id
+              else _on_catalog(ctx, compare.vs_production, execution_id))
     if _json_flag(ctx, json_out):
         _emit_json(result)
     elif other_id:

@@ -19,10 +19,11 @@ None when no model endpoint is configured.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -286,6 +287,17 @@ class _ChatBase:
             reply["refusal"] = message["refusal"]
         return reply
 
+    @contextlib.contextmanager
+    def _failures(self) -> Iterator[None]:
+        """A request's failure as an LLMError: retries exhausted, or another HTTP error."""
+        try:
+            yield
+        except (TransientResponse, httpx.TransportError) as e:
+            raise self._exhausted(e) from None
+        except httpx.HTTPError as e:
+            raise self._error(f"LLM request to {self.base_url} failed: {type(e).__name__}: {e}",
+                              attempts=attempts_of(e)) from None
+
 
 class ChatClient(_ChatBase):
     """Sync OpenAI-compatible chat completions client; close it (or use ``with``)."""
@@ -305,15 +317,10 @@ class ChatClient(_ChatBase):
         ``params`` (max_tokens, seed, ...) go into the request body as they are."""
         payload = self._payload(messages, model, tools, response_format, temperature, params)
         body = orjson.dumps(payload)
-        try:
+        with self._failures():
             response, attempts = self.retry_policy.call(
                 lambda: raise_for_transient(self._http.post("chat/completions", content=body)),
                 on_retry=self._on_retry)
-        except (TransientResponse, httpx.TransportError) as e:
-            raise self._exhausted(e) from None
-        except httpx.HTTPError as e:
-            raise self._error(f"LLM request to {self.base_url} failed: {type(e).__name__}: {e}",
-                              attempts=attempts_of(e)) from None
         return self._check(response, payload["model"], attempts)
 
     def close(self) -> None:
@@ -346,13 +353,8 @@ class AsyncChatClient(_ChatBase):
         async def post() -> httpx.Response:
             return raise_for_transient(await self._http.post("chat/completions", content=body))
 
-        try:
+        with self._failures():
             response, attempts = await self.retry_policy.acall(post, on_retry=self._on_retry)
-        except (TransientResponse, httpx.TransportError) as e:
-            raise self._exhausted(e) from None
-        except httpx.HTTPError as e:
-            raise self._error(f"LLM request to {self.base_url} failed: {type(e).__name__}: {e}",
-                              attempts=attempts_of(e)) from None
         return self._check(response, payload["model"], attempts)
 
     async def aclose(self) -> None:
@@ -504,6 +506,21 @@ class _JsonAsk:
     def done(self) -> bool:
         return len(self.tries) >= self.total
 
+    def request(self, model: str | None, temperature: float | None, params: dict[str, Any]) -> dict[str, Any]:
+        """The next request's arguments for ``client.chat``."""
+        return {"messages": self.messages, "model": model, "response_format": self.response_format,
+                "temperature": temperature, **params}
+
+    @contextlib.contextmanager
+    def attempt(self) -> Iterator[None]:
+        """Around one request: a 400 that blames response_format is absorbed (the next
+        request asks without it); any other LLMError passes."""
+        try:
+            yield
+        except LLMError as e:
+            if isinstance(e, InvalidReply) or not self.downgrade(e):
+                raise
+
     def fail(self) -> InvalidReply:
         reason, raw = self.tries[-1]
         return InvalidReply(f"{reason} (after {len(self.tries)} attempts)", raw,
@@ -518,16 +535,9 @@ def ask_json(client: ChatClient, messages: Sequence[dict[str, Any]], model_cls: 
     quotes the error). LLMError (transport, HTTP) passes through unchanged."""
     job = _JsonAsk(messages, model_cls, retries, name)
     while not job.done:
-        try:
-            reply = client.chat(job.messages, model=model, response_format=job.response_format,
-                                temperature=temperature, **params)
-        except LLMError as e:
-            if isinstance(e, InvalidReply) or not job.downgrade(e):
-                raise
-            continue
-        result = job.take(reply)
-        if result is not None:
-            return result  # type: ignore[return-value]
+        with job.attempt():
+            if (result := job.take(client.chat(**job.request(model, temperature, params)))) is not None:
+                return result  # type: ignore[return-value]
     raise job.fail()
 
 
@@ -538,15 +548,7 @@ async def aask_json(client: AsyncChatClient, messages: Sequence[dict[str, Any]],
     """Async :func:`ask_json`."""
     job = _JsonAsk(messages, model_cls, retries, name)
     while not job.done:
-        try:
-            reply = await client.chat(job.messages, model=model,
-                                      response_format=job.response_format,
-                                      temperature=temperature, **params)
-        except LLMError as e:
-            if isinstance(e, InvalidReply) or not job.downgrade(e):
-                raise
-            continue
-        result = job.take(reply)
-        if result is not None:
-            return result  # type: ignore[return-value]
+        with job.attempt():
+            if (result := job.take(await client.chat(**job.request(model, temperature, params)))) is not None:
+                return result  # type: ignore[return-value]
     raise job.fail()

@@ -38,4 +38,14 @@ def json_text(value: Any) -> str | None:
     return orjson.dumps(value, default=str).decode()
 
 
-__all__ = ["clip", "error_text", "json_text", "one_line"]
+def json_value(value: Any, default: Any = None) -> Any:
+    """JSON text (str or bytes) parsed; ``default`` when it does not parse; anything else as is."""
+    if isinstance(value, (str, bytes)):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return default
+    return value
+
+
+__all__ = ["clip", "error_text", "json_text", "json_value", "one_line"]

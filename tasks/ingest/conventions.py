@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from models.spans import RawSpan
+from tasks.common.text import json_value
 
 SPAN_KINDS = {"LLM", "TOOL", "AGENT", "CHAIN", "RETRIEVER", "EMBEDDING", "RERANKER",
               "GUARDRAIL", "EVALUATOR", "PROMPT", "UNKNOWN"}
@@ -61,24 +62,6 @@ def _int(v: Any) -> int | None:
             return int(float(v))
         except (TypeError, ValueError):
             return None
-
-
-def _loads(v: Any) -> Any:
-    if isinstance(v, (bytes, str)):
-        try:
-            return orjson.loads(v)
-        except orjson.JSONDecodeError:
-            return None
-    return v
-
-
-def _args_text(v: Any) -> str | None:
-    """Tool-call arguments as a JSON text (a JSON object stays as given)."""
-    if v is None or v == "":
-        return None
-    if isinstance(v, str):
-        return v
-    return orjson.dumps(v).decode()
 
 
 # --------------------------------------------------------------------------- messages
@@ -133,7 +116,7 @@ def _norm_tool_call(tc: Any) -> dict[str, Any] | None:
     fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
     name = fn.get("name") or tc.get("name")
     args = fn.get("arguments") if "arguments" in fn else tc.get("arguments")
-    return {"id": _s(tc.get("id")), "name": _s(name), "arguments": _args_text(args)}
+    return {"id": _s(tc.get("id")), "name": _s(name), "arguments": _s(args)}
 
 
 def _norm_flat_message(m: Any) -> dict[str, Any] | None:
@@ -173,7 +156,7 @@ def _parts_message(m: dict[str, Any], role: str) -> dict[str, Any]:
                 texts.append(_s(part.get("content")) or "")
         elif ptype == "tool_call":
             calls.append({"id": _s(part.get("id")), "name": _s(part.get("name")),
-                          "arguments": _args_text(part.get("arguments"))})
+                          "arguments": _s(part.get("arguments"))})
         elif ptype == "tool_call_response":
             tool_call_id = _s(part.get("id"))
             result = part.get("response", part.get("result"))
@@ -192,7 +175,7 @@ def _openai_message(m: dict[str, Any], role: str) -> dict[str, Any]:
 
 def _norm_json_messages(value: Any) -> list[dict[str, Any]]:
     """GenAI JSON messages (with ``parts``) or OpenAI-style JSON messages."""
-    data = _loads(value)
+    data = json_value(value)
     if isinstance(data, dict):
         data = data.get("messages") or [data]
     if not isinstance(data, list):
@@ -220,22 +203,22 @@ def _event_messages(events: list[Any]) -> tuple[list[dict[str, Any]], list[dict[
         if name not in _EVENT_ROLES and name != "gen_ai.choice":
             continue
         a = ev.get("attributes") or {}
-        body = _loads(a.get("gen_ai.event.content") or a.get("event.body") or a.get("body"))
+        body = json_value(a.get("gen_ai.event.content") or a.get("event.body") or a.get("body"))
         if not isinstance(body, dict):
             body = {}
         if name == "gen_ai.choice":
-            msg = body.get("message") if isinstance(body.get("message"), dict) else _loads(a.get("message"))
+            msg = body.get("message") if isinstance(body.get("message"), dict) else json_value(a.get("message"))
             if not isinstance(msg, dict):
                 msg = {"content": a.get("message.content", a.get("content", body.get("content"))),
-                       "tool_calls": _loads(a.get("tool_calls")) or body.get("tool_calls")}
+                       "tool_calls": json_value(a.get("tool_calls")) or body.get("tool_calls")}
             calls = [t for t in (_norm_tool_call(x) for x in msg.get("tool_calls") or ()) if t]
             outs.append({"role": "assistant", "content": _text_of_content(msg.get("content")),
                          "tool_calls": calls, "tool_call_id": None, "name": None})
         else:
             content = a.get("content", body.get("content"))
-            calls_raw = _loads(a.get("tool_calls")) or body.get("tool_calls") or ()
+            calls_raw = json_value(a.get("tool_calls")) or body.get("tool_calls") or ()
             calls = [t for t in (_norm_tool_call(x) for x in calls_raw) if t]
-            ins.append({"role": _EVENT_ROLES[name], "content": _text_of_content(_loads(content) if isinstance(content, str) and content[:1] == "[" else content),
+            ins.append({"role": _EVENT_ROLES[name], "content": _text_of_content(json_value(content) if isinstance(content, str) and content[:1] == "[" else content),
                         "tool_calls": calls, "tool_call_id": _s(a.get("id", body.get("id"))),
                         "name": None})
     return ins, outs
@@ -295,7 +278,7 @@ def _probe_message(attrs: dict[str, Any], base: str) -> dict[str, Any]:
         cid = attrs.get(tb + "id")
         if name is None and cid is None:
             break
-        calls.append({"id": _s(cid), "name": _s(name), "arguments": _args_text(attrs.get(tb + "function.arguments"))})
+        calls.append({"id": _s(cid), "name": _s(name), "arguments": _s(attrs.get(tb + "function.arguments"))})
         j += 1
     return {"role": _s(attrs.get(base + "role")) or "", "content": _text_of_content(content),
             "tool_calls": calls, "tool_call_id": _s(attrs.get(base + "tool_call_id")),
@@ -355,7 +338,7 @@ def extract_messages(attrs: dict[str, Any], events: list[Any], full: bool = True
 def _system_prompt(attrs: dict[str, Any], ins: list[dict]) -> str | None:
     si = attrs.get("gen_ai.system_instructions")
     if si is not None:
-        data = _loads(si)
+        data = json_value(si)
         if isinstance(data, list):
             return _text_of_content(data)
         return _s(si)
@@ -371,10 +354,10 @@ def _declared_tools(attrs: dict[str, Any]) -> list[Any] | None:
         schema = attrs.get(f"llm.tools.{len(tools)}.tool.json_schema")
         if schema is None:
             break
-        tools.append(_loads(schema) if isinstance(schema, str) else schema)
+        tools.append(json_value(schema) if isinstance(schema, str) else schema)
     for key in ("gen_ai.tool.definitions", "llm.tools", "gen_ai.request.tools"):
         if not tools and key in attrs:
-            data = _loads(attrs[key])
+            data = json_value(attrs[key])
             if isinstance(data, list):
                 tools = data
     return tools or None
@@ -460,6 +443,6 @@ def span_facts(span: RawSpan) -> dict[str, Any]:
         facts["tool_call_id"] = _s(_first(attrs, ("tool_call.id", "tool.call.id", "gen_ai.tool.call.id",
                                                   "tool.id")))
         # (OpenInference's tool.parameters is the tool's schema, not the call's arguments)
-        facts["tool_arguments"] = _args_text(_first(attrs, ("gen_ai.tool.call.arguments", "input.value")))
+        facts["tool_arguments"] = _s(_first(attrs, ("gen_ai.tool.call.arguments", "input.value")))
         facts["tool_result"] = _s(_first(attrs, ("gen_ai.tool.call.result", "output.value")))
     return facts

@@ -33,6 +33,7 @@ from models.scenario import (
 )
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
+from tasks.common.text import json_value
 from tasks.scenario import replays
 from tasks.store import catalog
 
@@ -45,15 +46,6 @@ class ScenarioError(ReplayError):
 
 
 # --------------------------------------------------------------------------- pure parts
-def _json_or_text(v: Any) -> Any:
-    if isinstance(v, str):
-        try:
-            return orjson.loads(v)
-        except orjson.JSONDecodeError:
-            return v
-    return v
-
-
 def transcripts_from_rows(rows: Iterable[dict[str, Any]]) -> list[Transcript]:
     """Rows of tasks/sql/transcript_turns.sql (ordered by origin, turn) -> transcripts."""
     by_origin: dict[str, list[dict[str, Any]]] = {}
@@ -71,7 +63,7 @@ def transcripts_from_rows(rows: Iterable[dict[str, Any]]) -> list[Transcript]:
             turns=[Turn(turn_index=i, trace_id=t["trace_id"], user_message=t["user_message"],
                         assistant_message=t["assistant_message"],
                         tool_calls=[ToolCall(id=c.get("id"), name=c.get("name"),
-                                             arguments=_json_or_text(c.get("arguments")),
+                                             arguments=json_value(c.get("arguments"), c.get("arguments")),
                                              result=c.get("result"), status=c.get("status"))
                                     for c in (orjson.loads(t["tool_calls"]) if t["tool_calls"] else [])],
                         started_at=t["started_at"], latency_ms=t["latency_ms"],

@@ -47,6 +47,30 @@ class Evaluator:
         raise NotImplementedError
 
 
+class TurnEvaluator(Evaluator):
+    """A turn-level evaluator that holds a replayed turn against production's: ``production(ctx)``
+    gives production's side (None: production had none, the turn is not scored: ``missing``
+    says why), ``compare(turn, expected)`` the score."""
+
+    level: Level = "turn"
+    missing = NO_PRODUCTION_TURN
+
+    def production(self, ctx: EvalContext) -> Any:
+        raise NotImplementedError
+
+    def compare(self, turn: Mapping[str, Any], expected: Any) -> EvalResult:
+        raise NotImplementedError
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        turn = ctx.turn
+        if turn is None:
+            raise ValueError(f"turn {ctx.turn_index} is not among the chat's turns")
+        expected = self.production(ctx)
+        if expected is None:
+            return EvalResult(reason=self.missing)
+        return self.compare(turn, expected)
+
+
 # --------------------------------------------------------------------------- small helpers
 
 

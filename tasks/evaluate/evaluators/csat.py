@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from models.evals import EvalContext, EvalResult
-from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import ERROR_ENDINGS
-from tasks.evaluate.evaluators.judge import CSAT_RUBRIC, CsatVerdict, _Judge
+from tasks.evaluate.evaluators.judge import CSAT_RUBRIC, CsatVerdict, judge
 from tasks.simulate.divergence import normalize, similarity
 
 POSITIVE_CUES = (
@@ -85,17 +84,5 @@ def heuristic_csat(ctx: EvalContext) -> EvalResult:
                       reason=reason, source="heuristic")
 
 
-class Csat(_Judge):
-    """The user's satisfaction, 1..10 (module doc)."""
-
-    name = "csat"
-    rank = 40
-    rubric = CSAT_RUBRIC
-    reply_model = CsatVerdict
-
-    def heuristic(self, ctx: EvalContext) -> EvalResult:
-        return heuristic_csat(ctx)
-
-    def verdict(self, reply: CsatVerdict, model: str) -> EvalResult:
-        return EvalResult(value=float(reply.score), label=csat_label(reply.score), passed=None,
-                          reason=one_line(reply.reason), source=f"llm:{model}")
+Csat = judge("Csat", "csat", 40, CSAT_RUBRIC, CsatVerdict, heuristic_csat,
+             "The user's satisfaction, 1..10 (module doc).")

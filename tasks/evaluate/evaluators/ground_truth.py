@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from models.evals import EvalContext, EvalResult
 from tasks.common.text import one_line
-from tasks.evaluate.evaluators.base import NO_PRODUCTION_ANSWER, Evaluator, production_answer
+from tasks.evaluate.evaluators.base import NO_PRODUCTION_ANSWER, TurnEvaluator, production_answer
 from tasks.evaluate.evaluators.semantic import Embedder, cosine, default_embedder
 from tasks.simulate.divergence import normalize, similarity
 
@@ -16,7 +17,7 @@ DEFAULT_MATCH_THRESHOLD = 0.8
 # --------------------------------------------------------------------------- turn evaluators
 
 
-class GroundTruthMatch(Evaluator):
+class GroundTruthMatch(TurnEvaluator):
     """The replayed answer vs production's (see the module doc). ``embedder``: None = the
     default one when importable, False = no semantic step, or a callable
     ``list[str] -> list[vector]``."""
@@ -24,8 +25,7 @@ class GroundTruthMatch(Evaluator):
     name = "ground_truth_match"
     rank = 10
     version = "1"
-    level: Literal["turn"] = "turn"
-    source = "heuristic"
+    missing = NO_PRODUCTION_ANSWER
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> GroundTruthMatch:
@@ -47,13 +47,10 @@ class GroundTruthMatch(Evaluator):
             return default_embedder()
         return self._embedder
 
-    def evaluate(self, ctx: EvalContext) -> EvalResult:
-        turn = ctx.turn
-        if turn is None:
-            raise ValueError(f"turn {ctx.turn_index} is not among the chat's turns")
-        expected = production_answer(ctx)
-        if expected is None:
-            return EvalResult(reason=NO_PRODUCTION_ANSWER)
+    def production(self, ctx: EvalContext) -> str | None:
+        return production_answer(ctx)
+
+    def compare(self, turn: Mapping[str, Any], expected: str) -> EvalResult:
         answer = turn.get("assistant_message")
         t = self.threshold
         if answer is None or not str(answer).strip():

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.evals import EvalContext, EvalResult
-from tasks.common.text import clip
+from tasks.common.text import clip, one_line
 from tasks.evaluate.evaluators.base import Evaluator, call_list, field
 
 # --------------------------------------------------------------------------- LLM judge
@@ -21,12 +21,22 @@ class CompletionVerdict(BaseModel):
     completed: bool
     reason: str = Field(min_length=1, max_length=1000)
 
+    def result(self, model: str) -> EvalResult:
+        return EvalResult(value=1.0 if self.completed else 0.0, label="completed" if self.completed else "not_completed",
+                          passed=self.completed, reason=one_line(self.reason), source=f"llm:{model}")
+
 
 class CsatVerdict(BaseModel):
     """The judge's reply for csat."""
 
     score: int = Field(ge=1, le=10)
     reason: str = Field(min_length=1, max_length=1000)
+
+    def result(self, model: str) -> EvalResult:
+        from tasks.evaluate.evaluators.csat import csat_label
+
+        return EvalResult(value=float(self.score), label=csat_label(self.score), passed=None,
+                          reason=one_line(self.reason), source=f"llm:{model}")
 
 
 COMPLETION_RUBRIC = """You judge whether an AI agent completed the user's task in a conversation.
@@ -141,10 +151,8 @@ class _Judge(Evaluator):
         for c in clients:
             c.close()
 
-    def heuristic(self, ctx: EvalContext) -> EvalResult:
-        raise NotImplementedError
-
-    def verdict(self, reply: Any, model: str) -> EvalResult:
+    @staticmethod
+    def heuristic(ctx: EvalContext) -> EvalResult:
         raise NotImplementedError
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
@@ -157,4 +165,13 @@ class _Judge(Evaluator):
 
         reply = ask_json(self._chat_client(ctx, model), judge_messages(ctx, self.rubric),
                          self.reply_model, retries=self.retries, model=model, name=self.name)
-        return self.verdict(reply, model)
+        return reply.result(model)
+
+
+def judge(class_name: str, name: str, rank: int, rubric: str, reply_model: type[BaseModel],
+          heuristic: Any, doc: str) -> type[_Judge]:
+    """A judged evaluator (registered among the built-ins as it is made): the LLM judge with
+    ``rubric`` when a model is configured, ``heuristic(ctx)`` otherwise."""
+    return type(class_name, (_Judge,), {"name": name, "rank": rank, "rubric": rubric, "reply_model": reply_model,
+                                        "heuristic": staticmethod(heuristic), "__doc__": doc,
+                                        "__module__": heuristic.__module__})

@@ -7,9 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from models.evals import EvalContext, EvalResult
-from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import NORMAL_ENDINGS, call_failed, call_list, field
-from tasks.evaluate.evaluators.judge import COMPLETION_RUBRIC, CompletionVerdict, _Judge
+from tasks.evaluate.evaluators.judge import COMPLETION_RUBRIC, CompletionVerdict, judge
 from tasks.simulate.divergence import normalize
 
 TRANSFER_TOOLS = frozenset({
@@ -98,19 +97,5 @@ def heuristic_task_completion(ctx: EvalContext) -> EvalResult:
                              f"({n}), no unexpected transfer or refusal")
 
 
-class TaskCompletion(_Judge):
-    """Did the agent complete the user's task? value 1.0 / 0.0 (module doc)."""
-
-    name = "task_completion"
-    rank = 30
-    rubric = COMPLETION_RUBRIC
-    reply_model = CompletionVerdict
-
-    def heuristic(self, ctx: EvalContext) -> EvalResult:
-        return heuristic_task_completion(ctx)
-
-    def verdict(self, reply: CompletionVerdict, model: str) -> EvalResult:
-        return EvalResult(value=1.0 if reply.completed else 0.0,
-                          label="completed" if reply.completed else "not_completed",
-                          passed=reply.completed, reason=one_line(reply.reason),
-                          source=f"llm:{model}")
+TaskCompletion = judge("TaskCompletion", "task_completion", 30, COMPLETION_RUBRIC, CompletionVerdict, heuristic_task_completion,
+                       "Did the agent complete the user's task? value 1.0 / 0.0 (module doc).")

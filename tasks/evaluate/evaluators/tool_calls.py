@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from models.evals import EvalContext, EvalResult
-from tasks.evaluate.evaluators.base import NO_PRODUCTION_TURN, Evaluator, call_list, field, production_calls
+from tasks.evaluate.evaluators.base import TurnEvaluator, call_list, field, production_calls
 from tasks.simulate.divergence import canonical_json, tool_call_differences
 
 
@@ -31,22 +31,17 @@ def tool_call_scores(actual: Iterable[Any], expected: Iterable[Any]) -> tuple[fl
     return precision, recall, f1
 
 
-class ToolCallMatch(Evaluator):
+class ToolCallMatch(TurnEvaluator):
     """The turn's tool calls (names + arguments) vs production's: value = F1."""
 
     name = "tool_call_match"
     rank = 20
     version = "1"
-    level: Literal["turn"] = "turn"
-    source = "heuristic"
 
-    def evaluate(self, ctx: EvalContext) -> EvalResult:
-        turn = ctx.turn
-        if turn is None:
-            raise ValueError(f"turn {ctx.turn_index} is not among the chat's turns")
-        expected = production_calls(ctx)
-        if expected is None:
-            return EvalResult(reason=NO_PRODUCTION_TURN)
+    def production(self, ctx: EvalContext) -> list[Any] | None:
+        return production_calls(ctx)
+
+    def compare(self, turn: Mapping[str, Any], expected: list[Any]) -> EvalResult:
         actual = call_list(turn.get("tool_calls"))
         p, r, f1 = tool_call_scores(actual, expected)
         label = "match" if f1 == 1.0 else ("partial" if f1 > 0 else "mismatch")
