@@ -138,31 +138,9 @@ def trace_session(spans: list[dict], root: dict) -> str | None:
     return root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
 
 
-_UNSET = object()
-
-
-def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
-    """One trace's spans (facts rows) -> its turn (turn_index decided later, per session).
-    ``session_id`` when the caller already decided it in SQL."""
-    spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
-    root = find_root(spans)
-    llms = [s for s in spans if s["kind"] == "LLM"]
-    tools = [s for s in spans if s["kind"] == "TOOL"]
-    if session_id is _UNSET:
-        session_id = trace_session(spans, root)
-    system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
-    uids = [s["user_id"] for s in spans if s["user_id"]]
-    user_id = root["user_id"] or (uids[0] if uids else None)
-
-    user_message = plain_text(root["input_text"]) if root["kind"] != "LLM" else None
-    if not user_message:
-        first_llm_user = next((s["user_message"] for s in llms if s["user_message"]), None)
-        user_message = first_llm_user or next((s["user_message"] for s in spans if s["user_message"]), None)
-    assistant = plain_text(root["output_text"]) if root["kind"] != "LLM" else None
-    if not assistant:
-        by_end = sorted((s for s in spans if s["assistant_text"]), key=lambda s: (s["end_time"], s["start_time"]))
-        assistant = by_end[-1]["assistant_text"] if by_end else None
-
+def turn_tool_calls(llms: list[dict], tools: list[dict]) -> list[dict]:
+    """A turn's tool calls: what its model calls requested, matched with what its tool spans ran
+    (or, without tool spans, with the tool results later model calls received); every value text."""
     requested = []
     for s in llms:
         for c in _loads(s["tool_calls"]) or ():
@@ -190,7 +168,35 @@ def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
         for k in ("id", "name", "arguments", "result", "status"):
             v = c.get(k)
             c[k] = v if v is None or isinstance(v, str) else orjson.dumps(v).decode()
-    tool_calls = [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
+    return [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
+
+
+_UNSET = object()
+
+
+def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
+    """One trace's spans (facts rows) -> its turn (turn_index decided later, per session).
+    ``session_id`` when the caller already decided it in SQL."""
+    spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
+    root = find_root(spans)
+    llms = [s for s in spans if s["kind"] == "LLM"]
+    tools = [s for s in spans if s["kind"] == "TOOL"]
+    if session_id is _UNSET:
+        session_id = trace_session(spans, root)
+    system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
+    uids = [s["user_id"] for s in spans if s["user_id"]]
+    user_id = root["user_id"] or (uids[0] if uids else None)
+
+    user_message = plain_text(root["input_text"]) if root["kind"] != "LLM" else None
+    if not user_message:
+        first_llm_user = next((s["user_message"] for s in llms if s["user_message"]), None)
+        user_message = first_llm_user or next((s["user_message"] for s in spans if s["user_message"]), None)
+    assistant = plain_text(root["output_text"]) if root["kind"] != "LLM" else None
+    if not assistant:
+        by_end = sorted((s for s in spans if s["assistant_text"]), key=lambda s: (s["end_time"], s["start_time"]))
+        assistant = by_end[-1]["assistant_text"] if by_end else None
+
+    tool_calls = turn_tool_calls(llms, tools)
 
     # the turn failed when its root failed, or when it errored without an answer; a tool
     # that failed and that the agent recovered from is counted (error_count), not a failure
@@ -239,7 +245,7 @@ def index_turns(turns: Iterable[dict]) -> list[dict]:
             out.append(t)
         else:
             by_session[t["session_id"]].append(t)
-    for sid, ts in by_session.items():
+    for ts in by_session.values():
         ts.sort(key=lambda t: (t["started_at"], t["trace_id"]))
         for i, t in enumerate(ts):
             t["turn_index"] = i

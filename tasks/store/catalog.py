@@ -299,14 +299,14 @@ def rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | Non
     """The rows of the statement ``sql/<name>.sql`` as dicts (column name -> value)."""
     cur = con.execute(sql(name), params or {})
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def one(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The first row of the statement ``sql/<name>.sql`` as a dict, or None when there is none."""
     cur = con.execute(sql(name), params or {})
     row = cur.fetchone()
-    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+    return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
 
 
 def scalar(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> Any:
