@@ -16,6 +16,7 @@ Rules (issue 2):
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -253,21 +254,34 @@ def index_turns(turns: Iterable[dict]) -> list[dict]:
     return out
 
 
+_MEMORY_DB: tuple[int, Any] | None = None  # (pid, connection): this process's in-memory DuckDB
+
+
+def _memory_db():
+    """A cursor on this process's in-memory DuckDB (connected once per process: a fork's child
+    makes its own; a cursor has its own registered relations)."""
+    global _MEMORY_DB
+    if _MEMORY_DB is None or _MEMORY_DB[0] != os.getpid():
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET threads = 1")  # a worker process among others: one core each
+        _MEMORY_DB = (os.getpid(), con)
+    return _MEMORY_DB[1].cursor()
+
+
 def build_sessions(turns: pa.Table) -> pa.Table:
     """The sessions of a batch of whole sessions from its turns (``lake.TURNS`` columns): the
     statement ``build_sessions.sql`` in an in-memory DuckDB, one row per session id, sorted."""
-    import duckdb
-
     from tasks.store import catalog
 
-    con = duckdb.connect()
+    cur = _memory_db()
     try:
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET threads = 1")  # a worker process among others: one core each
-        con.register("batch_turns", turns)
-        return con.sql(catalog.sql("build_sessions")).to_arrow_table()
+        cur.register("batch_turns", turns)
+        return cur.sql(catalog.sql("build_sessions")).to_arrow_table()
     finally:
-        con.close()
+        cur.close()
 
 
 def build_session(session_id: str, turns: list[dict]) -> dict[str, Any]:
