@@ -254,21 +254,23 @@ def index_turns(turns: Iterable[dict]) -> list[dict]:
     return out
 
 
-_MEMORY_DB: tuple[int, Any] | None = None  # (pid, connection): this process's in-memory DuckDB
+# this process's in-memory DuckDB, by pid: a forked child makes its own and must never drop the
+# parent's copy (its destructor would wait for scheduler threads that do not exist in the child)
+_MEMORY_DBS: dict[int, Any] = {}
 
 
 def _memory_db():
-    """A cursor on this process's in-memory DuckDB (connected once per process: a fork's child
-    makes its own; a cursor has its own registered relations)."""
-    global _MEMORY_DB
-    if _MEMORY_DB is None or _MEMORY_DB[0] != os.getpid():
+    """A cursor (its own registered relations) on this process's in-memory DuckDB, connected
+    once per process."""
+    con = _MEMORY_DBS.get(os.getpid())
+    if con is None:
         import duckdb
 
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET threads = 1")  # a worker process among others: one core each
-        _MEMORY_DB = (os.getpid(), con)
-    return _MEMORY_DB[1].cursor()
+        con = duckdb.connect(config={"threads": 1})  # a worker process among others: one core each
+        _MEMORY_DBS[os.getpid()] = con
+    cur = con.cursor()
+    cur.execute("SET enable_progress_bar = false")  # a session setting: per cursor
+    return cur
 
 
 def build_sessions(turns: pa.Table) -> pa.Table:

@@ -109,3 +109,22 @@ def test_project_tie_goes_to_the_one_met_first():
 def test_no_session_no_row():
     turns = [turn(session_id=None, turn_index=0, trace_id="t"), turn(session_id="", turn_index=0, trace_id="u")]
     assert sql_sessions(turns) == [] == reference_sessions(turns)
+
+
+def _sessions_in_child(turns: list[dict]) -> None:
+    assert sql_sessions(turns) == reference_sessions(turns)
+
+
+def test_a_forked_worker_builds_sessions_after_its_parent_did():
+    # the parent's in-memory DuckDB is copied into the child: the child makes its own and must
+    # never drop the copy (its destructor waited forever for threads the child does not have)
+    import multiprocessing
+
+    turns = [turn(session_id="s", turn_index=0, trace_id="t", project="p")]
+    assert sql_sessions(turns) == reference_sessions(turns)  # the parent's DuckDB exists now
+    child = multiprocessing.get_context("fork").Process(target=_sessions_in_child, args=(turns,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
