@@ -116,15 +116,15 @@ def view_sql(table: str | tables.Table, lake_dir: Path) -> str:
 
 
 # --------------------------------------------------------------------------- catalog tables
-def _column_ddl(c: tables.Column, not_null: bool) -> str:
-    return f"{ident(c.name)} {'JSON' if c.json else duck_type(c.type)}" + ("" if c.nullable or not not_null
-                                                                           else " NOT NULL")
+def _column_ddl(c: tables.Column, with_not_null: bool = True) -> str:
+    ddl = f"{ident(c.name)} {'JSON' if c.json else duck_type(c.type)}"
+    return ddl + " NOT NULL" if with_not_null and not c.nullable else ddl
 
 
 def create_table_sql(table: str | tables.Table) -> str:
     """``CREATE TABLE IF NOT EXISTS`` of a catalog table (DDL: names are quoted, not bound)."""
     decl = _declared(table)
-    parts = [_column_ddl(c, not_null=True) for c in decl.columns]
+    parts = [_column_ddl(c) for c in decl.columns]
     if decl.enforce_key:
         parts.append(f"PRIMARY KEY ({', '.join(ident(k) for k in decl.key)})")
     return f"CREATE TABLE IF NOT EXISTS {ident(decl.name)} (\n    " + ",\n    ".join(parts) + "\n)"
@@ -143,7 +143,7 @@ def migrate(con: duckdb.DuckDBPyConnection, declared: tuple[tables.Table, ...] =
         for c in decl.columns:
             if decl.name in have and c.name not in have[decl.name]:
                 # DDL: DuckDB cannot bind identifiers; both come from the declaration
-                con.execute(f"ALTER TABLE {ident(decl.name)} ADD COLUMN {_column_ddl(c, not_null=False)}")
+                con.execute(f"ALTER TABLE {ident(decl.name)} ADD COLUMN {_column_ddl(c, with_not_null=False)}")
                 added.append(f"{decl.name}.{c.name}")
     return added
 
