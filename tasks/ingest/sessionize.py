@@ -1,8 +1,8 @@
 """Sessionize: span facts -> turns (one per trace) -> sessions.
 
-Pure functions first (``build_turn``, ``match_tool_calls``, ``index_turns``, ``build_session``),
-then the stage ``sessionize`` (incremental: only the sessions that new spans touch), then
-the thin Prefect task.
+Pure functions first (``build_turn``, ``match_tool_calls``, ``index_turns``; ``build_sessions``:
+the statement ``build_sessions.sql`` on a batch's turns, in an in-memory DuckDB), then the stage
+``sessionize`` (incremental: only the sessions that new spans touch), then the thin Prefect task.
 
 Rules (issue 2):
 - one turn per trace; a trace belongs to a session if ANY of its spans carries a session id;
@@ -16,6 +16,7 @@ Rules (issue 2):
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -26,6 +27,7 @@ from typing import Any, Iterable
 import orjson
 import pyarrow as pa
 
+from models import tables
 from models.ingest import SessionizeInfo
 from tasks.common.clock import now
 from tasks.common.prefect import lazy_task
@@ -137,31 +139,9 @@ def trace_session(spans: list[dict], root: dict) -> str | None:
     return root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
 
 
-_UNSET = object()
-
-
-def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
-    """One trace's spans (facts rows) -> its turn (turn_index decided later, per session).
-    ``session_id`` when the caller already decided it in SQL."""
-    spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
-    root = find_root(spans)
-    llms = [s for s in spans if s["kind"] == "LLM"]
-    tools = [s for s in spans if s["kind"] == "TOOL"]
-    if session_id is _UNSET:
-        session_id = trace_session(spans, root)
-    system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
-    uids = [s["user_id"] for s in spans if s["user_id"]]
-    user_id = root["user_id"] or (uids[0] if uids else None)
-
-    user_message = plain_text(root["input_text"]) if root["kind"] != "LLM" else None
-    if not user_message:
-        first_llm_user = next((s["user_message"] for s in llms if s["user_message"]), None)
-        user_message = first_llm_user or next((s["user_message"] for s in spans if s["user_message"]), None)
-    assistant = plain_text(root["output_text"]) if root["kind"] != "LLM" else None
-    if not assistant:
-        by_end = sorted((s for s in spans if s["assistant_text"]), key=lambda s: (s["end_time"], s["start_time"]))
-        assistant = by_end[-1]["assistant_text"] if by_end else None
-
+def turn_tool_calls(llms: list[dict], tools: list[dict]) -> list[dict]:
+    """A turn's tool calls: what its model calls requested, matched with what its tool spans ran
+    (or, without tool spans, with the tool results later model calls received); every value text."""
     requested = []
     for s in llms:
         for c in _loads(s["tool_calls"]) or ():
@@ -189,7 +169,35 @@ def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
         for k in ("id", "name", "arguments", "result", "status"):
             v = c.get(k)
             c[k] = v if v is None or isinstance(v, str) else orjson.dumps(v).decode()
-    tool_calls = [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
+    return [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
+
+
+_UNSET = object()
+
+
+def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
+    """One trace's spans (facts rows) -> its turn (turn_index decided later, per session).
+    ``session_id`` when the caller already decided it in SQL."""
+    spans = sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
+    root = find_root(spans)
+    llms = [s for s in spans if s["kind"] == "LLM"]
+    tools = [s for s in spans if s["kind"] == "TOOL"]
+    if session_id is _UNSET:
+        session_id = trace_session(spans, root)
+    system_prompt = next((s.get("system_prompt") for s in llms if s.get("system_prompt")), None)
+    uids = [s["user_id"] for s in spans if s["user_id"]]
+    user_id = root["user_id"] or (uids[0] if uids else None)
+
+    user_message = plain_text(root["input_text"]) if root["kind"] != "LLM" else None
+    if not user_message:
+        first_llm_user = next((s["user_message"] for s in llms if s["user_message"]), None)
+        user_message = first_llm_user or next((s["user_message"] for s in spans if s["user_message"]), None)
+    assistant = plain_text(root["output_text"]) if root["kind"] != "LLM" else None
+    if not assistant:
+        by_end = sorted((s for s in spans if s["assistant_text"]), key=lambda s: (s["end_time"], s["start_time"]))
+        assistant = by_end[-1]["assistant_text"] if by_end else None
+
+    tool_calls = turn_tool_calls(llms, tools)
 
     # the turn failed when its root failed, or when it errored without an answer; a tool
     # that failed and that the agent recovered from is counted (error_count), not a failure
@@ -238,7 +246,7 @@ def index_turns(turns: Iterable[dict]) -> list[dict]:
             out.append(t)
         else:
             by_session[t["session_id"]].append(t)
-    for sid, ts in by_session.items():
+    for ts in by_session.values():
         ts.sort(key=lambda t: (t["started_at"], t["trace_id"]))
         for i, t in enumerate(ts):
             t["turn_index"] = i
@@ -246,29 +254,43 @@ def index_turns(turns: Iterable[dict]) -> list[dict]:
     return out
 
 
+# this process's in-memory DuckDB, by pid: a forked child makes its own and must never drop the
+# parent's copy (its destructor would wait for scheduler threads that do not exist in the child)
+_MEMORY_DBS: dict[int, Any] = {}
+
+
+def _memory_db():
+    """A cursor (its own registered relations) on this process's in-memory DuckDB, connected
+    once per process."""
+    con = _MEMORY_DBS.get(os.getpid())
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect(config={"threads": 1})  # a worker process among others: one core each
+        _MEMORY_DBS[os.getpid()] = con
+    cur = con.cursor()
+    cur.execute("SET enable_progress_bar = false")  # a session setting: per cursor
+    return cur
+
+
+def build_sessions(turns: pa.Table) -> pa.Table:
+    """The sessions of a batch of whole sessions from its turns (``lake.TURNS`` columns): the
+    statement ``build_sessions.sql`` in an in-memory DuckDB, one row per session id, sorted."""
+    from tasks.store import catalog
+
+    cur = _memory_db()
+    try:
+        cur.register("batch_turns", turns)
+        return cur.sql(catalog.sql("build_sessions")).to_arrow_table()
+    finally:
+        cur.close()
+
+
 def build_session(session_id: str, turns: list[dict]) -> dict[str, Any]:
-    """A session's row from all its turns (sorted by turn_index)."""
-    turns = sorted(turns, key=lambda t: t["turn_index"])
-    projects = Counter(t["project"] for t in turns if t["project"])
-    users = [t["user_id"] for t in turns if t["user_id"]]
-    started = min(t["started_at"] for t in turns)
-    ended = max(t["ended_at"] for t in turns)
-    return {
-        "session_id": session_id,
-        "project": projects.most_common(1)[0][0] if projects else None,
-        "user_id": users[0] if users else None,
-        "started_at": started,
-        "ended_at": ended,
-        "duration_ms": _ms(started, ended),
-        "turn_count": len(turns),
-        "input_tokens": sum(t["input_tokens"] for t in turns),
-        "output_tokens": sum(t["output_tokens"] for t in turns),
-        "tool_call_count": sum(len(t["tool_calls"]) for t in turns),
-        "error_count": sum(t["error_count"] for t in turns),
-        "first_user_message": next((t["user_message"] for t in turns if t["user_message"]), None),
-        "last_assistant_message": next((t["assistant_message"] for t in reversed(turns)
-                                        if t["assistant_message"]), None),
-    }
+    """A session's row from all its turns: ``build_sessions`` on this one session."""
+    rows = [dict(t, session_id=session_id) for t in turns]
+    (row,) = build_sessions(pa.Table.from_pylist(rows, schema=lake.TURNS)).to_pylist()
+    return row
 
 
 def build_turns(fact_rows: Iterable[dict], decided: dict[str, str | None] | None = None) -> list[dict]:
@@ -301,17 +323,9 @@ def batches_by_session(trace_sessions: list[tuple[str, str | None]], size: int) 
 
 
 # --------------------------------------------------------------------------- the stage
-def _write(turns: list[dict], session_rows: list[dict], lake_dir: Path, version: int, at: datetime, name: str) -> int:
-    for r in turns:
-        r.update(version=version, sessionized_at=at, deleted=False)
-    for r in session_rows:
-        r.setdefault("deleted", False)
-        r.update(version=version, sessionized_at=at)
-    lake.write_partitioned(pa.Table.from_pylist(turns, schema=lake.TURNS), lake_dir, "turns",
-                           "started_at", name)
-    lake.write_partitioned(pa.Table.from_pylist(session_rows, schema=lake.SESSIONS), lake_dir,
-                           "sessions", "started_at", name)
-    return len(turns)
+def _write(turns: pa.Table, sessions: pa.Table, lake_dir: Path, name: str) -> None:
+    lake.write_partitioned(turns, lake_dir, "turns", "started_at", name)
+    lake.write_partitioned(sessions, lake_dir, "sessions", "started_at", name)
 
 
 def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
@@ -322,13 +336,13 @@ def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
 
     facts = ds.dataset(facts_dir, format="parquet").to_table().to_pylist()
     turns = build_turns(facts, decided)
-    by_session: dict[str, list[dict]] = defaultdict(list)
-    for t in turns:
-        if t["session_id"]:
-            by_session[t["session_id"]].append(t)
-    session_rows = [build_session(sid, ts) for sid, ts in sorted(by_session.items())]
-    _write(turns, session_rows, Path(lake_dir), version, at, name)
-    return len(turns), sorted(by_session)
+    for r in turns:
+        r.update(version=version, sessionized_at=at, deleted=False)
+    turns_table = pa.Table.from_pylist(turns, schema=lake.TURNS)
+    sessions = lake.conform(build_sessions(turns_table), lake.SESSIONS,
+                            version=version, sessionized_at=at, deleted=False)
+    _write(turns_table, sessions, Path(lake_dir), name)
+    return len(turns), sessions.column("session_id").to_pylist()
 
 
 def sessionize(con, settings, pool=None) -> SessionizeInfo:
@@ -381,11 +395,9 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
     # a session every trace has left: a tombstone
     gone = sorted(sessions - seen_sessions)
     if gone:
-        tomb = [{"session_id": sid, "project": None, "user_id": None, "started_at": at, "ended_at": at,
-                 "duration_ms": 0.0, "turn_count": 0, "input_tokens": 0, "output_tokens": 0,
-                 "tool_call_count": 0, "error_count": 0, "first_user_message": None,
-                 "last_assistant_message": None, "deleted": True} for sid in gone]
-        _write([], tomb, settings.lake_dir, version, at, f"{name}-tombstones.parquet")
+        tomb = [lake.tombstone(tables.SESSIONS, {"session_id": sid}, at, version=version) for sid in gone]
+        lake.write_partitioned(pa.Table.from_pylist(tomb, schema=lake.SESSIONS), settings.lake_dir, "sessions",
+                               "started_at", f"{name}-tombstones.parquet")
         n_sessions += len(tomb)
     catalog.refresh_views(con, settings.lake_dir)
     catalog.set_watermark(con, "sessionize", "ingested_at", latest.isoformat())

@@ -1,7 +1,9 @@
 """The DuckDB catalog: bookkeeping tables, the SQL views over the lake, read-only queries.
 
-Every statement lives in ``tasks/sql/*.sql``; values are bound (``$name``). View DDL is the
-one exception: DuckDB cannot bind a file path in a view, so the lake path is quoted into it.
+Every statement lives in ``tasks/store/sql/*.sql``; values are bound (``$name``). DDL is the
+exception: DuckDB cannot bind a file path in a view, nor a name, so the lake path is quoted into
+the views and the names of models/tables.py into the views, ``CREATE TABLE`` and ``ALTER TABLE``.
+The tables, their columns and the views' column lists derive from models/tables.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Iterator
 import duckdb
 import pyarrow as pa
 
+from models import tables
 from models.ingest import Reject
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
@@ -42,7 +45,8 @@ def quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _duck_type(t: pa.DataType) -> str:
+def duck_type(t: pa.DataType) -> str:
+    """DuckDB's name for a pyarrow type."""
     if pa.types.is_string(t):
         return "VARCHAR"
     if pa.types.is_timestamp(t):
@@ -56,33 +60,105 @@ def _duck_type(t: pa.DataType) -> str:
     if pa.types.is_boolean(t):
         return "BOOLEAN"
     if pa.types.is_list(t):
-        return _duck_type(t.value_type) + "[]"
+        return duck_type(t.value_type) + "[]"
     if pa.types.is_struct(t):
-        return "STRUCT(" + ", ".join(f"{f.name} {_duck_type(f.type)}" for f in t) + ")"
+        return "STRUCT(" + ", ".join(f"{f.name} {duck_type(f.type)}" for f in t) + ")"
     raise TypeError(t)
 
 
-def lake_source(lake_dir: Path, table: str) -> str:
-    """The relation a view reads: the lake's parquet files, or a typed empty one."""
-    if lake.has_files(lake_dir, table):
-        return (f"read_parquet({quote(lake.table_glob(lake_dir, table))}, hive_partitioning = false, "
-                f"union_by_name = true)")
-    cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in lake.TABLES[table])
+def ident(name: str) -> str:
+    """A quoted SQL identifier (for the DDL built from the declarations: DuckDB cannot bind names)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _declared(table: str | tables.Table) -> tables.Table:
+    return tables.ALL[table] if isinstance(table, str) else table
+
+
+# --------------------------------------------------------------------------- views over the lake
+def empty_relation(table: str | tables.Table) -> str:
+    """A typed relation with no row and the table's stored columns."""
+    cols = ", ".join(f"CAST(NULL AS {duck_type(c.type)}) AS {ident(c.name)}" for c in _declared(table).columns)
     return f"(SELECT {cols} WHERE false)"
 
 
+def lake_source(lake_dir: Path, table: str | tables.Table) -> str:
+    """The relation a view reads: the lake's parquet files, or a typed empty one while there is
+    none. The files are read by name, under the typed empty relation: a declared column no
+    file has yet (the lake is older than the column) reads NULL."""
+    decl = _declared(table)
+    if not lake.has_files(lake_dir, decl.name):
+        return empty_relation(decl)
+    files = (f"read_parquet({quote(lake.table_glob(lake_dir, decl.name))}, hive_partitioning = false, "
+             f"union_by_name = true)")
+    return f"(SELECT * FROM {empty_relation(decl)} UNION ALL BY NAME SELECT * FROM {files})"
+
+
+def view_columns(table: str | tables.Table) -> str:
+    """The select list of a table's view: its visible columns in the view's order, JSON text as JSON."""
+    out = []
+    for c in _declared(table).visible():
+        if c.view:
+            out.append(f"{c.view} AS {ident(c.name)}")
+        elif c.json and _declared(table).home == "lake":
+            out.append(f"{ident(c.name)}::JSON AS {ident(c.name)}")
+        else:
+            out.append(ident(c.name))
+    return ", ".join(out)
+
+
+def view_sql(table: str | tables.Table, lake_dir: Path) -> str:
+    """``CREATE OR REPLACE VIEW`` of a table: ``sql/view_<view>.sql`` with its {columns} (and, for a
+    lake table, its {source}) filled in (DDL: nothing here can be bound)."""
+    decl = _declared(table)
+    text = sql(f"view_{decl.view}").replace("{columns}", view_columns(decl))
+    return text.replace("{source}", lake_source(lake_dir, decl)) if decl.home == "lake" else text
+
+
+# --------------------------------------------------------------------------- catalog tables
+def _column_ddl(c: tables.Column, with_not_null: bool = True) -> str:
+    ddl = f"{ident(c.name)} {'JSON' if c.json else duck_type(c.type)}"
+    return ddl + " NOT NULL" if with_not_null and not c.nullable else ddl
+
+
+def create_table_sql(table: str | tables.Table) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of a catalog table (DDL: names are quoted, not bound)."""
+    decl = _declared(table)
+    parts = [_column_ddl(c) for c in decl.columns]
+    if decl.enforce_key:
+        parts.append(f"PRIMARY KEY ({', '.join(ident(k) for k in decl.key)})")
+    return f"CREATE TABLE IF NOT EXISTS {ident(decl.name)} (\n    " + ",\n    ".join(parts) + "\n)"
+
+
+def migrate(con: duckdb.DuckDBPyConnection, declared: tuple[tables.Table, ...] = tables.CATALOG) -> list[str]:
+    """Add the declared columns an existing catalog table lacks (an older data dir); returns
+    them as ``table.column``. An added column is nullable whatever its declaration says: the
+    rows already there have no value for it. Columns the catalog has beyond the declaration
+    (execution_metrics' avg_<evaluator>) stay."""
+    have: dict[str, set[str]] = {}
+    for table_name, column_name in con.execute(sql("catalog_columns")).fetchall():
+        have.setdefault(table_name, set()).add(column_name)
+    added = []
+    for decl in declared:
+        for c in decl.columns:
+            if decl.name in have and c.name not in have[decl.name]:
+                # DDL: DuckDB cannot bind identifiers; both come from the declaration
+                con.execute(f"ALTER TABLE {ident(decl.name)} ADD COLUMN {_column_ddl(c, with_not_null=False)}")
+                added.append(f"{decl.name}.{c.name}")
+    return added
+
+
 def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
-    for name in ("create_rejects", "create_runs", "create_watermarks", "create_replay_sessions",
-                 "create_agent_definitions", "create_scenarios", "create_scenario_rows", "create_run_tests",
-                 "create_executions", "create_execution_metrics"):
-        con.execute(sql(name))
+    for decl in tables.CATALOG:
+        con.execute(create_table_sql(decl))
+    migrate(con)
     refresh_views(con, lake_dir)
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
-    for table in ("spans", "turns", "sessions", "chats", "chat_turns", "eval_scores"):
-        con.execute(sql(f"view_{table}").replace("{source}", lake_source(lake_dir, table)))
-    con.execute(sql("view_rejects"))
+    for decl in tables.LAKE + tables.CATALOG:
+        if decl.view:
+            con.execute(view_sql(decl, lake_dir))
 
 
 @contextlib.contextmanager
@@ -223,14 +299,14 @@ def rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | Non
     """The rows of the statement ``sql/<name>.sql`` as dicts (column name -> value)."""
     cur = con.execute(sql(name), params or {})
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def one(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The first row of the statement ``sql/<name>.sql`` as a dict, or None when there is none."""
     cur = con.execute(sql(name), params or {})
     row = cur.fetchone()
-    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+    return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
 
 
 def scalar(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> Any:

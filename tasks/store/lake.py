@@ -1,4 +1,4 @@
-"""The Parquet lake: table schemas, atomic part files, Hive day partitions.
+"""The Parquet lake: table schemas (from models/tables.py), atomic part files, Hive day partitions.
 
 Layout: ``$REPLAY_DATA_DIR/lake/<table>/day=YYYY-MM-DD/part-*.parquet``.
 A part file is written under a hidden temporary name, fsync'ed, then renamed: a reader
@@ -9,87 +9,60 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-TS = pa.timestamp("us")
+from models import tables
 
-SPANS = pa.schema([
-    ("trace_id", pa.string()), ("span_id", pa.string()), ("parent_span_id", pa.string()),
-    ("name", pa.string()), ("kind", pa.string()), ("otel_kind", pa.string()),
-    ("start_time", TS), ("end_time", TS), ("duration_ms", pa.float64()),
-    ("status", pa.string()), ("status_message", pa.string()),
-    ("session_id", pa.string()), ("user_id", pa.string()), ("project", pa.string()),
-    ("attributes", pa.string()), ("resource", pa.string()), ("events", pa.string()),
-    ("scope_name", pa.string()), ("convention", pa.string()),
-    ("source", pa.string()), ("location", pa.string()), ("ingested_at", TS),
-    # conversation facts, derived once at extract so sessionize never re-reads attributes
-    ("model", pa.string()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
-    ("input_text", pa.string()), ("output_text", pa.string()),
-    ("user_message", pa.string()), ("assistant_text", pa.string()), ("system_prompt", pa.string()),
-    ("tool_calls", pa.string()), ("tool_results", pa.string()), ("tools", pa.string()),
-    ("tool_name", pa.string()), ("tool_call_id", pa.string()),
-    ("tool_arguments", pa.string()), ("tool_result", pa.string()),
-])
+# the schemas derive from the declarations (models/tables.py); these names stay for their users
+TS, TOOL_CALL, CHAT_TOOL_CALL = tables.TS, tables.TOOL_CALL, tables.CHAT_TOOL_CALL
+TABLES: dict[str, pa.Schema] = {t.name: t.schema() for t in tables.LAKE}
+SPANS, TURNS, SESSIONS = TABLES["spans"], TABLES["turns"], TABLES["sessions"]
+CHATS, CHAT_TURNS, EVAL_SCORES = TABLES["chats"], TABLES["chat_turns"], TABLES["eval_scores"]
 
-TOOL_CALL = pa.struct([("id", pa.string()), ("name", pa.string()), ("arguments", pa.string()),
-                       ("result", pa.string()), ("status", pa.string())])
 
-TURNS = pa.schema([
-    ("session_id", pa.string()), ("turn_index", pa.int32()), ("trace_id", pa.string()),
-    ("project", pa.string()), ("user_id", pa.string()),
-    ("started_at", TS), ("ended_at", TS), ("latency_ms", pa.float64()),
-    ("user_message", pa.string()), ("assistant_message", pa.string()),
-    ("tool_calls", pa.list_(TOOL_CALL)), ("llm_calls", pa.int32()),
-    ("input_tokens", pa.int64()), ("output_tokens", pa.int64()), ("model", pa.string()),
-    ("status", pa.string()), ("error", pa.string()), ("error_count", pa.int32()),
-    ("span_count", pa.int32()), ("root_span_id", pa.string()), ("root_name", pa.string()),
-    ("system_prompt", pa.string()), ("conventions", pa.string()),
-    ("version", pa.int64()), ("sessionized_at", TS), ("deleted", pa.bool_()),
-])
+def blank(t: pa.DataType, at: datetime) -> Any:
+    """A column's value in a row that holds nothing: zero for a number, ``at`` for a time (the
+    row must land in a day partition), false for a flag, NULL otherwise."""
+    if pa.types.is_floating(t):
+        return 0.0
+    if pa.types.is_integer(t):
+        return 0
+    if pa.types.is_timestamp(t):
+        return at
+    if pa.types.is_boolean(t):
+        return False
+    return None
 
-SESSIONS = pa.schema([
-    ("session_id", pa.string()), ("project", pa.string()), ("user_id", pa.string()),
-    ("started_at", TS), ("ended_at", TS), ("duration_ms", pa.float64()),
-    ("turn_count", pa.int32()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
-    ("tool_call_count", pa.int32()), ("error_count", pa.int32()),
-    ("first_user_message", pa.string()), ("last_assistant_message", pa.string()),
-    ("version", pa.int64()), ("sessionized_at", TS), ("deleted", pa.bool_()),
-])
 
-CHAT_TOOL_CALL = pa.struct([("id", pa.string()), ("name", pa.string()), ("arguments", pa.string()),
-                            ("result", pa.string()), ("status", pa.string()), ("source", pa.string()),
-                            ("matched_turn", pa.int32())])
+def tombstone(table: tables.Table, key: dict[str, Any], at: datetime, **values: Any) -> dict[str, Any]:
+    """The row that deletes ``key`` from ``table``'s view (merge-on-read: the latest version
+    wins, ``deleted`` hides it): blank columns, the key, ``deleted = true``, then ``values``."""
+    if set(key) != set(table.key) or "deleted" not in table.names:
+        raise ValueError(f"no tombstone in {table.name} for {tuple(key)} (its key: {table.key})")
+    row = {c.name: blank(c.type, at) for c in table.columns}
+    row.update(key, deleted=True)
+    row.update(values)
+    return row
 
-CHATS = pa.schema([
-    ("chat_id", pa.string()), ("execution_id", pa.string()), ("scenario_id", pa.string()),
-    ("row_index", pa.int32()), ("repetition", pa.int32()), ("origin_id", pa.string()),
-    ("status", pa.string()), ("ended_reason", pa.string()), ("divergence_turn", pa.int32()),
-    ("turn_count", pa.int32()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
-    ("avg_latency_ms", pa.float64()), ("error", pa.string()), ("started_at", TS), ("ended_at", TS),
-])
 
-CHAT_TURNS = pa.schema([
-    ("chat_id", pa.string()), ("execution_id", pa.string()), ("turn_index", pa.int32()),
-    ("user_message", pa.string()), ("assistant_message", pa.string()),
-    ("tool_calls", pa.list_(CHAT_TOOL_CALL)), ("latency_ms", pa.float64()),
-    ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
-    ("original_assistant_message", pa.string()), ("original_tool_calls", pa.list_(TOOL_CALL)),
-    ("user_source", pa.string()), ("similarity", pa.float64()), ("attempts", pa.int32()), ("error", pa.string()),
-])
-
-EVAL_SCORES = pa.schema([
-    ("execution_id", pa.string()), ("chat_id", pa.string()), ("turn_index", pa.int32()),
-    ("evaluator", pa.string()), ("evaluator_version", pa.string()), ("value", pa.float64()),
-    ("label", pa.string()), ("passed", pa.bool_()), ("reason", pa.string()), ("source", pa.string()),
-    ("error", pa.string()), ("evaluated_at", TS),
-])
-
-TABLES = {"spans": SPANS, "turns": TURNS, "sessions": SESSIONS, "chats": CHATS, "chat_turns": CHAT_TURNS,
-          "eval_scores": EVAL_SCORES}
+def conform(rows: pa.Table, schema: pa.Schema, **constants: Any) -> pa.Table:
+    """``rows`` in ``schema``'s order and types; a column it lacks is one of ``constants``."""
+    n = rows.num_rows
+    cols = []
+    for f in schema:
+        if f.name in rows.column_names:
+            cols.append(rows.column(f.name).cast(f.type))
+        elif f.name in constants:
+            cols.append(pa.array([constants[f.name]] * n, f.type))
+        else:
+            raise ValueError(f"no column {f.name} for {schema.names}")
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def table_dir(lake: Path, table: str) -> Path:

@@ -1,5 +1,7 @@
 -- grain: one scenario
 -- parameters: $scenario_id, $scenario_name, $replay_id, $project, $agent_name, $agent_version, $source,
 --             $graph, $row_count, $writer, $redactions, $failures, $created_at
-INSERT INTO scenarios VALUES ($scenario_id, $scenario_name, $replay_id, $project, $agent_name, $agent_version,
-    $source, $graph, $row_count, $writer, $redactions, $failures, $created_at)
+INSERT INTO scenarios (scenario_id, scenario_name, replay_id, project, agent_name, agent_version, source, graph,
+    row_count, writer, redactions, failures, created_at)
+VALUES ($scenario_id, $scenario_name, $replay_id, $project, $agent_name, $agent_version, $source, $graph, $row_count,
+    $writer, $redactions, $failures, $created_at)

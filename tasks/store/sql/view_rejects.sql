@@ -1,4 +1,4 @@
 -- grain: one row per input record that could not be used
--- parameters: none
+-- parameters: {columns} the view's columns, from models/tables.py (DDL cannot bind)
 CREATE OR REPLACE VIEW rejects AS
-SELECT source, location, reason, raw, rejected_at, reject_id FROM rejects_log
+SELECT {columns} FROM rejects_log
