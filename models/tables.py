@@ -11,6 +11,10 @@ a tombstone, the ``CREATE TABLE`` of a catalog table and the ``ALTER TABLE ... A
 brings an older catalog up to date. Adding a column is one line here (plus whatever computes its
 value).
 
+A declaration is a text: a header (``grain``, ``home``, ``key``; optionally ``view``,
+``view_first``, ``enforce_key``), a line ``---``, then one line per column:
+``name  type[,flag...]  doc`` (see :func:`columns`).
+
 Types are pyarrow types (the catalog maps them to DuckDB's). Pure: no I/O.
 """
 
@@ -106,355 +110,397 @@ def list_of_structs_with_json(column: str, struct: pa.StructType, *json_fields: 
     return f"list_transform({column}, lambda t: struct_pack({fields}))"
 
 
-_c = Column  # short, for the declarations below
+# the types a declaration names, and the struct fields that hold JSON text (their views type them JSON)
+TYPES: dict[str, pa.DataType] = {
+    "str": STR, "i32": I32, "i64": I64, "f64": F64, "bool": BOOL, "ts": TS, "json": STR, "str[]": pa.list_(STR),
+    "tool_calls": pa.list_(TOOL_CALL), "chat_tool_calls": pa.list_(CHAT_TOOL_CALL),
+}
+JSON_STRUCT_FIELDS = ("arguments",)
+FLAGS = ("required", "internal")
+
+
+def _column(line: str) -> Column:
+    name, typ, doc = line.split(None, 2)
+    kind, *flags = typ.split(",")
+    if kind not in TYPES or any(f not in FLAGS for f in flags):
+        raise ValueError(f"column {name}: unknown type or flag in {typ!r}")
+    t = TYPES[kind]
+    struct = t.value_type if pa.types.is_list(t) and pa.types.is_struct(t.value_type) else None
+    json_fields = [f.name for f in struct if f.name in JSON_STRUCT_FIELDS] if struct is not None else []
+    return Column(name, t, doc, nullable="required" not in flags, json=kind == "json", internal="internal" in flags,
+                  view=list_of_structs_with_json(name, struct, *json_fields) if json_fields else None)
+
+
+def columns(spec: str) -> tuple[Column, ...]:
+    """Columns from a text table, one a line: ``name  type[,flag...]  doc``. Types: the keys of
+    :data:`TYPES` (``json``: text holding a JSON document); flags: ``required`` (NOT NULL in
+    the catalog), ``internal`` (lake bookkeeping, hidden from the view). A list of structs with
+    JSON fields gets the view expression that types them JSON."""
+    return tuple(_column(line) for line in spec.strip().splitlines())
+
+
+def table(name: str, spec: str) -> Table:
+    """A table from its declaration text (module doc): ``field: value`` header lines (an
+    indented line continues the one before), ``---``, the columns."""
+    header, _, body = spec.partition("\n    ---\n")
+    fields: dict[str, str] = {}
+    last = ""
+    for line in header.strip("\n").splitlines():
+        if line.startswith("        ") and last:
+            fields[last] += " " + line.strip()
+            continue
+        last, _, value = line.strip().partition(":")
+        fields[last] = value.strip()
+    home = fields.pop("home")
+    if home not in ("lake", "catalog"):
+        raise ValueError(f"table {name}: home must be lake or catalog, not {home!r}")
+    return Table(name, fields.pop("grain"), home, key=tuple(fields.pop("key").split()), columns=columns(body),
+                 view_first=tuple(fields.pop("view_first", "").split()), view=fields.pop("view", None),
+                 enforce_key=fields.pop("enforce_key", "true") == "true")
 
 
 # --------------------------------------------------------------------------- the lake
-SPANS = Table(
-    "spans", "one span (the lake holds each (trace_id, span_id) once: extract deduplicates)", "lake",
-    key=("trace_id", "span_id"),
-    columns=(
-        _c("trace_id", STR, "32 lowercase hex"),
-        _c("span_id", STR, "16 lowercase hex"),
-        _c("parent_span_id", STR, "NULL for a root"),
-        _c("name", STR, "the span's name"),
-        _c("kind", STR, "LLM, TOOL, AGENT, CHAIN, ... as the span says; UNKNOWN when it says nothing"),
-        _c("otel_kind", STR, "INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER, UNSPECIFIED"),
-        _c("start_time", TS, "UTC"),
-        _c("end_time", TS, "UTC"),
-        _c("duration_ms", F64, "end_time - start_time"),
-        _c("status", STR, "ok, error, unset"),
-        _c("status_message", STR, "the status description"),
-        _c("session_id", STR, "the session id the span carries (attribute or resource)"),
-        _c("user_id", STR, "the user id the span carries"),
-        _c("project", STR, "the project it was ingested into"),
-        _c("attributes", STR, "every attribute, flat dotted keys", json=True),
-        _c("resource", STR, "the resource's attributes", json=True),
-        _c("events", STR, "the span's events; NULL when none", json=True),
-        _c("scope_name", STR, "the instrumentation scope"),
-        _c("convention", STR, "openinference, genai, traceai, ... or none"),
-        _c("source", STR, "otlp_file, phoenix, ..."),
-        _c("location", STR, "file:line or URL#cursor"),
-        _c("ingested_at", TS, "when extract wrote it"),
-        # conversation facts, derived once at extract so sessionize never re-reads attributes
-        _c("model", STR, "LLM span: the model"),
-        _c("input_tokens", I64, "LLM span: prompt tokens"),
-        _c("output_tokens", I64, "LLM span: completion tokens"),
-        _c("input_text", STR, "the span's input value"),
-        _c("output_text", STR, "the span's output value"),
-        _c("user_message", STR, "LLM span: the last user message it received"),
-        _c("assistant_text", STR, "LLM span: the last text it answered"),
-        _c("system_prompt", STR, "LLM span: its system prompt"),
-        _c("tool_calls", STR, "LLM span: the tool calls it requested", json=True),
-        _c("tool_results", STR, "LLM span: the tool results it received", json=True),
-        _c("tools", STR, "LLM span: the tools it was offered", json=True),
-        _c("tool_name", STR, "TOOL span: the tool"),
-        _c("tool_call_id", STR, "TOOL span: the call's id"),
-        _c("tool_arguments", STR, "TOOL span: the call's arguments (text)"),
-        _c("tool_result", STR, "TOOL span: the call's result (text)"),
-    ),
-    view_first=("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time", "duration_ms",
-                "status", "status_message", "session_id", "user_id", "project", "attributes", "resource",
-                "source", "ingested_at", "otel_kind", "events", "scope_name", "convention", "location"),
-)
+SPANS = table("spans", """
+    grain: one span (the lake holds each (trace_id, span_id) once: extract deduplicates)
+    home: lake
+    key: trace_id span_id
+    view_first: trace_id span_id parent_span_id name kind start_time end_time duration_ms status
+        status_message session_id user_id project attributes resource source ingested_at otel_kind
+        events scope_name convention location
+    ---
+    trace_id        str   32 lowercase hex
+    span_id         str   16 lowercase hex
+    parent_span_id  str   NULL for a root
+    name            str   the span's name
+    kind            str   LLM, TOOL, AGENT, CHAIN, ... as the span says; UNKNOWN when it says nothing
+    otel_kind       str   INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER, UNSPECIFIED
+    start_time      ts    UTC
+    end_time        ts    UTC
+    duration_ms     f64   end_time - start_time
+    status          str   ok, error, unset
+    status_message  str   the status description
+    session_id      str   the session id the span carries (attribute or resource)
+    user_id         str   the user id the span carries
+    project         str   the project it was ingested into
+    attributes      json  every attribute, flat dotted keys
+    resource        json  the resource's attributes
+    events          json  the span's events; NULL when none
+    scope_name      str   the instrumentation scope
+    convention      str   openinference, genai, traceai, ... or none
+    source          str   otlp_file, phoenix, ...
+    location        str   file:line or URL#cursor
+    ingested_at     ts    when extract wrote it
+    model           str   LLM span: the model
+    input_tokens    i64   LLM span: prompt tokens
+    output_tokens   i64   LLM span: completion tokens
+    input_text      str   the span's input value
+    output_text     str   the span's output value
+    user_message    str   LLM span: the last user message it received
+    assistant_text  str   LLM span: the last text it answered
+    system_prompt   str   LLM span: its system prompt
+    tool_calls      json  LLM span: the tool calls it requested
+    tool_results    json  LLM span: the tool results it received
+    tools           json  LLM span: the tools it was offered
+    tool_name       str   TOOL span: the tool
+    tool_call_id    str   TOOL span: the call's id
+    tool_arguments  str   TOOL span: the call's arguments (text)
+    tool_result     str   TOOL span: the call's result (text)
+""")
 
-TURNS = Table(
-    "turns", "one version of a trace's turn (the view keeps the latest version, tombstones hidden)", "lake",
-    key=("trace_id",),
-    columns=(
-        _c("session_id", STR, "NULL for a trace outside any session"),
-        _c("turn_index", I32, "0-based, by start within the session; 0 for a lone trace"),
-        _c("trace_id", STR, "the trace this turn is"),
-        _c("project", STR, "the root span's project, else the most common"),
-        _c("user_id", STR, "the root's user id, else the first one"),
-        _c("started_at", TS, "the root span's start"),
-        _c("ended_at", TS, "the root span's end"),
-        _c("latency_ms", F64, "ended_at - started_at"),
-        _c("user_message", STR, "what the user said"),
-        _c("assistant_message", STR, "what the agent answered"),
-        _c("tool_calls", pa.list_(TOOL_CALL), "every tool call in order, arguments as JSON",
-           view=list_of_structs_with_json("tool_calls", TOOL_CALL, "arguments")),
-        _c("llm_calls", I32, "model calls"),
-        _c("input_tokens", I64, "prompt tokens of its model calls"),
-        _c("output_tokens", I64, "completion tokens of its model calls"),
-        _c("model", STR, "the last model called"),
-        _c("status", STR, "ok or error"),
-        _c("error", STR, "the failed span and its message, when the turn failed"),
-        _c("error_count", I32, "failed spans (a recovered tool failure included)"),
-        _c("span_count", I32, "spans of the trace"),
-        _c("root_span_id", STR, "the root span"),
-        _c("root_name", STR, "the root span's name"),
-        _c("system_prompt", STR, "the first model call's system prompt"),
-        _c("conventions", STR, "the conventions of its spans, comma separated"),
-        _c("version", I64, "merge-on-read: the latest version wins", internal=True),
-        _c("sessionized_at", TS, "when sessionize wrote this version"),
-        _c("deleted", BOOL, "a tombstone", internal=True),
-    ),
-    view_first=("session_id", "turn_index", "trace_id", "project", "started_at", "ended_at", "latency_ms",
-                "user_message", "assistant_message", "tool_calls", "llm_calls", "input_tokens", "output_tokens",
-                "model", "status", "error"),
-)
+TURNS = table("turns", """
+    grain: one version of a trace's turn (the view keeps the latest version, tombstones hidden)
+    home: lake
+    key: trace_id
+    view_first: session_id turn_index trace_id project started_at ended_at latency_ms user_message
+        assistant_message tool_calls llm_calls input_tokens output_tokens model status error
+    ---
+    session_id         str            NULL for a trace outside any session
+    turn_index         i32            0-based, by start within the session; 0 for a lone trace
+    trace_id           str            the trace this turn is
+    project            str            the root span's project, else the most common
+    user_id            str            the root's user id, else the first one
+    started_at         ts             the root span's start
+    ended_at           ts             the root span's end
+    latency_ms         f64            ended_at - started_at
+    user_message       str            what the user said
+    assistant_message  str            what the agent answered
+    tool_calls         tool_calls     every tool call in order, arguments as JSON
+    llm_calls          i32            model calls
+    input_tokens       i64            prompt tokens of its model calls
+    output_tokens      i64            completion tokens of its model calls
+    model              str            the last model called
+    status             str            ok or error
+    error              str            the failed span and its message, when the turn failed
+    error_count        i32            failed spans (a recovered tool failure included)
+    span_count         i32            spans of the trace
+    root_span_id       str            the root span
+    root_name          str            the root span's name
+    system_prompt      str            the first model call's system prompt
+    conventions        str            the conventions of its spans, comma separated
+    version            i64,internal   merge-on-read: the latest version wins
+    sessionized_at     ts             when sessionize wrote this version
+    deleted            bool,internal  a tombstone
+""")
 
-SESSIONS = Table(
-    "sessions", "one version of a session (the view keeps the latest version, tombstones hidden)", "lake",
-    key=("session_id",),
-    columns=(
-        _c("session_id", STR, "the session"),
-        _c("project", STR, "the most common project of its turns"),
-        _c("user_id", STR, "the first user id of its turns"),
-        _c("started_at", TS, "its first turn's start"),
-        _c("ended_at", TS, "its last turn's end"),
-        _c("duration_ms", F64, "ended_at - started_at"),
-        _c("turn_count", I32, "turns"),
-        _c("input_tokens", I64, "prompt tokens of its turns"),
-        _c("output_tokens", I64, "completion tokens of its turns"),
-        _c("tool_call_count", I32, "tool calls of its turns"),
-        _c("error_count", I32, "failed spans of its turns (a recovered tool failure included)"),
-        _c("first_user_message", STR, "the first thing the user said"),
-        _c("last_assistant_message", STR, "the last thing the agent answered"),
-        _c("version", I64, "merge-on-read: the latest version wins", internal=True),
-        _c("sessionized_at", TS, "when sessionize wrote this version"),
-        _c("deleted", BOOL, "a tombstone: every trace has left the session", internal=True),
-    ),
-    view_first=("session_id", "project", "user_id", "started_at", "ended_at", "turn_count", "input_tokens",
-                "output_tokens", "tool_call_count", "error_count", "first_user_message", "last_assistant_message"),
-)
+SESSIONS = table("sessions", """
+    grain: one version of a session (the view keeps the latest version, tombstones hidden)
+    home: lake
+    key: session_id
+    view_first: session_id project user_id started_at ended_at turn_count input_tokens output_tokens
+        tool_call_count error_count first_user_message last_assistant_message
+    ---
+    session_id              str            the session
+    project                 str            the most common project of its turns
+    user_id                 str            the first user id of its turns
+    started_at              ts             its first turn's start
+    ended_at                ts             its last turn's end
+    duration_ms             f64            ended_at - started_at
+    turn_count              i32            turns
+    input_tokens            i64            prompt tokens of its turns
+    output_tokens           i64            completion tokens of its turns
+    tool_call_count         i32            tool calls of its turns
+    error_count             i32            failed spans of its turns (a recovered tool failure included)
+    first_user_message      str            the first thing the user said
+    last_assistant_message  str            the last thing the agent answered
+    version                 i64,internal   merge-on-read: the latest version wins
+    sessionized_at          ts             when sessionize wrote this version
+    deleted                 bool,internal  a tombstone: every trace has left the session
+""")
 
-CHATS = Table(
-    "chats", "one replayed conversation (a call execution)", "lake",
-    key=("chat_id",),
-    columns=(
-        _c("chat_id", STR, "the conversation"),
-        _c("execution_id", STR, "the execution it ran in"),
-        _c("scenario_id", STR, "the scenario"),
-        _c("row_index", I32, "the scenario row"),
-        _c("repetition", I32, "0-based, --repeat"),
-        _c("origin_id", STR, "the production session or trace of the row"),
-        _c("status", STR, "completed or failed"),
-        _c("ended_reason", STR, "script_done, user_ended, max_turns, error, timeout, off_script"),
-        _c("divergence_turn", I32, "the first turn whose answer diverged from production's"),
-        _c("turn_count", I32, "turns"),
-        _c("input_tokens", I64, "prompt tokens"),
-        _c("output_tokens", I64, "completion tokens"),
-        _c("avg_latency_ms", F64, "mean turn latency"),
-        _c("error", STR, "why it failed"),
-        _c("started_at", TS, "UTC"),
-        _c("ended_at", TS, "UTC"),
-    ),
-)
+CHATS = table("chats", """
+    grain: one replayed conversation (a call execution)
+    home: lake
+    key: chat_id
+    ---
+    chat_id          str  the conversation
+    execution_id     str  the execution it ran in
+    scenario_id      str  the scenario
+    row_index        i32  the scenario row
+    repetition       i32  0-based, --repeat
+    origin_id        str  the production session or trace of the row
+    status           str  completed or failed
+    ended_reason     str  script_done, user_ended, max_turns, error, timeout, off_script
+    divergence_turn  i32  the first turn whose answer diverged from production's
+    turn_count       i32  turns
+    input_tokens     i64  prompt tokens
+    output_tokens    i64  completion tokens
+    avg_latency_ms   f64  mean turn latency
+    error            str  why it failed
+    started_at       ts   UTC
+    ended_at         ts   UTC
+""")
 
-CHAT_TURNS = Table(
-    "chat_turns", "one turn of a replayed conversation, with production's answer beside it", "lake",
-    key=("chat_id", "turn_index"),
-    columns=(
-        _c("chat_id", STR, "the conversation"),
-        _c("execution_id", STR, "the execution"),
-        _c("turn_index", I32, "0-based"),
-        _c("user_message", STR, "what the (original or simulated) user said"),
-        _c("assistant_message", STR, "what the agent answered"),
-        _c("tool_calls", pa.list_(CHAT_TOOL_CALL), "the agent's tool calls and where each answer came from",
-           view=list_of_structs_with_json("tool_calls", CHAT_TOOL_CALL, "arguments")),
-        _c("latency_ms", F64, "the agent's time"),
-        _c("input_tokens", I64, "prompt tokens"),
-        _c("output_tokens", I64, "completion tokens"),
-        _c("original_assistant_message", STR, "production's answer"),
-        _c("original_tool_calls", pa.list_(TOOL_CALL), "production's tool calls",
-           view=list_of_structs_with_json("original_tool_calls", TOOL_CALL, "arguments")),
-        _c("user_source", STR, "original or simulated"),
-        _c("similarity", F64, "the answer against production's, 0..1"),
-        _c("attempts", I32, "calls of the agent (retries included)"),
-        _c("error", STR, "why the turn failed"),
-    ),
-    view_first=("chat_id", "turn_index", "user_message", "assistant_message", "tool_calls", "latency_ms",
-                "input_tokens", "output_tokens", "original_assistant_message", "original_tool_calls",
-                "user_source", "similarity", "attempts", "error"),
-)
+CHAT_TURNS = table("chat_turns", """
+    grain: one turn of a replayed conversation, with production's answer beside it
+    home: lake
+    key: chat_id turn_index
+    view_first: chat_id turn_index user_message assistant_message tool_calls latency_ms input_tokens
+        output_tokens original_assistant_message original_tool_calls user_source similarity attempts
+        error
+    ---
+    chat_id                     str              the conversation
+    execution_id                str              the execution
+    turn_index                  i32              0-based
+    user_message                str              what the (original or simulated) user said
+    assistant_message           str              what the agent answered
+    tool_calls                  chat_tool_calls  the agent's tool calls and where each answer came from
+    latency_ms                  f64              the agent's time
+    input_tokens                i64              prompt tokens
+    output_tokens               i64              completion tokens
+    original_assistant_message  str              production's answer
+    original_tool_calls         tool_calls       production's tool calls
+    user_source                 str              original or simulated
+    similarity                  f64              the answer against production's, 0..1
+    attempts                    i32              calls of the agent (retries included)
+    error                       str              why the turn failed
+""")
 
-EVAL_SCORES = Table(
-    "eval_scores", "one (chat, turn or NULL, evaluator) score of the latest evaluation of an execution", "lake",
-    key=("execution_id", "chat_id", "turn_index", "evaluator"),
-    columns=(
-        _c("execution_id", STR, "the execution"),
-        _c("chat_id", STR, "the conversation"),
-        _c("turn_index", I32, "NULL for a chat-level score"),
-        _c("evaluator", STR, "the evaluator's name"),
-        _c("evaluator_version", STR, "its version"),
-        _c("value", F64, "on the evaluator's own scale"),
-        _c("label", STR, "a label, when it gives one"),
-        _c("passed", BOOL, "NULL when pass/fail does not apply"),
-        _c("reason", STR, "why"),
-        _c("source", STR, "heuristic, llm:<model>, metric, custom"),
-        _c("error", STR, "the evaluator failed here: a failure row"),
-        _c("evaluated_at", TS, "UTC"),
-    ),
-    view_first=("chat_id", "turn_index", "evaluator", "evaluator_version", "value", "label", "passed", "reason",
-                "source", "error", "execution_id"),
-)
+EVAL_SCORES = table("eval_scores", """
+    grain: one (chat, turn or NULL, evaluator) score of the latest evaluation of an execution
+    home: lake
+    key: execution_id chat_id turn_index evaluator
+    view_first: chat_id turn_index evaluator evaluator_version value label passed reason source error
+        execution_id
+    ---
+    execution_id       str   the execution
+    chat_id            str   the conversation
+    turn_index         i32   NULL for a chat-level score
+    evaluator          str   the evaluator's name
+    evaluator_version  str   its version
+    value              f64   on the evaluator's own scale
+    label              str   a label, when it gives one
+    passed             bool  NULL when pass/fail does not apply
+    reason             str   why
+    source             str   heuristic, llm:<model>, metric, custom
+    error              str   the evaluator failed here: a failure row
+    evaluated_at       ts    UTC
+""")
 
 # --------------------------------------------------------------------------- the catalog
-REJECTS_LOG = Table(
-    "rejects_log", "one rejected input record (reject_id = hash of source, position, raw, reason)", "catalog",
-    key=("reject_id",), view="rejects",
-    columns=(
-        _c("reject_id", STR, "the same bad record gets the same id", nullable=False),
-        _c("source", STR, "otlp_file, phoenix, ...", nullable=False),
-        _c("location", STR, "file:line or URL#cursor", nullable=False),
-        _c("reason", STR, "one line", nullable=False),
-        _c("raw", STR, "the record, truncated"),
-        _c("rejected_at", TS, "UTC", nullable=False),
-    ),
-    view_first=("source", "location", "reason", "raw", "rejected_at"),
-)
+REJECTS_LOG = table("rejects_log", """
+    grain: one rejected input record (reject_id = hash of source, position, raw, reason)
+    home: catalog
+    key: reject_id
+    view: rejects
+    view_first: source location reason raw rejected_at
+    ---
+    reject_id    str,required  the same bad record gets the same id
+    source       str,required  otlp_file, phoenix, ...
+    location     str,required  file:line or URL#cursor
+    reason       str,required  one line
+    raw          str           the record, truncated
+    rejected_at  ts,required   UTC
+""")
 
-STAGE_RUNS = Table(
-    "stage_runs", "one stage run (extract, sessionize, phoenix pull): what it did, as JSON", "catalog",
-    key=("run_id",), enforce_key=False,
-    columns=(
-        _c("run_id", STR, "the run", nullable=False),
-        _c("stage", STR, "the stage", nullable=False),
-        _c("finished_at", TS, "UTC", nullable=False),
-        _c("info", STR, "its counts", json=True),
-    ),
-)
+STAGE_RUNS = table("stage_runs", """
+    grain: one stage run (extract, sessionize, phoenix pull): what it did, as JSON
+    home: catalog
+    key: run_id
+    enforce_key: false
+    ---
+    run_id       str,required  the run
+    stage        str,required  the stage
+    finished_at  ts,required   UTC
+    info         json          its counts
+""")
 
-WATERMARKS = Table(
-    "watermarks", "one (source, key): where the next incremental pull or sessionize starts", "catalog",
-    key=("source", "key"),
-    columns=(
-        _c("source", STR, "phoenix, sessionize, ...", nullable=False),
-        _c("key", STR, "the URL and project, or what the value measures", nullable=False),
-        _c("value", STR, "the cursor or time"),
-        _c("updated_at", TS, "UTC", nullable=False),
-    ),
-)
+WATERMARKS = table("watermarks", """
+    grain: one (source, key): where the next incremental pull or sessionize starts
+    home: catalog
+    key: source key
+    ---
+    source      str,required  phoenix, sessionize, ...
+    key         str,required  the URL and project, or what the value measures
+    value       str           the cursor or time
+    updated_at  ts,required   UTC
+""")
 
-REPLAY_SESSIONS = Table(
-    "replay_sessions", "one replay session (what to replay, and where it is in its life)", "catalog",
-    key=("replay_id",),
-    columns=(
-        _c("replay_id", STR, "the replay session", nullable=False),
-        _c("project", STR, "the project replayed", nullable=False),
-        _c("replay_type", STR, "session or trace", nullable=False),
-        _c("ids", pa.list_(STR), "the selected session or trace ids", nullable=False),
-        _c("select_all", BOOL, "--all", nullable=False),
-        _c("where_sql", STR, "the --where predicate, when used"),
-        _c("state", STR, "INIT, GENERATING, COMPLETED, FAILED", nullable=False),
-        _c("state_reason", STR, "why FAILED"),
-        _c("transitions", STR, '[{"state": ..., "at": ...}, ...]', nullable=False, json=True),
-        _c("agent_name", STR, "the agent definition"),
-        _c("scenario_name", STR, "the scenario"),
-        _c("suggestions", STR, "suggested names and descriptions", json=True),
-        _c("created_at", TS, "UTC", nullable=False),
-        _c("updated_at", TS, "UTC", nullable=False),
-        _c("run_test_id", STR, "the run test made from it"),
-    ),
-)
+REPLAY_SESSIONS = table("replay_sessions", """
+    grain: one replay session (what to replay, and where it is in its life)
+    home: catalog
+    key: replay_id
+    ---
+    replay_id      str,required    the replay session
+    project        str,required    the project replayed
+    replay_type    str,required    session or trace
+    ids            str[],required  the selected session or trace ids
+    select_all     bool,required   --all
+    where_sql      str             the --where predicate, when used
+    state          str,required    INIT, GENERATING, COMPLETED, FAILED
+    state_reason   str             why FAILED
+    transitions    json,required   [{"state": ..., "at": ...}, ...]
+    agent_name     str             the agent definition
+    scenario_name  str             the scenario
+    suggestions    json            suggested names and descriptions
+    created_at     ts,required     UTC
+    updated_at     ts,required     UTC
+    run_test_id    str             the run test made from it
+""")
 
-AGENT_DEFINITIONS = Table(
-    "agent_definitions", "one agent definition version (a new version only when something changed)", "catalog",
-    key=("agent_name", "version"),
-    columns=(
-        _c("agent_name", STR, "the agent", nullable=False),
-        _c("version", I32, "1, 2, ...", nullable=False),
-        _c("project", STR, "the project it came from"),
-        _c("description", STR, "what it does"),
-        _c("system_prompt", STR, "its system prompt"),
-        _c("tools", STR, "its tools, OpenAI function format", json=True),
-        _c("model", STR, "its model"),
-        _c("agent_type", STR, "text, ...", nullable=False),
-        _c("created_at", TS, "UTC", nullable=False),
-    ),
-)
+AGENT_DEFINITIONS = table("agent_definitions", """
+    grain: one agent definition version (a new version only when something changed)
+    home: catalog
+    key: agent_name version
+    ---
+    agent_name     str,required  the agent
+    version        i32,required  1, 2, ...
+    project        str           the project it came from
+    description    str           what it does
+    system_prompt  str           its system prompt
+    tools          json          its tools, OpenAI function format
+    model          str           its model
+    agent_type     str,required  text, ...
+    created_at     ts,required   UTC
+""")
 
-SCENARIOS = Table(
-    "scenarios", "one scenario", "catalog",
-    key=("scenario_id",),
-    columns=(
-        _c("scenario_id", STR, "the scenario", nullable=False),
-        _c("scenario_name", STR, "its name", nullable=False),
-        _c("replay_id", STR, "the replay session it came from"),
-        _c("project", STR, "the project"),
-        _c("agent_name", STR, "the agent definition", nullable=False),
-        _c("agent_version", I32, "its version", nullable=False),
-        _c("source", STR, "session_replay, trace_replay, import", nullable=False),
-        _c("graph", STR, "the conversation graph", json=True),
-        _c("row_count", I32, "rows", nullable=False),
-        _c("writer", STR, "offline or llm:<model>"),
-        _c("redactions", STR, '{"email": n, ...} when --redact', json=True),
-        _c("failures", STR, "transcripts no row could be written for, with reasons", json=True),
-        _c("created_at", TS, "UTC", nullable=False),
-    ),
-)
+SCENARIOS = table("scenarios", """
+    grain: one scenario
+    home: catalog
+    key: scenario_id
+    ---
+    scenario_id    str,required  the scenario
+    scenario_name  str,required  its name
+    replay_id      str           the replay session it came from
+    project        str           the project
+    agent_name     str,required  the agent definition
+    agent_version  i32,required  its version
+    source         str,required  session_replay, trace_replay, import
+    graph          json          the conversation graph
+    row_count      i32,required  rows
+    writer         str           offline or llm:<model>
+    redactions     json          {"email": n, ...} when --redact
+    failures       json          transcripts no row could be written for, with reasons
+    created_at     ts,required   UTC
+""")
 
-SCENARIO_ROWS = Table(
-    "scenario_rows", "one scenario row", "catalog",
-    key=("scenario_id", "row_index"),
-    columns=(
-        _c("scenario_id", STR, "the scenario", nullable=False),
-        _c("row_index", I32, "0-based", nullable=False),
-        _c("origin_id", STR, "the production session or trace", nullable=False),
-        _c("persona", STR, "the simulated user", nullable=False, json=True),
-        _c("situation", STR, "the user's situation", nullable=False),
-        _c("outcome", STR, "the expected outcome", nullable=False),
-        _c("conversation_branch", STR, "the graph branch", nullable=False),
-        _c("branch_category", STR, "its category", nullable=False),
-        _c("user_turns", pa.list_(STR), "the user's turns, verbatim", nullable=False),
-        _c("expected_turns", STR, "the original answers and tool calls", nullable=False, json=True),
-        _c("custom", STR, "custom columns", json=True),
-    ),
-)
+SCENARIO_ROWS = table("scenario_rows", """
+    grain: one scenario row
+    home: catalog
+    key: scenario_id row_index
+    ---
+    scenario_id          str,required    the scenario
+    row_index            i32,required    0-based
+    origin_id            str,required    the production session or trace
+    persona              json,required   the simulated user
+    situation            str,required    the user's situation
+    outcome              str,required    the expected outcome
+    conversation_branch  str,required    the graph branch
+    branch_category      str,required    its category
+    user_turns           str[],required  the user's turns, verbatim
+    expected_turns       json,required   the original answers and tool calls
+    custom               json            custom columns
+""")
 
-RUN_TESTS = Table(
-    "run_tests", "one run test (a scenario against an agent, with its options)", "catalog",
-    key=("run_test_id",),
-    columns=(
-        _c("run_test_id", STR, "the run test", nullable=False),
-        _c("name", STR, "its name", nullable=False),
-        _c("scenario_id", STR, "the scenario", nullable=False),
-        _c("agent_name", STR, "the agent definition"),
-        _c("agent_version", I32, "its version"),
-        _c("mode", STR, "replay, simulate, hybrid", nullable=False),
-        _c("tool_mode", STR, "recorded, live", nullable=False),
-        _c("agent_ref", STR, "module:function or http(s)://...", nullable=False),
-        _c("replay_id", STR, "the replay session"),
-        _c("options", STR, "the run options", nullable=False, json=True),
-        _c("created_at", TS, "UTC", nullable=False),
-    ),
-)
+RUN_TESTS = table("run_tests", """
+    grain: one run test (a scenario against an agent, with its options)
+    home: catalog
+    key: run_test_id
+    ---
+    run_test_id    str,required   the run test
+    name           str,required   its name
+    scenario_id    str,required   the scenario
+    agent_name     str            the agent definition
+    agent_version  i32            its version
+    mode           str,required   replay, simulate, hybrid
+    tool_mode      str,required   recorded, live
+    agent_ref      str,required   module:function or http(s)://...
+    replay_id      str            the replay session
+    options        json,required  the run options
+    created_at     ts,required    UTC
+""")
 
-EXECUTIONS = Table(
-    "executions", "one execution of a run test", "catalog",
-    key=("execution_id",),
-    columns=(
-        _c("execution_id", STR, "the execution", nullable=False),
-        _c("run_test_id", STR, "the run test", nullable=False),
-        _c("agent_ref", STR, "module:function or http(s)://...", nullable=False),
-        _c("started_at", TS, "UTC", nullable=False),
-        _c("ended_at", TS, "UTC"),
-        _c("status", STR, "running, completed, failed, interrupted", nullable=False),
-        _c("total_chats", I32, "chats to run", nullable=False),
-        _c("completed_chats", I32, "chats completed", nullable=False),
-        _c("failed_chats", I32, "chats failed", nullable=False),
-        _c("error", STR, "why it failed"),
-    ),
-)
+EXECUTIONS = table("executions", """
+    grain: one execution of a run test
+    home: catalog
+    key: execution_id
+    ---
+    execution_id     str,required  the execution
+    run_test_id      str,required  the run test
+    agent_ref        str,required  module:function or http(s)://...
+    started_at       ts,required   UTC
+    ended_at         ts            UTC
+    status           str,required  running, completed, failed, interrupted
+    total_chats      i32,required  chats to run
+    completed_chats  i32,required  chats completed
+    failed_chats     i32,required  chats failed
+    error            str           why it failed
+""")
 
-EXECUTION_METRICS = Table(
-    "execution_metrics", "one evaluated execution; one more avg_<evaluator> column per evaluator (added as met, "
-    "by tasks/evaluate/stage.py)", "catalog",
-    key=("execution_id",),
-    columns=(
-        _c("execution_id", STR, "the execution", nullable=False),
-        _c("total_chats", I32, "chats"),
-        _c("completed_chats", I32, "chats completed"),
-        _c("completion_pct", F64, "0..100"),
-        _c("avg_output_tokens", F64, "per chat"),
-        _c("avg_chat_latency_ms", F64, "per chat"),
-        _c("avg_turn_count", F64, "per chat"),
-        _c("avg_csat", F64, "1..10"),
-        _c("evaluated_at", TS, "UTC"),
-    ),
-)
+EXECUTION_METRICS = table("execution_metrics", """
+    grain: one evaluated execution; one more avg_<evaluator> column per evaluator (added as met, by tasks/evaluate/stage.py)
+    home: catalog
+    key: execution_id
+    ---
+    execution_id         str,required  the execution
+    total_chats          i32           chats
+    completed_chats      i32           chats completed
+    completion_pct       f64           0..100
+    avg_output_tokens    f64           per chat
+    avg_chat_latency_ms  f64           per chat
+    avg_turn_count       f64           per chat
+    avg_csat             f64           1..10
+    evaluated_at         ts            UTC
+""")
 
 LAKE: tuple[Table, ...] = (SPANS, TURNS, SESSIONS, CHATS, CHAT_TURNS, EVAL_SCORES)
 CATALOG: tuple[Table, ...] = (REJECTS_LOG, STAGE_RUNS, WATERMARKS, REPLAY_SESSIONS, AGENT_DEFINITIONS, SCENARIOS,

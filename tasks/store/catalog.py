@@ -45,20 +45,15 @@ def quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+_SCALARS = ((pa.types.is_string, "VARCHAR"), (pa.types.is_timestamp, "TIMESTAMP"), (pa.types.is_float64, "DOUBLE"),
+            (pa.types.is_int64, "BIGINT"), (pa.types.is_int32, "INTEGER"), (pa.types.is_boolean, "BOOLEAN"))
+
+
 def duck_type(t: pa.DataType) -> str:
     """DuckDB's name for a pyarrow type."""
-    if pa.types.is_string(t):
-        return "VARCHAR"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMP"
-    if pa.types.is_float64(t):
-        return "DOUBLE"
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    if pa.types.is_int32(t):
-        return "INTEGER"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
+    name = next((name for test, name in _SCALARS if test(t)), None)
+    if name is not None:
+        return name
     if pa.types.is_list(t):
         return duck_type(t.value_type) + "[]"
     if pa.types.is_struct(t):

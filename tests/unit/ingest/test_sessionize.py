@@ -46,7 +46,7 @@ def test_plain_text():
 
 def test_session_only_on_llm_span_and_turn_order_by_root_start():
     rows = []
-    for i, (trace, start) in enumerate([("t2", 100), ("t1", 10)]):
+    for trace, start in [("t2", 100), ("t1", 10)]:
         rows += [fact(trace, f"{trace}r", kind="AGENT", start=start, end=start + 5, input_text=f"q{trace}",
                       output_text=f"a{trace}"),
                  fact(trace, f"{trace}l", parent=f"{trace}r", kind="LLM", start=start + 1, end=start + 2,
