@@ -1,8 +1,8 @@
 """Extract: trace sources -> span rows in the lake (deduplicated), bad records -> rejects.
 
 Pure stage functions first (``plan_chunks``, ``parse_chunk``, ``SpanBatch``), then the
-stage (``extract_files`` / ``extract_spans``) that takes its dependencies as arguments,
-then the thin Prefect task at the bottom.
+stage (``extract_files`` / ``extract_spans``) that takes its dependencies as arguments (its
+step, and its Prefect task, are in ``tasks/ingest/stage.py``).
 
 Streaming: a file is read line by line and cut into ~64 MB chunks at line boundaries,
 parsed by a small process pool; each worker flushes a part file every ``batch_rows``
@@ -35,7 +35,6 @@ import pyarrow.parquet as pq
 from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
 from tasks.common.errors import ReplayError
-from tasks.common.prefect import lazy_task
 from tasks.ingest._pool import pmap, worker_pool
 from tasks.ingest.conventions import span_facts
 from tasks.ingest.sources.otlp import BadRecord, iter_request_spans
@@ -444,11 +443,3 @@ def catalog_record(con, run_id: str, info: ExtractInfo) -> None:
     from tasks.store import catalog
 
     catalog.record_run(con, "extract", run_id, info.model_dump_json())
-
-
-# --------------------------------------------------------------------------- Prefect task
-def _extract_task_fn(settings, paths: list[str], project: str | None = None) -> ExtractInfo:
-    return extract_files(settings, [Path(p) for p in paths], project)
-
-
-extract_task = lazy_task(_extract_task_fn, name="extract", retries=0)

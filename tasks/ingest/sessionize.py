@@ -2,7 +2,7 @@
 
 Pure functions first (``build_turn``, ``match_tool_calls``, ``index_turns``; ``build_sessions``:
 the statement ``build_sessions.sql`` on a batch's turns, in an in-memory DuckDB), then the stage
-``sessionize`` (incremental: only the sessions that new spans touch), then the thin Prefect task.
+``sessionize`` (incremental: only the sessions that new spans touch; its step is in ``stage.py``).
 
 Rules (issue 2):
 - one turn per trace; a trace belongs to a session if ANY of its spans carries a session id;
@@ -30,7 +30,6 @@ import pyarrow as pa
 from models import tables
 from models.ingest import SessionizeInfo
 from tasks.common.clock import now
-from tasks.common.prefect import lazy_task
 from tasks.ingest._pool import pmap
 from tasks.store import lake
 
@@ -404,14 +403,3 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
     return SessionizeInfo(traces=len(traces), turns_written=n_turns, sessions_written=n_sessions,
                           sessions_touched=sorted(sessions)[:1000],
                           seconds=round(time.perf_counter() - t0, 3))
-
-
-# --------------------------------------------------------------------------- Prefect task
-def _sessionize_task_fn(settings) -> SessionizeInfo:
-    from tasks.store import catalog
-
-    with catalog.writer(settings) as con:
-        return sessionize(con, settings)
-
-
-sessionize_task = lazy_task(_sessionize_task_fn, name="sessionize", retries=1)

@@ -77,7 +77,6 @@ import orjson
 from models.ingest import ExtractInfo
 from models.spans import RawEvent, RawSpan
 from tasks.common.errors import ReplayError
-from tasks.common.prefect import lazy_task
 from tasks.common.retry import (
     TRANSIENT_STATUSES,
     RetryPolicy,
@@ -484,11 +483,3 @@ def pull(con, settings, url: str, project: str) -> list[ExtractInfo]:
             raise
         commit()
     return infos
-
-
-def _pull_task_fn(settings, url: str, project: str) -> list[ExtractInfo]:
-    with catalog.writer(settings) as con:
-        return pull(con, settings, url, project)
-
-
-pull_task = lazy_task(_pull_task_fn, name="phoenix-pull", retries=2, retry_delay_seconds=10)
