@@ -100,7 +100,7 @@ from tasks.evaluate.evaluators.base import (  # noqa: E402
     production_answer,
     production_calls,
 )
-from tasks.evaluate.evaluators.csat import Csat, csat_label, heuristic_csat  # noqa: E402
+from tasks.evaluate.evaluators.csat import CSAT_RUBRIC, Csat, CsatVerdict, csat_label, heuristic_csat  # noqa: E402
 from tasks.evaluate.evaluators.custom import (  # noqa: E402
     CustomEvaluator,
     EvaluatorLoadError,
@@ -108,22 +108,16 @@ from tasks.evaluate.evaluators.custom import (  # noqa: E402
     load_evaluator,
 )
 from tasks.evaluate.evaluators.ground_truth import DEFAULT_MATCH_THRESHOLD, GroundTruthMatch  # noqa: E402
-from tasks.evaluate.evaluators.judge import (  # noqa: E402
-    COMPLETION_RUBRIC,
-    CSAT_RUBRIC,
-    CompletionVerdict,
-    CsatVerdict,
-    judge_messages,
-    judge_model,
-    render_chat,
-)
+from tasks.evaluate.evaluators.judge import judge_messages, judge_model, render_chat  # noqa: E402
 from tasks.evaluate.evaluators.measures import InputTokens, Latency, OutputTokens, TurnCount  # noqa: E402
 from tasks.evaluate.evaluators.run import default_evaluators, run_evaluators, run_one  # noqa: E402
 from tasks.evaluate.evaluators.semantic import cosine, default_embedder, semantic_available  # noqa: E402
 from tasks.evaluate.evaluators.task_completion import (  # noqa: E402
+    COMPLETION_RUBRIC,
     REFUSAL_PHRASES,
     TRANSFER_PHRASES,
     TRANSFER_TOOLS,
+    CompletionVerdict,
     TaskCompletion,
     heuristic_task_completion,
 )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+from pydantic import BaseModel, Field
+
 from models.evals import EvalContext, EvalResult
+from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import ERROR_ENDINGS
-from tasks.evaluate.evaluators.judge import CSAT_RUBRIC, CsatVerdict, judge
+from tasks.evaluate.evaluators.judge import judge
 from tasks.simulate.divergence import normalize, similarity
 
 POSITIVE_CUES = (
@@ -82,6 +85,28 @@ def heuristic_csat(ctx: EvalContext) -> EvalResult:
         reason += f" (clamped from {score})"
     return EvalResult(value=float(final), label=csat_label(final), passed=None,
                       reason=reason, source="heuristic")
+
+
+class CsatVerdict(BaseModel):
+    """The judge's reply for csat."""
+
+    score: int = Field(ge=1, le=10)
+    reason: str = Field(min_length=1, max_length=1000)
+
+    def result(self, model: str) -> EvalResult:
+        return EvalResult(value=float(self.score), label=csat_label(self.score), passed=None,
+                          reason=one_line(self.reason), source=f"llm:{model}")
+
+
+CSAT_RUBRIC = """You estimate the user's satisfaction (CSAT) with an AI agent after a conversation,
+from the user's point of view (their words, their reactions, whether they got what they came for).
+Scale (integer 1..10):
+- 1-2: furious or abandoned, the agent failed or made things worse
+- 3-4: dissatisfied: had to repeat themselves, unresolved, or an error
+- 5-6: neutral or partly helped
+- 7-8: satisfied: the request was handled, no friction
+- 9-10: delighted: resolved quickly, the user says thanks or praises the agent
+Reply with one JSON object and nothing else: {"score": <1-10>, "reason": "<one or two sentences>"}"""
 
 
 Csat = judge("Csat", "csat", 40, CSAT_RUBRIC, CsatVerdict, heuristic_csat,

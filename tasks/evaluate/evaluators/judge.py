@@ -6,61 +6,13 @@ import json
 import threading
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from models.evals import EvalContext, EvalResult
-from tasks.common.text import clip, one_line
+from tasks.common.text import clip
 from tasks.evaluate.evaluators.base import Evaluator, call_list, field
 
 # --------------------------------------------------------------------------- LLM judge
-
-
-class CompletionVerdict(BaseModel):
-    """The judge's reply for task_completion."""
-
-    completed: bool
-    reason: str = Field(min_length=1, max_length=1000)
-
-    def result(self, model: str) -> EvalResult:
-        return EvalResult(value=1.0 if self.completed else 0.0, label="completed" if self.completed else "not_completed",
-                          passed=self.completed, reason=one_line(self.reason), source=f"llm:{model}")
-
-
-class CsatVerdict(BaseModel):
-    """The judge's reply for csat."""
-
-    score: int = Field(ge=1, le=10)
-    reason: str = Field(min_length=1, max_length=1000)
-
-    def result(self, model: str) -> EvalResult:
-        from tasks.evaluate.evaluators.csat import csat_label
-
-        return EvalResult(value=float(self.score), label=csat_label(self.score), passed=None,
-                          reason=one_line(self.reason), source=f"llm:{model}")
-
-
-COMPLETION_RUBRIC = """You judge whether an AI agent completed the user's task in a conversation.
-Rubric:
-- completed = true when the agent did what the user needed: the request was fulfilled or
-  correctly resolved, with the right actions (tool calls) taken, and the conversation ended
-  without the user left stuck. A refusal or a hand-off to a human counts as completed only
-  when it was the right thing to do (the expected outcome says production did the same).
-- completed = false when the request was left unresolved, the agent gave wrong or invented
-  information, skipped a needed action, failed with an error, or transferred/refused without
-  need.
-Reply with one JSON object and nothing else: {"completed": true|false, "reason": "<one or two sentences>"}"""
-
-CSAT_RUBRIC = """You estimate the user's satisfaction (CSAT) with an AI agent after a conversation,
-from the user's point of view (their words, their reactions, whether they got what they came for).
-Scale (integer 1..10):
-- 1-2: furious or abandoned, the agent failed or made things worse
-- 3-4: dissatisfied: had to repeat themselves, unresolved, or an error
-- 5-6: neutral or partly helped
-- 7-8: satisfied: the request was handled, no friction
-- 9-10: delighted: resolved quickly, the user says thanks or praises the agent
-Reply with one JSON object and nothing else: {"score": <1-10>, "reason": "<one or two sentences>"}"""
-
-
 
 
 def render_chat(ctx: EvalContext, *, text_chars: int = 1500, total_chars: int = 16000) -> str:

@@ -6,9 +6,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from models.evals import EvalContext, EvalResult
+from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import NORMAL_ENDINGS, call_failed, call_list, field
-from tasks.evaluate.evaluators.judge import COMPLETION_RUBRIC, CompletionVerdict, judge
+from tasks.evaluate.evaluators.judge import judge
 from tasks.simulate.divergence import normalize
 
 TRANSFER_TOOLS = frozenset({
@@ -95,6 +98,29 @@ def heuristic_task_completion(ctx: EvalContext) -> EvalResult:
     return EvalResult(value=1.0, label="completed", passed=True, source="heuristic",
                       reason=f"ended normally ({ended}), expected tool actions done "
                              f"({n}), no unexpected transfer or refusal")
+
+
+class CompletionVerdict(BaseModel):
+    """The judge's reply for task_completion."""
+
+    completed: bool
+    reason: str = Field(min_length=1, max_length=1000)
+
+    def result(self, model: str) -> EvalResult:
+        return EvalResult(value=1.0 if self.completed else 0.0, label="completed" if self.completed else "not_completed",
+                          passed=self.completed, reason=one_line(self.reason), source=f"llm:{model}")
+
+
+COMPLETION_RUBRIC = """You judge whether an AI agent completed the user's task in a conversation.
+Rubric:
+- completed = true when the agent did what the user needed: the request was fulfilled or
+  correctly resolved, with the right actions (tool calls) taken, and the conversation ended
+  without the user left stuck. A refusal or a hand-off to a human counts as completed only
+  when it was the right thing to do (the expected outcome says production did the same).
+- completed = false when the request was left unresolved, the agent gave wrong or invented
+  information, skipped a needed action, failed with an error, or transferred/refused without
+  need.
+Reply with one JSON object and nothing else: {"completed": true|false, "reason": "<one or two sentences>"}"""
 
 
 TaskCompletion = judge("TaskCompletion", "task_completion", 30, COMPLETION_RUBRIC, CompletionVerdict, heuristic_task_completion,
