@@ -259,11 +259,19 @@ class RetryPolicy:
     def call(self, fn: Callable[[], T], *, on_retry: OnRetry | None = None,
              sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
         """``(fn(), attempts)``, retrying what is transient. The error it gives up with is
-        the last one raised, with ``attempts`` set on it when it can hold it."""
-        made = 0
+        the last one raised, with ``attempts`` set on it when it can hold it. The first
+        attempt runs without the retry machinery (the common case costs a plain call)."""
+        try:
+            return fn(), 1
+        except Exception as exc:
+            first = self._first_failure(exc)
+        made = 1
 
         def attempt() -> T:
-            nonlocal made
+            nonlocal made, first
+            if first is not None:  # tenacity's attempt 1 is the one that already failed
+                exc, first = first, None
+                raise exc
             made += 1
             return fn()
 
@@ -274,13 +282,27 @@ class RetryPolicy:
             raise
         return result, made
 
+    def _first_failure(self, exc: Exception) -> Exception:
+        """The first attempt's error, re-raised at once when it is not worth another attempt."""
+        if self.attempts <= 1 or not self.is_transient(exc):
+            _record_attempts(exc, 1)
+            raise exc
+        return exc
+
     async def acall(self, fn: Callable[[], Awaitable[T]], *, on_retry: OnRetry | None = None,
                     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> tuple[T, int]:
         """Async :meth:`call`: ``(await fn(), attempts)``."""
-        made = 0
+        try:
+            return await fn(), 1
+        except Exception as exc:
+            first = self._first_failure(exc)
+        made = 1
 
         async def attempt() -> T:
-            nonlocal made
+            nonlocal made, first
+            if first is not None:  # tenacity's attempt 1 is the one that already failed
+                exc, first = first, None
+                raise exc
             made += 1
             return await fn()
 
