@@ -76,6 +76,7 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
             todo = [c for c in plan(execution_id, rows, ex.options.repeat) if c[0] not in done]
             if todo:
                 check_runnable(settings, ex.options)
+                import tasks.simulate.agents  # noqa: F401 - loaded before the clock: the chats phase times chats
                 loop = asyncio.get_running_loop()
                 t0 = loop.time()
                 await _run_chats(settings, ex, agent_def, todo, runner, progress, already=len(done))

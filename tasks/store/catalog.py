@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import re
 import time
 from functools import cache
@@ -144,10 +145,27 @@ def migrate(con: duckdb.DuckDBPyConnection, declared: tuple[tables.Table, ...] =
 
 
 def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
+    """Tables, migrations and views as the declarations say; skipped (one small query) when the
+    catalog is already in that shape: every command opens the catalog, most of them often."""
+    shape = catalog_shape(lake_dir)
+    try:
+        if get_watermark(con, "catalog", "shape") == shape:
+            return
+    except duckdb.CatalogException:  # a new catalog: no watermarks table yet
+        pass
     for decl in tables.CATALOG:
         con.execute(create_table_sql(decl))
     migrate(con)
     refresh_views(con, lake_dir)
+    set_watermark(con, "catalog", "shape", shape)
+
+
+def catalog_shape(lake_dir: Path) -> str:
+    """A digest of what :func:`init_catalog` makes: the catalog tables' DDL and the views' SQL
+    (which depend on the lake's path and on which lake tables have files yet)."""
+    ddl = [create_table_sql(decl) for decl in tables.CATALOG]
+    views = [view_sql(decl, lake_dir) for decl in tables.LAKE + tables.CATALOG if decl.view]
+    return hashlib.sha256("\n".join(ddl + views).encode()).hexdigest()[:16]
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
