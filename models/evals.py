@@ -9,11 +9,61 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from models.scenario import ScenarioRow
 
 Level = Literal["turn", "chat"]
+Aggregation = Literal["pass_rate", "mean"]
+MetricKind = Literal["quality", "cost"]
+
+
+class MetricSpec(BaseModel):
+    """What an evaluator measures and how its scores become one number (its metric), and how a
+    change of that number is judged. Every surface (execution_metrics, ``replay run``,
+    ``compare``, the report, the nightly summary) reads it; no name list elsewhere.
+
+    - ``aggregation``: ``pass_rate`` — the share of scored items (turns or chats) that passed,
+      in % (0..100); ``mean`` — the mean of the values, in ``unit``.
+    - ``kind``: ``quality`` — a chat that failed fails it (0 %, or the bottom of the scale);
+      ``cost`` — measured on completed chats only, and compared only on the production
+      conversations both sides completed (a crash is not a saving).
+    - ``min_effect`` / ``min_effect_rel``: the smallest change worth calling a change, in
+      ``unit``: the larger of ``min_effect`` and ``min_effect_rel`` x the baseline's value.
+    """
+
+    name: str
+    label: str = ""  # for people: "Ground truth match"
+    measures: str = ""  # one line: what the number says
+    level: Level = "chat"
+    aggregation: Aggregation = "mean"
+    kind: MetricKind = "quality"
+    unit: str = ""  # %, /10, ms, tokens, turns
+    scale: tuple[float | None, float | None] = (None, None)  # of the metric (bounds when known)
+    higher_is_better: bool = True
+    threshold: float | None = None  # a score passes at or above it (pass_rate metrics), when the evaluator has one
+    min_effect: float = 0.0
+    min_effect_rel: float = 0.0
+    digits: int = 1  # how many decimals every surface shows
+    column: str = ""  # its execution_metrics column; "" = avg_<name>
+    rank: int = 100  # where it stands among the metrics (tables, cards)
+
+    @property
+    def metric_column(self) -> str:
+        return self.column or "avg_" + "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in self.name.lower())
+
+    def effect_floor(self, baseline: float | None) -> float:
+        """The smallest change of this metric that counts, next to a baseline value."""
+        rel = self.min_effect_rel * abs(baseline) if baseline is not None else 0.0
+        return max(self.min_effect, rel)
+
+    def worst(self) -> float:
+        """The value a failed chat gets on a quality metric."""
+        if self.aggregation == "pass_rate":
+            return 0.0 if self.higher_is_better else 100.0
+        lo, hi = self.scale
+        bound = lo if self.higher_is_better else hi
+        return float(bound) if bound is not None else 0.0
 
 
 class EvalContext(BaseModel):
@@ -43,6 +93,7 @@ class EvalResult(BaseModel):
     passed: bool | None = None
     reason: str | None = None
     source: str = "heuristic"  # "heuristic", "llm:<model>", "metric", "custom"
+    detail: dict[str, Any] | None = None  # what the evaluator saw (similarity, facts, calls...), kept as JSON
 
 
 class Evaluator(Protocol):
@@ -67,3 +118,4 @@ class EvalScore(BaseModel):
     reason: str | None = None
     source: str = "heuristic"
     error: str | None = None  # the evaluator failed on this chat/turn: a failure row, not a crash
+    detail: dict[str, Any] | None = Field(default=None)

@@ -142,9 +142,17 @@ class ExecutionInfo(BaseModel):
     failed_chats: int
     ran_now: int = 0  # chats this invocation ran (resume: only the unfinished ones)
     seconds: float = 0.0
+    # the execution_metrics figures (the same numbers, once scored; None before)
     avg_latency_ms: float | None = None
     avg_turn_count: float | None = None
     avg_output_tokens: float | None = None
-    completion_pct: float = 0.0
+    completion_pct: float = 0.0  # 100 x completed / total, as execution_metrics.completion_pct
     mode: str = "in-process"
-    metrics: dict[str, Any] = Field(default_factory=dict)  # execution_metrics after evaluation
+    metrics: dict[str, Any] = Field(default_factory=dict)  # the execution_metrics row after evaluation
+
+    def scored(self, metrics: dict[str, Any]) -> ExecutionInfo:
+        """This info with its execution_metrics row (and the figures it repeats taken from it)."""
+        return self.model_copy(update={
+            "metrics": metrics, "avg_latency_ms": metrics.get("avg_chat_latency_ms"),
+            "avg_turn_count": metrics.get("avg_turn_count"), "avg_output_tokens": metrics.get("avg_output_tokens"),
+            "completion_pct": metrics.get("completion_pct", self.completion_pct)})

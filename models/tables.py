@@ -334,6 +334,7 @@ EVAL_SCORES = table("eval_scores", """
     source             str   heuristic, llm:<model>, metric, custom
     error              str   the evaluator failed here: a failure row
     evaluated_at       ts    UTC
+    detail             json  what the evaluator saw (similarity, facts, tool calls, ...)
 """)
 
 # --------------------------------------------------------------------------- the catalog
@@ -486,15 +487,27 @@ EXECUTIONS = table("executions", """
     error            str           why it failed
 """)
 
+EVALUATORS = table("evaluators", """
+    grain: one evaluator as it last described itself (how its scores become a metric)
+    home: catalog
+    key: name
+    ---
+    name        str,required   the evaluator (eval_scores.evaluator)
+    version     str,required   its version
+    spec        json,required  its metric: level, aggregation, unit, direction, threshold, minimum effect (MetricSpec)
+    updated_at  ts,required    UTC
+""")
+
 EXECUTION_METRICS = table("execution_metrics", """
-    grain: one evaluated execution; one more avg_<evaluator> column per evaluator (added as met, by tasks/evaluate/stage.py)
+    grain: one evaluated execution; one more column per metric (avg_<evaluator>, passk_<evaluator> with repetitions; added as met, by tasks/evaluate/stage.py)
     home: catalog
     key: execution_id
     ---
     execution_id         str,required  the execution
     total_chats          i32           chats
     completed_chats      i32           chats completed
-    completion_pct       f64           0..100
+    completion_pct       f64           0..100: share of the chats completed
+    failed_pct           f64           0..100: share of the chats failed
     avg_output_tokens    f64           per chat
     avg_chat_latency_ms  f64           per chat
     avg_turn_count       f64           per chat
@@ -504,5 +517,5 @@ EXECUTION_METRICS = table("execution_metrics", """
 
 LAKE: tuple[Table, ...] = (SPANS, TURNS, SESSIONS, CHATS, CHAT_TURNS, EVAL_SCORES)
 CATALOG: tuple[Table, ...] = (REJECTS_LOG, STAGE_RUNS, WATERMARKS, REPLAY_SESSIONS, AGENT_DEFINITIONS, SCENARIOS,
-                              SCENARIO_ROWS, RUN_TESTS, EXECUTIONS, EXECUTION_METRICS)
+                              SCENARIO_ROWS, RUN_TESTS, EXECUTIONS, EVALUATORS, EXECUTION_METRICS)
 ALL: dict[str, Table] = {t.name: t for t in LAKE + CATALOG}

@@ -358,16 +358,13 @@ def _print_execution(info, as_json: bool) -> None:
     if as_json:
         _emit_json(info.model_dump(mode="json"))
     else:
+        from tasks.evaluate.metrics import described, format_value
+
         out.print(f"execution [bold]{info.execution_id}[/] ({info.status}): {info.completed_chats}/{info.total_chats} "
-                  f"chats completed, {info.failed_chats} failed ({info.completion_pct}%), ran {info.ran_now} "
-                  f"in {info.seconds:.1f} s")
-        if info.avg_latency_ms is not None:
-            out.print(f"avg chat latency {info.avg_latency_ms:.0f} ms, avg turns {info.avg_turn_count:.1f}, "
-                      f"avg output tokens {info.avg_output_tokens:.0f}")
-        scores = {k: v for k, v in info.metrics.items() if k.startswith("avg_") and v is not None
-                  and k not in ("avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count")}
-        if scores:
-            out.print("scores: " + ", ".join(f"{k[4:]} {v:.1f}" for k, v in scores.items()))
+                  f"chats completed, {info.failed_chats} failed, ran {info.ran_now} in {info.seconds:.1f} s")
+        shown = [(s, v) for s, v in described(info.metrics) if s.name not in ("completion", "failed")]
+        if shown:
+            out.print("; ".join(f"{s.label or s.name} {format_value(s, v)}" for s, v in shown))
     if info.status != "completed":
         _say_error(f"execution {info.execution_id} is {info.status}"
                    + (f": replay runs resume {info.execution_id}" if info.status == "interrupted" else ""))
@@ -487,7 +484,9 @@ def compare_cmd(
                                             help="Exit 1 when a metric drops significantly (a CI gate)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Compare an execution with production, or with another execution (paired bootstrap)."""
+    """Compare an execution with production, or with another execution of the same scenario
+    (each metric on the production conversations both replayed: cluster bootstrap, minimum
+    effect, noise floor)."""
     from tasks import compare
 
     result = (_on_catalog(ctx, compare.between, other_id, execution_id) if other_id
@@ -495,24 +494,44 @@ def compare_cmd(
     if _json_flag(ctx, json_out):
         _emit_json(result)
     elif other_id:
-        rows = [(m["metric"], _fmt(m["a"]), _fmt(m["b"]), _fmt(m.get("delta")),
-                 "" if not m.get("ci") else f"[{_fmt(m['ci'][0])}, {_fmt(m['ci'][1])}]",
-                 _fmt(m.get("noise_floor")), m.get("direction"), "yes" if m.get("significant") else "")
-                for m in result["metrics"]]
-        print_rows(["metric", "A (baseline)", "B", "B - A", "95% CI", "noise floor", "direction", "significant"],
-                   rows, "table")
-        if result["flaky_rows"]:
-            out.print(f"flaky rows (repetitions disagree): {result['flaky_rows']}")
+        _print_comparison(result)
     else:
         s = result["summary"]
         print_rows(["metric", "production", "replay", "delta"],
                    [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
         out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
                   f"{result['first_divergent_turn']}")
-    if fail_on_regression and other_id and result["significant_regressions"]:
-        _say_error(f"significant regression in {', '.join(result['significant_regressions'])} "
-                   f"({execution_id} against {other_id})")
+    if fail_on_regression and other_id and (result.significant_regressions or result.regressed_units):
+        what = [*result.significant_regressions,
+                *(f"{m} on {len(u)} conversation{'s' if len(u) > 1 else ''}" for m, u in result.regressed_units.items())]
+        _say_error(f"significant regression in {', '.join(what)} ({execution_id} against {other_id})")
         raise typer.Exit(1)
+
+
+def _print_comparison(result) -> None:
+    """The comparison as a table (one row a metric) and the conversations that moved."""
+    from tasks.evaluate.metrics import format_value
+
+    rows = []
+    for m in result.metrics:
+        spec = result.specs[m.metric]
+        ci = "" if m.ci is None else f"[{format_value(spec, m.ci[0], unit=False, sign=True)}, " \
+                                     f"{format_value(spec, m.ci[1], unit=False, sign=True)}]"
+        rows.append((m.label, format_value(spec, m.a), format_value(spec, m.b),
+                     format_value(spec, m.delta, sign=True), ci, format_value(spec, m.min_effect),
+                     "" if m.noise_floor is None else format_value(spec, m.noise_floor), f"{m.n_units}/{m.n_rows}",
+                     m.direction if m.significant else ""))
+    print_rows(["metric", "A (baseline)", "B", "B - A", "95% CI", "min effect", "noise", "units/rows", "significant"],
+               rows, "table")
+    for m in result.metrics:
+        moved = [u for u in m.rows if u.change == "regression"]
+        if moved:
+            sure = sum(u.confirmed for u in moved)
+            out.print(f"{m.label}: worse on {len(moved)} conversation{'s' if len(moved) > 1 else ''} "
+                      f"(rows {', '.join(str(r) for u in moved for r in u.rows)})"
+                      + (f", {sure} confirmed by every replay" if sure else ", not confirmed (use --repeat 2+)"))
+    if result.flaky_rows:
+        out.print(f"flaky rows (their replays disagree): {result.flaky_rows}")
 
 
 @app.command("report")
@@ -544,46 +563,21 @@ def _fmt(v: Any) -> str:
 @app.command()
 @handled
 def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> None:
-    """The whole loop on the bundled sample (so far: ingest it, replay its sessions, generate the scenario)."""
-    from replay.demo import run_demo
+    """The whole loop on the bundled sample: ingest, a replay of every session, its scenario,
+    runs of two versions of the example agent, their scores, v2 against v1, the report."""
+    from replay.demo import demo_lines, run_demo
 
     settings = ctx.obj.settings()
     result = run_demo(settings)
     if _json_flag(ctx, json_out):
         _emit_json(result)
         return
-    info = result["ingest"]
+    lines = demo_lines(result)
     out.print(f"[bold]Replay demo[/] — data dir {settings.data_dir}")
-    out.print(f"1. ingested {info['ingested']} spans ({info['duplicates']} duplicates, {info['rejected']} rejected) "
-              f"→ {info['sessions']} sessions, {info['turns']} turns in {info['seconds']:.2f} s")
+    out.print(lines[0])
     print_rows(result["session_columns"], [tuple(r.values()) for r in result["sessions"]], "table")
-    rs, sc = result["replay"], result["scenario"]
-    out.print(f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}")
-    out.print(f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
-              f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}")
-    skip = ("avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count", "avg_input_tokens", "avg_latency")
-    for n, key, label in ((4, "run", "v1"), (5, "run_v2", "v2, prompt changed")):
-        run = result[key]
-        scores = ", ".join(f"{k[4:]} {v:.1f}" for k, v in run["metrics"].items()
-                           if k.startswith("avg_") and v is not None and k not in skip)
-        out.print(f"{n}. run {run['execution_id']} against the example agent ({label}): "
-                  f"{run['completed_chats']}/{run['total_chats']} chats completed, avg {run['avg_turn_count']:.1f} "
-                  f"turns; scores: {scores}")
-    cmp = result["compare"]
-    changes = [f"{m['metric']} {m['delta']:+.1f} ({m['direction']})" for m in cmp["metrics"]
-               if m.get("significant") or (m.get("delta") and m["metric"] in ("ground_truth_match", "tool_call_match",
-                                                                               "task_completion", "csat"))]
-    out.print("6. v2 against v1: " + ("; ".join(changes) or "no change")
-              + (f"; significant regressions: {', '.join(cmp['significant_regressions'])}"
-                 if cmp["significant_regressions"] else ""))
-    tcm = next((m for m in cmp["metrics"] if m["metric"] == "tool_call_match"), None)
-    if tcm:
-        better = [r["row_index"] for r in tcm["rows"] if r["change"] == "improvement"]
-        worse = [r["row_index"] for r in tcm["rows"] if r["change"] == "regression"]
-        out.print(f"   tool_call_match per row: fixed on rows {better or '-'}, broken on rows {worse or '-'}")
-    out.print(f"7. report: {result['report']}")
-    run = result["run_v2"]
-    out.print(f'next: uv run replay compare {run["execution_id"]}   (against production)')
+    for line in lines[1:]:
+        out.print(line, highlight=False)
 
 
 def main() -> None:

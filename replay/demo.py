@@ -42,8 +42,40 @@ def run_demo(settings: Settings) -> dict[str, Any]:
     return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"),
             "session_columns": list(sessions[0]) if sessions else [], "sessions": sessions,
             "replay": rs.model_dump(mode="json"), "scenario": scenario.model_dump(mode="json"),
-            "run": v1.model_dump(mode="json"), "run_v2": v2.model_dump(mode="json"), "compare": cmp,
+            "run": v1.model_dump(mode="json"), "run_v2": v2.model_dump(mode="json"),
+            "compare": cmp.model_dump(mode="json"),
             "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report)}
 
 
-__all__ = ["run_demo"]
+def demo_lines(result: dict[str, Any]) -> list[str]:
+    """What the demo says, step by step (the sessions table goes after the first line)."""
+    from tasks.evaluate.metrics import described, format_value
+
+    info, rs, sc, cmp = result["ingest"], result["replay"], result["scenario"], result["compare"]
+    lines = [f"1. ingested {info['ingested']} spans ({info['duplicates']} duplicates, {info['rejected']} rejected) "
+             f"-> {info['sessions']} sessions, {info['turns']} turns in {info['seconds']:.2f} s",
+             f"2. replay session {rs['replay_id']}: {len(rs['ids'])} sessions of {rs['project']}",
+             f"3. scenario {sc['scenario_id']} ({sc['scenario_name']}): {sc['rows']} rows, {sc['branches']} "
+             f"branches, agent {sc['agent_name']} v{sc['agent_version']}, writer {sc['writer']}"]
+    for n, key, label in ((4, "run", "v1"), (5, "run_v2", "v2, prompt changed")):
+        run = result[key]
+        scores = "; ".join(f"{s.label} {format_value(s, v)}" for s, v in described(run["metrics"])
+                           if s.kind == "quality" and s.name != "failed")
+        lines.append(f"{n}. run {run['execution_id']} against the example agent ({label}): "
+                     f"{run['completed_chats']}/{run['total_chats']} chats; {scores}")
+    changes = [f"{m['label']} {m['direction']} ({format_value(cmp['specs'][m['metric']], m['delta'], sign=True)})"
+               for m in cmp["metrics"] if m["significant"]]
+    lines.append("6. v2 against v1: " + ("; ".join(changes) or "no significant change"))
+    for m in cmp["metrics"]:
+        worse = [u for u in m["rows"] if u["change"] == "regression"]
+        better = [u for u in m["rows"] if u["change"] == "improvement"]
+        if worse or better:
+            lines.append(f"   {m['label']}: fixed on rows {[r for u in better for r in u['rows']] or '-'}, "
+                         f"broken on rows {[r for u in worse for r in u['rows']] or '-'}"
+                         + (" (every replay agrees)" if worse and all(u["confirmed"] for u in worse) else ""))
+    lines += [f"7. report: {result['report']}",
+              f"next: uv run replay compare {result['run_v2']['execution_id']}   (against production)"]
+    return lines
+
+
+__all__ = ["demo_lines", "run_demo"]

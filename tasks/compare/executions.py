@@ -5,25 +5,34 @@ turn latency, the agent time of a chat (the sum of its turn latencies) with prod
 time for that conversation (not the session's wall time, which includes the user's thinking);
 turns, tokens and tool calls per chat; the first divergent turn and a turn-by-turn diff.
 
-Against another execution (A = baseline, B = candidate): per scenario row, every score and
-metric is averaged over repetitions; B - A is tested with a paired bootstrap (``tasks.stats``);
-with repetitions, the A/A noise floor of each metric is measured from them and rows whose
-repetitions disagree are flagged flaky. A metric regresses significantly when its confidence
-interval excludes 0 in the bad direction and the drop exceeds the noise floor.
+Against another execution (A = baseline, B = candidate), metric by metric
+(:mod:`tasks.evaluate.metrics` makes the numbers, the same ones ``execution_metrics`` holds):
+
+- **The unit is the production conversation** (``origin_id``): rows that repeat a conversation
+  and repetitions are averaged inside it, and the interval of B - A comes from a cluster
+  bootstrap over the units both sides replayed (``n_units`` beside ``n_rows``). Cost metrics
+  (latency, tokens, turns) are compared only on the conversations that every chat of both
+  sides completed: a crash is not a saving.
+- **Significant** = the 95 % interval excludes 0, AND ``|delta|`` is at least the metric's
+  minimum meaningful effect (its spec: e.g. 5 points of a pass rate; for latency max(10 ms,
+  5 % of A)), AND ``|delta|`` exceeds the noise floor when repetitions measured one (the mean
+  difference between two replays of one conversation).
+- **The conversations that moved** (``rows``): those whose own value changed by at least the
+  minimum effect (and more than their own noise); ``confirmed`` when every replay of B sits on
+  the other side of every replay of A (needs 2+ replays a side: ``--repeat``).
+- **Flaky rows**: rows of conversations whose replays disagree on a quality metric.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from statistics import mean
 from typing import Any
 
+from models.compare import ExecutionComparison, MetricComparison, UnitChange
+from models.evals import EvalScore, MetricSpec
+from tasks.compare.stats import cluster_bootstrap, noise_floor
+from tasks.evaluate.metrics import DIGITS, Metric, is_chat_metric, rounded
 from tasks.store import catalog
-
-# direction of "better" for metrics that are not scores (scores: higher is better)
-LOWER_IS_BETTER = {"latency", "avg_latency_ms", "input_tokens", "output_tokens", "turn_count", "failed"}
-# measurements that vary run to run by nature: compared, never called flaky
-MEASUREMENTS = {"latency", "input_tokens", "output_tokens", "turn_count"}
 
 
 def _avg(xs: list[float | None]) -> float | None:
@@ -84,54 +93,117 @@ def vs_production(con, execution_id: str) -> dict[str, Any]:
             "diverged_chats": len(diverged), "first_divergent_turn": min(diverged) if diverged else None}
 
 
-def per_row_values(con, execution_id: str) -> dict[str, dict[int, list[float]]]:
-    """{metric: {row_index: [value per repetition]}}: every evaluator on the scale of its
-    ``avg_<evaluator>`` metric (tasks.metrics.row_values), plus ``failed`` (1 per failed chat)."""
-    from models.evals import EvalScore
-    from tasks.evaluate.metrics import row_values
+def execution_metrics_of(con, execution_id: str, specs: dict[str, MetricSpec] | None = None
+                         ) -> tuple[dict[str, Metric], dict[str, MetricSpec]]:
+    """The metrics of an execution (tasks.evaluate.metrics), from its chats and scores in the
+    catalog, with the specs its evaluators left there."""
+    from tasks.evaluate.metrics import metrics
+    from tasks.evaluate.stage import load_specs
 
     chats = catalog.rows(con, "execution_chats", {"execution_id": execution_id})
     scores = [EvalScore(execution_id=execution_id, **s)
               for s in catalog.rows(con, "execution_scores", {"execution_id": execution_id})]
-    out = {ev: row_values(chats, scores, ev) for ev in sorted({s.evaluator for s in scores})}
-    failed: dict[int, list[float]] = defaultdict(list)
-    for c in sorted(chats, key=lambda c: (c["row_index"], c["repetition"])):
-        failed[c["row_index"]].append(1.0 if c["status"] == "failed" else 0.0)
-    out["failed"] = dict(failed)
-    return {k: v for k, v in out.items() if v}
+    specs = specs if specs is not None else load_specs(con, sorted({s.evaluator for s in scores}))
+    return metrics(chats, scores, specs.values()), specs
 
 
-def between(con, a_id: str, b_id: str) -> dict[str, Any]:
-    """Execution B against execution A (the baseline) on the same scenario."""
+def between(con, a_id: str, b_id: str) -> ExecutionComparison:
+    """Execution B (the candidate) against execution A (the baseline) of the same scenario:
+    each metric on the production conversations both replayed (module doc)."""
     from tasks import simulate
-    from tasks.compare import stats
 
     a, b = simulate.load_execution(con, a_id), simulate.load_execution(con, b_id)
-    if a["scenario_id"] != b["scenario_id"]:
-        raise simulate.RunError(f"{a_id} and {b_id} ran different scenarios ({a['scenario_id']} vs "
-                                f"{b['scenario_id']}); compare executions of one scenario")
-    va, vb = per_row_values(con, a_id), per_row_values(con, b_id)
-    metrics = []
-    flaky: set[int] = set()
-    for m in sorted(set(va) & set(vb)):
-        rows = sorted(set(va[m]) & set(vb[m]))
-        if not rows:
+    if a.scenario_id != b.scenario_id:
+        raise simulate.RunError(f"{a_id} and {b_id} ran different scenarios ({a.scenario_id} vs "
+                                f"{b.scenario_id}); compare executions of one scenario")
+    ma, specs_a = execution_metrics_of(con, a_id)
+    mb, specs_b = execution_metrics_of(con, b_id, {**specs_a, **load_specs_for(con, specs_a, b_id)})
+    names = [n for n in ma if n in mb]
+    results = [compare_metric(ma[n], mb[n]) for n in sorted(names, key=lambda n: (ma[n].spec.rank, n))]
+    flaky = sorted({r for n in names if ma[n].spec.kind == "quality" for m in (ma[n], mb[n])
+                    for r in flaky_units(m)})
+    return ExecutionComparison(
+        execution_id=b_id, baseline=a_id, metrics=results,
+        significant_regressions=[m.metric for m in results if m.significant and m.direction == "regression"],
+        significant_improvements=[m.metric for m in results if m.significant and m.direction == "improvement"],
+        regressed_units={m.metric: [u.origin_id for u in m.rows if u.change == "regression" and u.confirmed]
+                         for m in results if any(u.change == "regression" and u.confirmed for u in m.rows)},
+        flaky_rows=flaky, specs={n: ma[n].spec for n in names})
+
+
+def load_specs_for(con, known: dict[str, MetricSpec], execution_id: str) -> dict[str, MetricSpec]:
+    """The specs of the evaluators of ``execution_id`` that ``known`` lacks."""
+    from tasks.evaluate.stage import load_specs
+
+    names = {r["evaluator"] for r in catalog.rows(con, "execution_scores", {"execution_id": execution_id})}
+    return load_specs(con, sorted(names - set(known)))
+
+
+def compare_metric(ma: Metric, mb: Metric, n: int = 2000, seed: int = 0) -> MetricComparison:
+    """B against A on one metric (module doc): units both sides can compare, the cluster
+    bootstrap, practical significance, the units that moved."""
+    spec = ma.spec
+    units = sorted(set(ma.comparable()) & set(mb.comparable()))
+    a, b = rounded(ma.statistic(units)), rounded(mb.statistic(units))
+    na, da = _num_den(ma, units)
+    nb, db = _num_den(mb, units)
+    boot = cluster_bootstrap(na, da, nb, db, n=n, seed=seed)
+    delta = None if a is None or b is None else round(b - a, DIGITS)
+    noise = _noise_floor([ma, mb], units)
+    floor = spec.effect_floor(a)
+    lo, hi = boot["lo"], boot["hi"]
+    significant = bool(delta is not None and lo is not None and (lo > 0 or hi < 0) and abs(delta) >= floor
+                       and (noise is None or abs(delta) > noise))
+    direction = "same" if not significant else ("improvement" if (delta > 0) == spec.higher_is_better
+                                               else "regression")
+    every = set(ma.units) & set(mb.units)
+    note = (f"on the {len(units)} of {len(every)} production conversations both sides completed"
+            if spec.kind == "cost" and len(units) < len(every) else None)
+    return MetricComparison(
+        metric=spec.name, label=spec.label or spec.name, unit=spec.unit, higher_is_better=spec.higher_is_better,
+        a=a, b=b, delta=delta, ci=None if lo is None else (round(lo, DIGITS), round(hi, DIGITS)),
+        p_value=None if boot["p_value_two_sided"] is None else round(boot["p_value_two_sided"], DIGITS),
+        significant=significant, direction=direction, min_effect=round(floor, DIGITS),
+        noise_floor=None if noise is None else round(noise, DIGITS), n_units=len(units),
+        n_rows=len({r for o in units for r in ma.units[o].rows}), note=note,
+        pass_k=None if ma.pass_k is None and mb.pass_k is None else (ma.pass_k, mb.pass_k),
+        rows=unit_changes(ma, mb, units))
+
+
+def _num_den(m: Metric, units: list[str]) -> tuple[list[float], list[float]]:
+    """Each unit's numerator and denominator of the metric's statistic (metrics.Metric)."""
+    if is_chat_metric(m.spec):  # a share of chats: pooled
+        return [sum(m.units[o].values) for o in units], [len(m.units[o].values) for o in units]
+    return [m.units[o].value for o in units], [1.0] * len(units)
+
+
+def _noise_floor(ms: list[Metric], units: list[str]) -> float | None:
+    """How much two replays of one conversation differ: the mean absolute difference between
+    the chats of a unit, over the units (of both sides) replayed at least twice."""
+    return noise_floor({(i, o): list(m.units[o].values) for i, m in enumerate(ms) for o in units})
+
+
+def unit_changes(ma: Metric, mb: Metric, units: list[str]) -> list[UnitChange]:
+    """The units whose value moved by at least the metric's minimum effect (and more than their
+    own noise when they were replayed more than once), worst first."""
+    spec = ma.spec
+    out = []
+    for o in units:
+        ua, ub = ma.units[o], mb.units[o]
+        d = ub.value - ua.value
+        own_noise = noise_floor({0: list(ua.values), 1: list(ub.values)}) or 0.0
+        if abs(d) < max(spec.effect_floor(ua.value), 1e-9) or abs(d) <= own_noise:
             continue
-        higher = m not in LOWER_IS_BETTER
-        a_rows, b_rows = {r: va[m][r] for r in rows}, {r: vb[m][r] for r in rows}
-        res = stats.compare_metric(a_rows, b_rows, higher_is_better=higher)
-        spread = 1.0 if m == "csat" else 0.1  # csat is 1..10, scores 0..100 or 0..1
-        for reps in (a_rows, b_rows) if m not in MEASUREMENTS else ():
-            flaky |= set(stats.flaky_rows({r: v for r, v in reps.items() if len(v) > 1}, spread))
-        per_row = []
-        for r in rows:
-            d = mean(b_rows[r]) - mean(a_rows[r])
-            if abs(d) > 1e-12:
-                worse = d < 0 if higher else d > 0
-                per_row.append({"row_index": r, "a": mean(a_rows[r]), "b": mean(b_rows[r]), "delta": d,
-                                "change": "regression" if worse else "improvement"})
-        metrics.append({"metric": m, "a": mean(mean(v) for v in a_rows.values()),
-                        "b": mean(mean(v) for v in b_rows.values()), **res, "rows": per_row})
-    regressions = [m["metric"] for m in metrics if m.get("significant") and m.get("direction") == "regression"]
-    return {"execution_id": b_id, "baseline": a_id, "against": "execution", "metrics": metrics,
-            "significant_regressions": regressions, "flaky_rows": sorted(flaky)}
+        worse = (d < 0) == spec.higher_is_better
+        apart = (max(ub.values) < min(ua.values)) if (d < 0) else (min(ub.values) > max(ua.values))
+        out.append(UnitChange(origin_id=o, rows=sorted(set(ua.rows) | set(ub.rows)), a=round(ua.value, DIGITS),
+                              b=round(ub.value, DIGITS), delta=round(d, DIGITS),
+                              change="regression" if worse else "improvement",
+                              confirmed=apart and len(ua.values) >= 2 and len(ub.values) >= 2))
+    return sorted(out, key=lambda u: (u.change != "regression", -abs(u.delta), u.origin_id))
+
+
+def flaky_units(m: Metric) -> list[int]:
+    """Rows of the units whose replays disagree by at least the metric's minimum effect."""
+    return [r for u in m.units.values() if len(u.values) >= 2
+            and max(u.values) - min(u.values) >= max(m.spec.effect_floor(u.value), 1e-9) for r in u.rows]

@@ -1,59 +1,51 @@
-"""Execution metrics: one row of ``execution_metrics`` from an execution's chats and its
-``eval_scores``. Pure: no I/O.
+"""Metrics: an execution's scores -> one number per evaluator, computed one way, used everywhere.
 
-Chat columns (over the execution's chats, failed ones included):
+Every surface — the ``execution_metrics`` row, ``replay run``'s output, ``replay compare``, the
+report's cards and tables, the nightly summary — reads the numbers this module computes, with
+the same rounding (4 decimals; each surface shows ``spec.digits`` of them).
 
-- ``total_chats``; ``completed_chats`` (status ``completed``); ``completion_pct`` =
-  100 * completed / total, rounded to 1 decimal (None when there are no chats);
-- ``avg_output_tokens``, ``avg_turn_count``: the mean over all chats;
-- ``avg_chat_latency_ms``: the mean of the chats' ``avg_latency_ms`` (chats without one,
-  e.g. no turn ran, are left out);
-- ``avg_csat``: the mean ``value`` of the ``csat`` scores (1..10).
+How a number is made (each metric's :class:`models.evals.MetricSpec` says which rule applies):
 
-Only the contract's columns and ``avg_*`` ones are returned (the catalog adds a DOUBLE column
-per new ``avg_*`` key); :func:`eval_errors` counts the failure rows for a summary.
+1. **A chat's value.** ``pass_rate``: 100 x the share of the chat's scored items (its turns, or
+   the chat itself) that passed; ``mean``: the mean of its values. Scores that are evaluator
+   failures (``error`` set) or that say nothing (no production turn to compare: value and
+   passed None) are left out; a chat with nothing scored has no value. A chat that FAILED gets
+   the worst value on a ``quality`` metric (0 %, or the bottom of the scale: a crash is a failed
+   task) and no value on a ``cost`` metric (latency, tokens, turns: a crash is not a saving).
+2. **A unit's value.** The unit is the production conversation a chat replays (``origin_id``):
+   the rows that repeat the same conversation and the repetitions of a row are the same unit,
+   and its value is the mean of its chats' values.
+3. **The execution's value.** The mean of its units' values: each production conversation
+   weighs the same, however many rows or repetitions replay it. ``completion`` and ``failed``
+   (derived from the chats, not from scores) are the share of CHATS completed / failed.
 
-One ``avg_<evaluator>`` column per evaluator present in the scores (the name with every
-character outside ``[a-z0-9_]`` turned into ``_``, lower-cased); the chat columns above win a
-name clash. Scores with ``error`` set or ``value`` None (e.g. "no production answer to
-compare") are left out; a turn-level evaluator is averaged over its turns (each scored turn
-counts once). By :func:`metric_kind`:
-
-- ``percent`` (ground_truth_match, tool_call_match, task_completion: 0..1 scores):
-  mean(value) * 100, i.e. 0..100;
-- ``mean`` (csat 1..10, and the metrics latency, input_tokens, output_tokens, turn_count, or
-  any evaluator whose scores have source ``metric``): the plain mean, in its own unit;
-- ``pass_rate`` (any other evaluator with at least one score whose ``passed`` is set):
-  mean(passed) * 100 over the scores with ``passed`` set, i.e. 0..100;
-- otherwise (a custom score without pass/fail): mean(value), times 100 when every value is
-  within 0..1.
-
-Every average is rounded to 4 decimals; no scores for a column -> None (never a division by
-zero). :func:`chat_values` / :func:`row_values` give the same per-chat numbers per row, for
-:mod:`tasks.stats` (``replay compare``).
+``pass^k`` (with repetitions): the share of units all of whose chats passed every item (a
+pass-rate metric's chat value of 100), over the units with at least 2 chats.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from models.evals import EvalScore
+from models.evals import EvalScore, MetricSpec
 
-PERCENT_EVALUATORS = frozenset({"ground_truth_match", "tool_call_match", "task_completion"})
-MEAN_EVALUATORS = frozenset({"csat", "latency", "input_tokens", "output_tokens", "turn_count"})
-Kind = Literal["percent", "mean", "pass_rate", "custom"]
-BASE_COLUMNS = ("execution_id", "total_chats", "completed_chats", "completion_pct",
-                "avg_output_tokens", "avg_chat_latency_ms", "avg_turn_count", "avg_csat")
+# metrics of the chats themselves (not of an evaluator's scores)
+COMPLETION = MetricSpec(name="completion", label="Completed chats", level="chat", aggregation="pass_rate", unit="%",
+                        scale=(0.0, 100.0), min_effect=1.0, column="completion_pct", rank=0,
+                        measures="share of the chats that ran to their end")
+FAILED = MetricSpec(name="failed", label="Failed chats", level="chat", aggregation="pass_rate", unit="%",
+                    scale=(0.0, 100.0), higher_is_better=False, min_effect=1.0, column="failed_pct", rank=1,
+                    measures="share of the chats that failed (an agent error, a timeout, off-script)")
+CHAT_METRICS = (COMPLETION, FAILED)
+DIGITS = 4  # the one rounding of every stored and compared number
 
 
 def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
 
 
 def _num(x: Any) -> float | None:
@@ -62,83 +54,152 @@ def _num(x: Any) -> float | None:
     return float(x)
 
 
-def _mean(values: Iterable[Any]) -> float | None:
-    xs = [v for v in (_num(x) for x in values) if v is not None]
-    return round(sum(xs) / len(xs), 4) if xs else None
+def _mean(xs: Sequence[float]) -> float | None:
+    return math.fsum(xs) / len(xs) if xs else None
 
 
-def column_name(evaluator: str) -> str:
-    """``avg_<evaluator>``, the name made SQL-safe: lower case, ``[a-z0-9_]`` only."""
-    return "avg_" + re.sub(r"[^a-z0-9_]", "_", str(evaluator).lower())
+def rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, DIGITS)
 
 
-def _usable(scores: Iterable[EvalScore]) -> list[EvalScore]:
-    return [s for s in scores if s.error is None]
+# --------------------------------------------------------------------------- chats and units
+def is_chat_metric(spec: MetricSpec) -> bool:
+    """Whether the metric counts chats (completion, failed) rather than an evaluator's scores."""
+    return spec.name in (COMPLETION.name, FAILED.name)
 
 
-def metric_kind(evaluator: str, scores: Iterable[EvalScore]) -> Kind:
-    """How an evaluator's scores are averaged (see the module doc)."""
-    scores = list(scores)
-    if evaluator in PERCENT_EVALUATORS:
-        return "percent"
-    if evaluator in MEAN_EVALUATORS or (scores and all(s.source == "metric" for s in scores)):
-        return "mean"
-    if any(s.passed is not None for s in _usable(scores)):
-        return "pass_rate"
-    return "custom"
+def chat_value(spec: MetricSpec, chat: Any, scores: Iterable[EvalScore]) -> float | None:
+    """One chat's value of a metric (module doc, rule 1); ``scores``: the chat's scores of it."""
+    failed = _get(chat, "status") == "failed"
+    if is_chat_metric(spec):
+        completed = _get(chat, "status") == "completed"
+        return 100.0 if completed == (spec.name == COMPLETION.name) else 0.0
+    if failed:
+        return spec.worst() if spec.kind == "quality" else None
+    usable = [s for s in scores if s.error is None]
+    if spec.aggregation == "pass_rate":
+        flags = [s.passed for s in usable if s.passed is not None]
+        return 100.0 * sum(flags) / len(flags) if flags else None
+    return _mean([v for v in (_num(s.value) for s in usable) if v is not None])
 
 
-def _scale(kind: Kind, scores: list[EvalScore]) -> float:
-    if kind == "percent":
-        return 100.0
-    if kind == "custom":
-        values = [v for v in (_num(s.value) for s in _usable(scores)) if v is not None]
-        return 100.0 if values and all(0.0 <= v <= 1.0 for v in values) else 1.0
-    return 1.0
+@dataclass(frozen=True)
+class Unit:
+    """One production conversation's part of a metric: the values of the chats that replayed it."""
+
+    origin_id: str
+    rows: tuple[int, ...]
+    values: tuple[float, ...]  # its chats' values (chats without one left out)
+    complete: bool  # every chat of the unit completed
+
+    @property
+    def value(self) -> float | None:
+        return _mean(self.values)
 
 
-def _average(kind: Kind, scale: float, scores: Iterable[EvalScore]) -> float | None:
-    ok = _usable(scores)
-    if kind == "pass_rate":
-        flags = [s.passed for s in ok if s.passed is not None]
-        return round(100.0 * sum(flags) / len(flags), 4) if flags else None
-    values = [v for v in (_num(s.value) for s in ok) if v is not None]
-    return round(scale * sum(values) / len(values), 4) if values else None
+@dataclass(frozen=True)
+class Metric:
+    """A metric of one execution: its spec and its units (module doc)."""
+
+    spec: MetricSpec
+    units: dict[str, Unit] = field(default_factory=dict)
+
+    def comparable(self) -> list[str]:
+        """The units a comparison may use: all units with a value; for a cost metric only the
+        units whose chats all completed."""
+        return sorted(u.origin_id for u in self.units.values()
+                      if u.value is not None and (self.spec.kind != "cost" or u.complete))
+
+    def statistic(self, origin_ids: Sequence[str]) -> float | None:
+        """The metric over these units (repeats allowed: the bootstrap resamples them)."""
+        if is_chat_metric(self.spec):  # share of chats: pooled over the chats of the units
+            values = [v for o in origin_ids for v in self.units[o].values]
+            return _mean(values)
+        return _mean([v for v in (self.units[o].value for o in origin_ids) if v is not None])
+
+    @property
+    def value(self) -> float | None:
+        """The execution's value (module doc, rule 3), rounded."""
+        return rounded(self.statistic([o for o, u in self.units.items() if u.value is not None]))
+
+    @property
+    def pass_k(self) -> float | None:
+        """pass^k: the share of units (with >= 2 chats) whose every chat passed every item."""
+        if self.spec.aggregation != "pass_rate" or is_chat_metric(self.spec):
+            return None
+        multi = [u for u in self.units.values() if len(u.values) >= 2]
+        if not multi:
+            return None
+        best = 100.0 if self.spec.higher_is_better else 0.0
+        return rounded(100.0 * sum(all(v == best for v in u.values) for u in multi) / len(multi))
 
 
-def aggregate(evaluator: str, scores: Iterable[EvalScore]) -> float | None:
-    """One evaluator's average by its kind (see the module doc); None without usable scores."""
-    scores = list(scores)
-    kind = metric_kind(evaluator, scores)
-    return _average(kind, _scale(kind, scores), scores)
+def metrics(chats: Iterable[Any], scores: Iterable[EvalScore], specs: Iterable[MetricSpec]) -> dict[str, Metric]:
+    """Every metric of an execution: the chat metrics and one per spec (by name)."""
+    chats = list(chats)
+    by_key: dict[tuple[str, str], list[EvalScore]] = defaultdict(list)
+    for s in scores:
+        by_key[(s.evaluator, s.chat_id)].append(s)
+    out: dict[str, Metric] = {}
+    for spec in (*CHAT_METRICS, *specs):
+        acc: dict[str, dict[str, Any]] = {}
+        for c in chats:
+            origin = str(_get(c, "origin_id"))
+            unit = acc.setdefault(origin, {"rows": set(), "values": [], "complete": True})
+            unit["rows"].add(int(_get(c, "row_index") or 0))
+            unit["complete"] &= _get(c, "status") == "completed"
+            v = chat_value(spec, c, by_key.get((spec.name, str(_get(c, "chat_id"))), ()))
+            if v is not None:
+                unit["values"].append(v)
+        out[spec.name] = Metric(spec, {o: Unit(o, tuple(sorted(u["rows"])), tuple(u["values"]), u["complete"])
+                                       for o, u in sorted(acc.items())})
+    return out
 
 
-def execution_metrics(execution_id: str, chats: list[dict[str, Any]],
-                      scores: list[EvalScore]) -> dict[str, Any]:
-    """The ``execution_metrics`` row of one execution (see the module doc). Chats and scores
-    of other executions (when they carry an execution_id) are ignored."""
+# --------------------------------------------------------------------------- the catalog row
+def execution_metrics(execution_id: str, chats: Iterable[Any], scores: Iterable[EvalScore],
+                      specs: Iterable[MetricSpec]) -> dict[str, Any]:
+    """The ``execution_metrics`` row: the chat counts, then each metric's value in its column
+    (and ``passk_<name>`` when repetitions give one)."""
     chats = [c for c in chats if _get(c, "execution_id") in (None, execution_id)]
     scores = [s for s in scores if s.execution_id in ("", execution_id)]
-    total = len(chats)
-    completed = sum(1 for c in chats if _get(c, "status") == "completed")
-    by_eval: dict[str, list[EvalScore]] = defaultdict(list)
-    for s in scores:
-        by_eval[s.evaluator].append(s)
-    out: dict[str, Any] = {
-        "execution_id": execution_id,
-        "total_chats": total,
-        "completed_chats": completed,
-        "completion_pct": round(100.0 * completed / total, 1) if total else None,
-        "avg_output_tokens": _mean(_get(c, "output_tokens") for c in chats),
-        "avg_chat_latency_ms": _mean(_get(c, "avg_latency_ms") for c in chats),
-        "avg_turn_count": _mean(_get(c, "turn_count") for c in chats),
-        "avg_csat": _mean(s.value for s in _usable(by_eval.get("csat", []))),
-    }
-    for name in sorted(by_eval):
-        col = column_name(name)
-        if col not in out:
-            out[col] = aggregate(name, by_eval[name])
-    return out
+    row: dict[str, Any] = {"execution_id": execution_id, "total_chats": len(chats),
+                           "completed_chats": sum(1 for c in chats if _get(c, "status") == "completed")}
+    for m in metrics(chats, scores, specs).values():
+        row[m.spec.metric_column] = m.value
+        if m.pass_k is not None:
+            row["passk_" + m.spec.metric_column.removeprefix("avg_")] = m.pass_k
+    return row
+
+
+def format_value(spec: MetricSpec, value: float | None, *, unit: bool = True, sign: bool = False) -> str:
+    """How every surface writes a metric's value: ``spec.digits`` decimals, its unit."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    text = format(value, ("+" if sign else "") + f".{spec.digits}f")
+    if not unit or not spec.unit:
+        return text
+    return text + spec.unit if spec.unit in ("%", "/10") else f"{text} {spec.unit}"
+
+
+def builtin_specs() -> dict[str, MetricSpec]:
+    """The specs of the chat metrics and the built-in evaluators, by execution_metrics column."""
+    from tasks.evaluate.evaluators import BUILTINS
+
+    return {s.metric_column: s for s in (*CHAT_METRICS, *(c.spec for c in BUILTINS.values()))}
+
+
+def described(row: Mapping[str, Any], specs: Mapping[str, MetricSpec] | None = None) -> list[tuple[MetricSpec, Any]]:
+    """The metrics of an execution_metrics row, with their specs, in rank order (columns with no
+    known spec: a plain mean, by name)."""
+    specs = dict(specs or builtin_specs())
+    out = []
+    for col, value in row.items():
+        if col in specs:
+            out.append((specs[col], value))
+        elif col.startswith("avg_"):
+            out.append((MetricSpec(name=col[4:], label=col[4:], rank=1000, digits=2), value))
+    return sorted(out, key=lambda sv: (sv[0].rank, sv[0].name))
 
 
 def eval_errors(scores: Iterable[EvalScore]) -> int:
@@ -146,38 +207,19 @@ def eval_errors(scores: Iterable[EvalScore]) -> int:
     return sum(1 for s in scores if s.error is not None)
 
 
-def chat_values(scores: Iterable[EvalScore], evaluator: str) -> dict[str, float]:
-    """chat_id -> that chat's number for ``evaluator``, on the same scale as its
-    ``avg_<evaluator>`` column (the kind and scale are decided on all the evaluator's scores;
-    a turn-level evaluator gives the mean over the chat's scored turns). Chats with no usable
-    score are absent."""
-    mine = [s for s in scores if s.evaluator == evaluator]
-    kind = metric_kind(evaluator, mine)
-    scale = _scale(kind, mine)
-    by_chat: dict[str, list[EvalScore]] = defaultdict(list)
-    for s in mine:
-        by_chat[s.chat_id].append(s)
-    out: dict[str, float] = {}
-    for cid, ss in by_chat.items():
-        v = _average(kind, scale, ss)
-        if v is not None:
-            out[cid] = v
-    return out
+def infer_spec(name: str, level: str, scores: Iterable[EvalScore], declared: Mapping[str, Any] | None = None
+               ) -> MetricSpec:
+    """The spec of an evaluator that does not declare one fully (a custom one): what it declares,
+    else a pass rate when its scores say pass/fail, else the mean of its values."""
+    fields = dict(declared or {})
+    if "aggregation" not in fields:
+        fields["aggregation"] = "pass_rate" if any(s.passed is not None for s in scores) else "mean"
+    if fields["aggregation"] == "pass_rate":
+        fields.setdefault("unit", "%")
+        fields.setdefault("scale", (0.0, 100.0))
+    return MetricSpec(**{"name": name, "level": level, "label": name, "rank": 1000, **fields})
 
 
-def row_values(chats: Iterable[Any], scores: Iterable[EvalScore], evaluator: str
-               ) -> dict[int, list[float]]:
-    """row_index -> the per-chat numbers of its repetitions (ordered by repetition), for
-    :func:`tasks.stats.compare_metric`, :func:`tasks.stats.noise_floor` and
-    :func:`tasks.stats.flaky_rows`. A chat without a usable score is left out."""
-    values = chat_values(list(scores), evaluator)
-    rows: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for c in chats:
-        cid = _get(c, "chat_id")
-        if cid in values:
-            rows[_get(c, "row_index")].append((_get(c, "repetition") or 0, values[cid]))
-    return {r: [v for _, v in sorted(vs, key=lambda x: x[0])] for r, vs in sorted(rows.items())}
-
-
-__all__ = ["BASE_COLUMNS", "MEAN_EVALUATORS", "PERCENT_EVALUATORS", "aggregate", "chat_values",
-           "column_name", "eval_errors", "execution_metrics", "metric_kind", "row_values"]
+__all__ = ["CHAT_METRICS", "COMPLETION", "DIGITS", "FAILED", "Metric", "Unit", "builtin_specs", "chat_value",
+           "described", "eval_errors", "format_value",
+           "execution_metrics", "infer_spec", "is_chat_metric", "metrics", "rounded"]

@@ -10,19 +10,21 @@ per evaluator, added when first met). An evaluator failing on a chat is a failur
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from models.evals import EvalScore
+from models.evals import EvalScore, MetricSpec
 from models.settings import Settings
 from models.simulate import ExecutionInfo
 from tasks.common.clock import now
 from tasks.common.runner import IN_PROCESS, Runner
+from tasks.common.text import json_text
 from tasks.store import catalog, lake
 
-_COLUMN = re.compile(r"^avg_[a-z0-9_]+$")
+_COLUMN = re.compile(r"^(avg|passk)_[a-z0-9_]+$")
 
 
 def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
@@ -49,7 +51,8 @@ def write_scores(lake_dir, execution_id: str, scores: list[EvalScore]) -> None:
     at = now()
     d = lake.table_dir(lake_dir, "eval_scores") / f"exec={execution_id}"
     old = sorted(d.glob("*.parquet")) if d.is_dir() else []
-    table = pa.Table.from_pylist([{**s.model_dump(), "evaluated_at": at} for s in scores], schema=lake.EVAL_SCORES)
+    table = pa.Table.from_pylist([{**s.model_dump(), "detail": json_text(s.detail), "evaluated_at": at}
+                                  for s in scores], schema=lake.EVAL_SCORES)
     lake.write_atomic(table, d / f"scores-{int(at.timestamp() * 1e6)}.parquet")
     for f in old:
         f.unlink(missing_ok=True)
@@ -62,7 +65,8 @@ def store_metrics(con, metrics: dict[str, Any]) -> None:
     for key in metrics:
         if key not in existing:
             if not _COLUMN.match(key):
-                raise ValueError(f"metric name {key!r} is not a valid column (avg_ + lowercase letters, digits, _)")
+                raise ValueError(f"metric name {key!r} is not a valid column (avg_ or passk_ + lowercase letters, "
+                                 "digits, _)")
             con.execute(f"ALTER TABLE execution_metrics ADD COLUMN {key} DOUBLE")  # name checked above
     row = {**metrics, "evaluated_at": now()}
     cols = list(row)
@@ -73,7 +77,8 @@ def store_metrics(con, metrics: dict[str, Any]) -> None:
 
 
 def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score every chat and turn of an execution; returns its metrics row."""
+    """Score every chat and turn of an execution; store the scores, the evaluators' specs and the
+    metrics row; returns the metrics row."""
     from tasks.evaluate import evaluators as ev
     from tasks.evaluate.metrics import execution_metrics
 
@@ -84,9 +89,36 @@ def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None 
         s.execution_id = execution_id
     write_scores(settings.lake_dir, execution_id, scores)
     catalog.refresh_views(con, settings.lake_dir)
-    metrics = execution_metrics(execution_id, chats, scores)
+    specs = [ev.spec_of(e, [s for s in scores if s.evaluator == e.name]) for e in evals]
+    save_specs(con, evals, specs)
+    metrics = execution_metrics(execution_id, chats, scores, specs)
     store_metrics(con, metrics)
     return metrics
+
+
+def save_specs(con, evals: list[Any], specs: list[MetricSpec]) -> None:
+    """Each evaluator's spec, kept in the catalog for every later reader (compare, report)."""
+    at = now()
+    for e, spec in zip(evals, specs, strict=True):
+        con.execute(catalog.sql("upsert_evaluator"), {"name": spec.name, "version": str(e.version),
+                                                       "spec": spec.model_dump_json(), "updated_at": at})
+
+
+def load_specs(con, names: Iterable[str]) -> dict[str, MetricSpec]:
+    """The specs of these evaluators: as the catalog keeps them, else the built-in's, else
+    inferred from nothing (a mean)."""
+    from tasks.evaluate.evaluators import BUILTINS
+
+    kept = {r["name"]: MetricSpec.model_validate_json(r["spec"]) for r in catalog.rows(con, "evaluator_specs")}
+    out = {}
+    for n in names:
+        if n in kept:
+            out[n] = kept[n]
+        elif n in BUILTINS:
+            out[n] = BUILTINS[n].spec
+        else:
+            out[n] = MetricSpec(name=n, label=n, rank=1000)
+    return out
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
@@ -125,5 +157,4 @@ async def run_and_score(settings: Settings, execution_id: str, runner: Runner = 
     from tasks.simulate import run_execution
 
     info = await run_execution(settings, execution_id, runner, progress)
-    info.metrics = run_evaluation(settings, execution_id, evaluator_refs, runner)
-    return info
+    return info.scored(run_evaluation(settings, execution_id, evaluator_refs, runner))

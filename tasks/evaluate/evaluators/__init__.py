@@ -110,7 +110,7 @@ from tasks.evaluate.evaluators.custom import (  # noqa: E402
 from tasks.evaluate.evaluators.ground_truth import DEFAULT_MATCH_THRESHOLD, GroundTruthMatch  # noqa: E402
 from tasks.evaluate.evaluators.judge import judge_messages, judge_model, render_chat  # noqa: E402
 from tasks.evaluate.evaluators.measures import InputTokens, Latency, OutputTokens, TurnCount  # noqa: E402
-from tasks.evaluate.evaluators.run import default_evaluators, run_evaluators, run_one  # noqa: E402
+from tasks.evaluate.evaluators.run import default_evaluators, run_evaluators, run_one, spec_of  # noqa: E402
 from tasks.evaluate.evaluators.semantic import cosine, default_embedder, semantic_available  # noqa: E402
 from tasks.evaluate.evaluators.task_completion import (  # noqa: E402
     COMPLETION_RUBRIC,
@@ -131,5 +131,5 @@ __all__ = [
     "coerce_result", "cosine", "csat_label", "default_embedder", "default_evaluators",
     "heuristic_csat", "heuristic_task_completion", "judge_messages", "judge_model",
     "load_evaluator", "production_answer", "production_calls", "render_chat", "run_evaluators",
-    "run_one", "semantic_available", "tool_call_scores",
+    "run_one", "semantic_available", "spec_of", "tool_call_scores",
 ]

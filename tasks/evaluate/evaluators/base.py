@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from models.evals import EvalContext, EvalResult, Level
+from models.evals import EvalContext, EvalResult, Level, MetricSpec
 
 NO_PRODUCTION_ANSWER = "no production answer to compare"
 NO_PRODUCTION_TURN = "no production turn to compare"
@@ -22,21 +22,26 @@ BUILTINS: dict[str, type[Evaluator]] = {}
 
 
 class Evaluator:
-    """A built-in evaluator: a ``name``, a ``version``, a ``level`` ("turn": scored once per
-    turn, "chat": once per chat) and ``evaluate(ctx) -> EvalResult``. Subclassing it with a
-    ``name`` registers it among the built-ins; ``rank`` orders them (in ``eval_scores`` and in
-    every table that lists evaluators)."""
+    """A built-in evaluator: a ``spec`` (its name, level, and how its scores become a metric:
+    :class:`models.evals.MetricSpec`), a ``version`` and ``evaluate(ctx) -> EvalResult``.
+    Subclassing it with a spec registers it among the built-ins (ordered by ``spec.rank``)."""
 
-    name: str = ""
+    spec: ClassVar[MetricSpec] = MetricSpec(name="")
     version: str = "1"
-    level: Level = "chat"
     source: str = "heuristic"
-    rank: int = 100
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name"):
-            BUILTINS[cls.name] = cls
+        if "spec" in cls.__dict__ and cls.spec.name:
+            BUILTINS[cls.spec.name] = cls
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def level(self) -> Level:
+        return self.spec.level
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> Evaluator:
@@ -52,7 +57,6 @@ class TurnEvaluator(Evaluator):
     gives production's side (None: production had none, the turn is not scored: ``missing``
     says why), ``compare(turn, expected)`` the score."""
 
-    level: Level = "turn"
     missing = NO_PRODUCTION_TURN
 
     def production(self, ctx: EvalContext) -> Any:
@@ -72,10 +76,6 @@ class TurnEvaluator(Evaluator):
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-
-
 
 
 def field(obj: Any, key: str, default: Any = None) -> Any:

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from models.evals import EvalContext, EvalResult
+from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import ERROR_ENDINGS
 from tasks.evaluate.evaluators.judge import judge
@@ -109,5 +109,9 @@ Scale (integer 1..10):
 Reply with one JSON object and nothing else: {"score": <1-10>, "reason": "<one or two sentences>"}"""
 
 
-Csat = judge("Csat", "csat", 40, CSAT_RUBRIC, CsatVerdict, heuristic_csat,
+Csat = judge(
+    "Csat",
+    MetricSpec(name="csat", label="CSAT", level="chat", aggregation="mean", unit="/10", scale=(1.0, 10.0),
+               min_effect=0.5, digits=2, rank=40, measures="the user's satisfaction, 1 to 10"),
+    CSAT_RUBRIC, CsatVerdict, heuristic_csat,
              "The user's satisfaction, 1..10 (module doc).")

@@ -46,6 +46,7 @@ class CustomEvaluator:
         self.name = str(inner.name)
         self.version = str(inner.version)
         self.level = getattr(inner, "level", None) or "chat"
+        self.spec = getattr(inner, "spec", None)  # how its scores become a metric, when it says
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
         result = coerce_result(self.inner.evaluate(ctx), self.name)

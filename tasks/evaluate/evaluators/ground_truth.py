@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from models.evals import EvalContext, EvalResult
+from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import NO_PRODUCTION_ANSWER, TurnEvaluator, production_answer
 from tasks.evaluate.evaluators.semantic import Embedder, cosine, default_embedder
@@ -22,8 +22,10 @@ class GroundTruthMatch(TurnEvaluator):
     default one when importable, False = no semantic step, or a callable
     ``list[str] -> list[vector]``."""
 
-    name = "ground_truth_match"
-    rank = 10
+    spec = MetricSpec(
+        name="ground_truth_match", label="Ground truth match", level="turn", aggregation="pass_rate", unit="%",
+        scale=(0.0, 100.0), threshold=DEFAULT_MATCH_THRESHOLD, min_effect=5.0, rank=10,
+        measures="share of production's turns the replay answered with the same meaning (and the same facts)")
     version = "1"
     missing = NO_PRODUCTION_ANSWER
 

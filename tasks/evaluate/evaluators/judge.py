@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from models.evals import EvalContext, EvalResult
+from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.common.text import clip
 from tasks.evaluate.evaluators.base import Evaluator, call_list, field
 
@@ -60,9 +60,7 @@ class _Judge(Evaluator):
     (that choice), "heuristic" (never call a model) or "llm" (fail without a model).
     ``client``: a ChatClient to use instead of one built from the settings."""
 
-    name = ""
     version = "1"
-    level: Literal["chat"] = "chat"
     rubric = ""
     reply_model: type[BaseModel] = BaseModel
 
@@ -120,10 +118,10 @@ class _Judge(Evaluator):
         return reply.result(model)
 
 
-def judge(class_name: str, name: str, rank: int, rubric: str, reply_model: type[BaseModel],
-          heuristic: Any, doc: str) -> type[_Judge]:
+def judge(class_name: str, spec: MetricSpec, rubric: str, reply_model: type[BaseModel], heuristic: Any,
+          doc: str) -> type[_Judge]:
     """A judged evaluator (registered among the built-ins as it is made): the LLM judge with
     ``rubric`` when a model is configured, ``heuristic(ctx)`` otherwise."""
-    return type(class_name, (_Judge,), {"name": name, "rank": rank, "rubric": rubric, "reply_model": reply_model,
+    return type(class_name, (_Judge,), {"spec": spec, "rubric": rubric, "reply_model": reply_model,
                                         "heuristic": staticmethod(heuristic), "__doc__": doc,
                                         "__module__": heuristic.__module__})

@@ -5,9 +5,9 @@ chat row, or computed from the chat's turns when the row lacks it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from models.evals import EvalContext, EvalResult
+from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.evaluate.evaluators.base import Evaluator, finite
 
 Turns = list[dict[str, Any]]
@@ -16,7 +16,6 @@ Turns = list[dict[str, Any]]
 class Measure(Evaluator):
     """A number the chat row holds (``column``), else ``from_turns(turns)``."""
 
-    level: Literal["chat"] = "chat"
     source = "metric"
     unit = ""
     column = ""
@@ -42,19 +41,30 @@ def _token_sum(column: str) -> Callable[[Turns], float]:
     return lambda turns: float(sum(t.get(column) or 0 for t in turns))
 
 
-def _measure(class_name: str, name: str, rank: int, unit: str, column: str,
-             from_turns: Callable[[Turns], float | None], doc: str) -> type[Measure]:
-    """A Measure subclass (registered among the built-ins as it is made)."""
-    return type(class_name, (Measure,), {"name": name, "rank": rank, "unit": unit, "column": column,
-                                         "from_turns": staticmethod(from_turns), "__doc__": doc,
+def _measure(class_name: str, spec: MetricSpec, unit: str, from_turns: Callable[[Turns], float | None],
+             column: str) -> type[Measure]:
+    """A Measure subclass (registered among the built-ins as it is made). Measures are costs:
+    lower is better, measured on completed chats only; a change counts from
+    max(min_effect, 5 % of the baseline)."""
+    return type(class_name, (Measure,), {"spec": spec, "unit": unit, "column": column,
+                                         "from_turns": staticmethod(from_turns), "__doc__": spec.measures,
                                          "__module__": __name__})
 
 
-Latency = _measure("Latency", "latency", 50, " ms", "avg_latency_ms", _mean_latency,
-                   "The chat's average turn latency (ms).")
-InputTokens = _measure("InputTokens", "input_tokens", 60, " tokens", "input_tokens", _token_sum("input_tokens"),
-                       "The chat's input tokens.")
-OutputTokens = _measure("OutputTokens", "output_tokens", 70, " tokens", "output_tokens",
-                        _token_sum("output_tokens"), "The chat's output tokens.")
-TurnCount = _measure("TurnCount", "turn_count", 80, " turns", "turn_count", lambda turns: float(len(turns)),
-                     "The chat's turns.")
+def _cost(name: str, label: str, unit: str, min_effect: float, digits: int, rank: int, column: str,
+          measures: str) -> MetricSpec:
+    return MetricSpec(name=name, label=label, level="chat", aggregation="mean", kind="cost", unit=unit,
+                      scale=(0.0, None), higher_is_better=False, min_effect=min_effect, min_effect_rel=0.05,
+                      digits=digits, column=column, rank=rank, measures=measures)
+
+
+Latency = _measure("Latency", _cost("latency", "Latency", "ms", 10.0, 0, 50, "avg_chat_latency_ms",
+                                    "the chat's average turn latency"), " ms", _mean_latency, "avg_latency_ms")
+InputTokens = _measure("InputTokens", _cost("input_tokens", "Input tokens", "tokens", 5.0, 1, 60, "avg_input_tokens",
+                                            "the chat's prompt tokens"), " tokens", _token_sum("input_tokens"),
+                       "input_tokens")
+OutputTokens = _measure("OutputTokens", _cost("output_tokens", "Output tokens", "tokens", 5.0, 1, 70,
+                                              "avg_output_tokens", "the chat's completion tokens"), " tokens",
+                        _token_sum("output_tokens"), "output_tokens")
+TurnCount = _measure("TurnCount", _cost("turn_count", "Turns", "turns", 0.25, 2, 80, "avg_turn_count",
+                                        "the chat's turns"), " turns", lambda turns: float(len(turns)), "turn_count")

@@ -8,20 +8,33 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from models.evals import EvalContext, EvalResult, EvalScore
+from models.evals import EvalContext, EvalResult, EvalScore, MetricSpec
 from models.scenario import ScenarioRow
 from tasks.common.text import error_text
 from tasks.evaluate.evaluators.base import BUILTINS, call_list
 from tasks.evaluate.evaluators.custom import coerce_result, load_evaluator
+from tasks.evaluate.metrics import infer_spec
 
 log = logging.getLogger("replay.evaluators")
+
+
+def spec_of(evaluator: Any, scores: Sequence[EvalScore]) -> MetricSpec:
+    """An evaluator's spec: a built-in's own; a custom one's as it declares it (a ``spec``
+    attribute: a MetricSpec or a dict of its fields), the rest inferred from its scores."""
+    spec = getattr(evaluator, "spec", None)
+    if isinstance(spec, MetricSpec) and spec.name == evaluator.name:
+        return spec
+    declared = spec.model_dump(exclude_unset=True) if isinstance(spec, MetricSpec) else dict(spec or {})
+    declared.pop("name", None)
+    declared.pop("level", None)
+    return infer_spec(str(evaluator.name), str(getattr(evaluator, "level", None) or "chat"), scores, declared)
 
 
 def default_evaluators(settings: Any = None) -> list[Any]:
     """The built-ins (every registered :class:`Evaluator`, by rank, as the settings configure
     them), then the custom ones ``settings.evaluators`` names (``module:Class`` refs, when the
     settings have such a list)."""
-    evs: list[Any] = [cls.from_settings(settings) for cls in sorted(BUILTINS.values(), key=lambda c: (c.rank, c.name))]
+    evs: list[Any] = [cls.from_settings(settings) for cls in sorted(BUILTINS.values(), key=lambda c: (c.spec.rank, c.spec.name))]
     for ref in getattr(settings, "evaluators", None) or []:
         evs.append(load_evaluator(ref))
     return evs
@@ -72,7 +85,7 @@ def _score(ev: Any, chat: Mapping[str, Any], turn_index: int | None, result: Eva
         return EvalScore(**base, source=result.source,
                          error=f"ValueError: {ev.name} returned a non-finite value ({value})")
     return EvalScore(**base, value=value, label=result.label, passed=result.passed,
-                     reason=result.reason, source=result.source)
+                     reason=result.reason, source=result.source, detail=result.detail)
 
 
 def run_one(ev: Any, ctx: EvalContext) -> EvalScore:

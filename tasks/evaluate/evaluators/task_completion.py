@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from models.evals import EvalContext, EvalResult
+from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import NORMAL_ENDINGS, call_failed, call_list, field
 from tasks.evaluate.evaluators.judge import judge
@@ -123,5 +123,10 @@ Rubric:
 Reply with one JSON object and nothing else: {"completed": true|false, "reason": "<one or two sentences>"}"""
 
 
-TaskCompletion = judge("TaskCompletion", "task_completion", 30, COMPLETION_RUBRIC, CompletionVerdict, heuristic_task_completion,
+TaskCompletion = judge(
+    "TaskCompletion",
+    MetricSpec(name="task_completion", label="Task completion", level="chat", aggregation="pass_rate", unit="%",
+               scale=(0.0, 100.0), min_effect=5.0, rank=30,
+               measures="share of conversations in which the agent did what production did"),
+    COMPLETION_RUBRIC, CompletionVerdict, heuristic_task_completion,
                        "Did the agent complete the user's task? value 1.0 / 0.0 (module doc).")

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from models.evals import EvalContext, EvalResult
+from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.evaluate.evaluators.base import TurnEvaluator, call_list, field, production_calls
 from tasks.simulate.divergence import canonical_json, tool_call_differences
 
@@ -34,8 +34,11 @@ def tool_call_scores(actual: Iterable[Any], expected: Iterable[Any]) -> tuple[fl
 class ToolCallMatch(TurnEvaluator):
     """The turn's tool calls (names + arguments) vs production's: value = F1."""
 
-    name = "tool_call_match"
-    rank = 20
+    spec = MetricSpec(
+        name="tool_call_match", label="Tool call match", level="turn", aggregation="pass_rate", unit="%",
+        scale=(0.0, 100.0), min_effect=5.0, rank=20,
+        measures="share of production's turns whose tool calls the replay made: the same tools with the same key "
+                 "arguments")
     version = "1"
 
     def production(self, ctx: EvalContext) -> list[Any] | None:
