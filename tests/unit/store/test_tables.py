@@ -48,7 +48,7 @@ def test_every_table_is_declared_once():
     assert [t.name for t in tables.LAKE] == ["spans", "turns", "sessions", "chats", "chat_turns", "eval_scores"]
     assert {t.name for t in tables.CATALOG} == {
         "rejects_log", "stage_runs", "watermarks", "replay_sessions", "agent_definitions", "scenarios",
-        "scenario_rows", "run_tests", "executions", "execution_metrics"}
+        "scenario_rows", "run_tests", "executions", "evaluators", "execution_metrics"}
     assert len(tables.ALL) == 16
     for t in tables.ALL.values():
         assert t.grain and "\n" not in t.grain and t.key and all(c.doc for c in t.columns), t.name
