@@ -49,7 +49,7 @@ def test_every_table_is_declared_once():
     assert {t.name for t in tables.CATALOG} == {
         "rejects_log", "stage_runs", "watermarks", "replay_sessions", "agent_definitions", "scenarios",
         "scenario_rows", "run_tests", "executions", "evaluators", "execution_metrics"}
-    assert len(tables.ALL) == 16
+    assert len(tables.ALL) == 17
     for t in tables.ALL.values():
         assert t.grain and "\n" not in t.grain and t.key and all(c.doc for c in t.columns), t.name
 
