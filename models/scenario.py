@@ -171,3 +171,5 @@ class ScenarioInfo(Record):
     redactions: dict[str, int] | None = None  # with --redact: what was masked, by kind
     writer: str  # offline, llm:<model>
     state: ReplayState  # the replay session's state after generation
+    repeated_rows: int = 0  # rows that replay a conversation another row already replays
+    warnings: list[str] = Field(default_factory=list)  # one line each

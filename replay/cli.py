@@ -304,6 +304,8 @@ def scenarios_generate(
                   "(written offline; see scenarios.failures)[/]")
     if result.get("redactions") is not None:
         out.print(f"redacted: {result['redactions']}")
+    for warning in result.get("warnings") or []:
+        err.print(f"[yellow]warning: {warning}[/]")
 
 
 @scenarios_app.command("export")

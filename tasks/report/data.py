@@ -34,13 +34,18 @@ def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, An
         c["persona_name"] = row.persona.name if row else None
     turns = [t for c in chats for t in turns_by_chat.get(c["chat_id"], [])]
     scores = catalog.rows(con, "execution_scores", {"execution_id": execution_id})
+    from tasks.compare.history import column_specs
+
+    specs = column_specs(con)
     data: dict[str, Any] = {"execution": execution, "metrics": _metrics(con, execution_id), "chats": chats,
-                            "turns": turns, "scores": scores, "baseline": None}
+                            "turns": turns, "scores": scores, "baseline": None,
+                            "specs": {k: v.model_dump() for k, v in specs.items()}}
     if baseline_id:
         simulate.load_execution(con, baseline_id)  # a one-line error when it does not exist
         cmp = compare.between(con, baseline_id, execution_id)
         data["baseline"] = {"execution_id": baseline_id, "metrics": _metrics(con, baseline_id), "deltas": [
-            {"metric": m["metric"], "a": m["a"], "b": m["b"], "delta": m.get("delta"),
+            {"metric": m["metric"], "column": cmp.specs[m["metric"]].metric_column, "label": m["label"],
+             "a": m["a"], "b": m["b"], "delta": m.get("delta"),
              "lo": (m.get("ci") or [None, None])[0], "hi": (m.get("ci") or [None, None])[1],
              "significant": bool(m.get("significant")), "direction": m.get("direction")} for m in cmp["metrics"]]}
     return data

@@ -12,51 +12,57 @@ import re
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+from models.evals import MetricSpec
+
 # --------------------------------------------------------------------------- KPI numbers
 
-KPI_ORDER = ("total_chats", "completed_chats", "failed_chats", "completion_pct", "avg_chat_latency_ms",
-             "avg_output_tokens", "avg_turn_count", "avg_csat")
-COUNT_KEYS = frozenset({"total_chats", "completed_chats", "failed_chats"})
-KPI_LABELS = {"total_chats": "Chats", "completed_chats": "Completed", "failed_chats": "Failed",
-              "completion_pct": "Completion", "avg_chat_latency_ms": "Avg chat latency",
-              "avg_output_tokens": "Avg output tokens", "avg_turn_count": "Avg turns", "avg_csat": "Avg CSAT"}
+COUNT_KEYS = ("total_chats", "completed_chats", "failed_chats")
+COUNT_LABELS = {"total_chats": "Chats", "completed_chats": "Completed", "failed_chats": "Failed"}
 MISSING = "n/a"
 MAX_TEXT = 20_000  # characters of one message, argument or result shown
 MAX_DIFF_TOKENS = 3_000  # longer texts are shown without word-level highlighting
 
 
-def metric_format_spec(key: str) -> str:
-    """The ``format()`` spec of a KPI card's number (see tasks.report.render's docstring)."""
-    if key in COUNT_KEYS or key.endswith("_ms"):
+def metric_spec(key: str, specs: dict[str, MetricSpec] | None = None) -> MetricSpec | None:
+    """The spec of a metrics column: the execution's (``specs``), else a built-in one."""
+    from tasks.evaluate.metrics import builtin_specs
+
+    return (specs or {}).get(key) or builtin_specs().get(key)
+
+
+def metric_format_spec(key: str, specs: dict[str, MetricSpec] | None = None) -> str:
+    """The ``format()`` spec of a KPI card's number: counts whole, a metric with its spec's
+    digits (the same on every surface), an unknown column with 2."""
+    if key in COUNT_KEYS:
         return ".0f"
-    if key.endswith("_pct") or key.endswith("_tokens"):
-        return ".1f"
-    if key in ("avg_turn_count", "avg_csat"):
-        return ".2f"
-    return ".3f"
+    spec = metric_spec(key, specs)
+    return f".{spec.digits}f" if spec is not None else ".2f"
 
 
-def metric_unit(key: str) -> str:
-    if key.endswith("_ms"):
-        return "ms"
-    if key.endswith("_pct"):
-        return "%"
-    if key.endswith("_tokens"):
-        return "tokens"
-    return {"avg_turn_count": "turns", "avg_csat": "/10"}.get(key, "")
+def metric_unit(key: str, specs: dict[str, MetricSpec] | None = None) -> str:
+    spec = None if key in COUNT_KEYS else metric_spec(key, specs)
+    return spec.unit if spec is not None else ""
 
 
-def format_metric(key: str, value: Any) -> str:
+def metric_label(key: str, specs: dict[str, MetricSpec] | None = None) -> str:
+    spec = None if key in COUNT_KEYS else metric_spec(key, specs)
+    return COUNT_LABELS.get(key) or (spec.label if spec is not None and spec.label else
+                                     key.removeprefix("avg_").replace("_", " "))
+
+
+def format_metric(key: str, value: Any, specs: dict[str, MetricSpec] | None = None) -> str:
     """The text of a KPI card's number and of its ``data-value``."""
     v = to_float(value)
-    return MISSING if v is None else format(v, metric_format_spec(key))
+    return MISSING if v is None else format(v, metric_format_spec(key, specs))
 
 
-def kpi_keys(metrics: dict[str, Any]) -> list[str]:
-    """The metrics that get a card, in card order."""
-    known = [k for k in KPI_ORDER if k in metrics]
-    extra = sorted(k for k in metrics if k.startswith("avg_") and k not in KPI_ORDER and _numberish(metrics[k]))
-    return known + extra
+def kpi_keys(metrics: dict[str, Any], specs: dict[str, MetricSpec] | None = None) -> list[str]:
+    """The metrics that get a card, in card order: the counts, then the metrics by rank."""
+    counts = [k for k in COUNT_KEYS if k in metrics]
+    ranked = [k for k in metrics if k not in COUNT_KEYS and _numberish(metrics[k])
+              and (metric_spec(k, specs) is not None or k.startswith("avg_"))]
+    rank = {k: (metric_spec(k, specs).rank if metric_spec(k, specs) else 1000, k) for k in ranked}
+    return counts + sorted(ranked, key=rank.__getitem__)
 
 
 def _numberish(v: Any) -> bool:

@@ -42,27 +42,14 @@ numbers may be int, float, Decimal or None; times a ``datetime`` (naive = UTC) o
                      latency_ms, similarity (0..1), user_source ("original" | "simulated"), error}],
     }
 
-KPI cards. One card per key of ``metrics`` that is a known key (``total_chats``,
-``completed_chats``, ``failed_chats``, ``completion_pct``, ``avg_chat_latency_ms``,
-``avg_output_tokens``, ``avg_turn_count``, ``avg_csat``, in that order) or starts with ``avg_``
-(then alphabetically). Each card is ``<div class="kpi" data-metric="KEY" data-value="TEXT">``;
-the number shown in the card (``.kpi-num``) is exactly TEXT (the unit is a separate ``.kpi-unit``
-span). TEXT = :func:`format_metric` ``(KEY, value)``:
-
-- ``None`` or NaN -> ``"n/a"``
-- otherwise ``format(float(value), SPEC)`` (Python's correctly rounded formatting of the double;
-  compare with ``f"{v:{SPEC}}"``, not with SQL ``round()``), SPEC = :func:`metric_format_spec`:
-
-  ============================================================  =======  =========
-  key                                                           SPEC     unit
-  ============================================================  =======  =========
-  ``total_chats``, ``completed_chats``, ``failed_chats``        ``.0f``
-  ends with ``_ms`` (``avg_chat_latency_ms``)                   ``.0f``  ms
-  ends with ``_pct`` (``completion_pct``, already 0..100)       ``.1f``  %
-  ends with ``_tokens`` (``avg_output_tokens``)                 ``.1f``  tokens
-  ``avg_turn_count``, ``avg_csat``                              ``.2f``  turns, /10
-  any other (``avg_<evaluator>``)                               ``.3f``
-  ============================================================  =======  =========
+KPI cards. One card per count (``total_chats``, ``completed_chats``, ``failed_chats``) and per
+metric of ``metrics`` (a column a spec describes — ``data["specs"]``, else the built-in specs —
+or an ``avg_`` column), the metrics in their specs' rank. Each card is
+``<div class="kpi" data-metric="KEY" data-value="TEXT">``; the number shown in the card
+(``.kpi-num``) is exactly TEXT (the unit, the spec's, is a separate ``.kpi-unit`` span).
+TEXT = :func:`format_metric` ``(KEY, value, specs)``: ``"n/a"`` for None or NaN, else
+``format(float(value), SPEC)`` with SPEC ``.0f`` for a count, ``.{digits}f`` for a metric (the
+digits of its spec: the same on every surface), ``.2f`` for an ``avg_`` column no spec describes.
 
 With a baseline, a card also shows the baseline's value (``data-baseline-value``, same rule).
 
@@ -92,8 +79,6 @@ from markupsafe import Markup
 from tasks.report.figures import plotly_js
 from tasks.report.formats import (
     COUNT_KEYS,
-    KPI_LABELS,
-    KPI_ORDER,
     MAX_DIFF_TOKENS,
     MAX_TEXT,
     MISSING,
@@ -104,10 +89,10 @@ from tasks.report.formats import (
     verdict,
     word_diff,
 )
-from tasks.report.view import DELTA_ALIASES, SOURCE_HELP, build_page
+from tasks.report.view import SOURCE_HELP, build_page
 
 __all__ = [
-    "COUNT_KEYS", "CSP", "DELTA_ALIASES", "KPI_LABELS", "KPI_ORDER", "MAX_DIFF_TOKENS", "MAX_TEXT", "MISSING",
+    "COUNT_KEYS", "CSP", "MAX_DIFF_TOKENS", "MAX_TEXT", "MISSING",
     "SOURCE_HELP", "BaselineDelta", "ReportBaseline", "ReportChat", "ReportData", "ReportExecution", "ReportMetrics",
     "ReportOriginalToolCall", "ReportScore", "ReportToolCall", "ReportTurn", "format_metric", "kpi_keys",
     "metric_format_spec", "metric_unit", "plotly_js", "render_report", "verdict", "word_diff", "write_report",

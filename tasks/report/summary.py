@@ -5,11 +5,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.nightly import NightlyParams, NightlyResult
+from models.nightly import NightlyParams, NightlyResult, NightlyRun
 
 
 def _fmt(v: Any) -> str:
     return "" if v is None else (f"{v:,.2f}" if isinstance(v, float) else str(v))
+
+
+def _metric_tables(run: NightlyRun) -> list[str]:
+    """Tonight's metrics against the previous night (the same numbers and rounding as every
+    other surface), and the paired comparison when both ran the same scenario."""
+    from tasks.evaluate.metrics import builtin_specs, described, format_value
+
+    c = run.comparison
+    specs = builtin_specs()
+    deltas = {m.metric: m for m in c.kpis}
+    lines = ["", "| metric | tonight | previous night | delta | change |", "|---|---:|---:|---:|---|"]
+    for spec, value in described(run.metrics, specs):
+        m = deltas.get(spec.metric_column)
+        lines.append(f"| {spec.label or spec.name} (`{spec.metric_column}`) | {format_value(spec, value)} | "
+                     f"{format_value(spec, m.baseline) if m else ''} | "
+                     f"{format_value(spec, m.delta, sign=True) if m and m.delta is not None else ''} | "
+                     f"{m.change if m else ''} |")
+    if c.paired:
+        by_name = {s.name: s for s in specs.values()}
+        lines += ["", "| metric (paired by production conversation) | previous night | tonight | delta | significant |",
+                  "|---|---:|---:|---:|---|"]
+        for m in c.paired:
+            spec = by_name.get(m.metric) or next((s for s, _ in described({"avg_" + m.metric: None})), None)
+            lines.append(f"| {spec.label or m.metric} | {format_value(spec, m.baseline)} | "
+                         f"{format_value(spec, m.tonight)} | {format_value(spec, m.delta, sign=True)} | "
+                         f"{'yes' if m.significant else 'no'} |")
+    return lines
 
 
 def nightly_markdown(result: NightlyResult, params: NightlyParams) -> str:
@@ -44,19 +71,7 @@ def nightly_markdown(result: NightlyResult, params: NightlyParams) -> str:
                 lines.append(f"**Significant regressions**: {', '.join(c.significant_regressions)}.")
         lines.append(f"Against production: {c.diverged_chats} chats diverged"
                      + (f" (first at turn {c.first_divergent_turn})." if c.first_divergent_turn is not None else "."))
-        lines += ["", "| KPI | tonight | previous night | delta | change |", "|---|---:|---:|---:|---|"]
-        deltas = {m.metric: m for m in c.kpis}
-        for k, v in run.metrics.items():
-            if k in ("execution_id", "evaluated_at"):
-                continue
-            m = deltas.get(k)
-            lines.append(f"| {k} | {_fmt(v)} | {_fmt(m.baseline) if m else ''} | {_fmt(m.delta) if m else ''} | "
-                         f"{m.change if m else ''} |")
-        if c.paired:
-            lines += ["", "| metric (paired by row) | previous night | tonight | delta | significant |",
-                      "|---|---:|---:|---:|---|"]
-            lines += [f"| {m.metric} | {_fmt(m.baseline)} | {_fmt(m.tonight)} | {_fmt(m.delta)} | "
-                      f"{'yes' if m.significant else 'no'} |" for m in c.paired]
+        lines += _metric_tables(run)
     if not result.runs:
         lines += ["", "Nothing was run tonight."]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from tasks.report import figures
 from tasks.report.formats import (
-    KPI_LABELS,
     MISSING,
     Segment,
     canon_call,
@@ -28,6 +27,7 @@ from tasks.report.formats import (
     json_text,
     kpi_keys,
     metric_format_spec,
+    metric_label,
     metric_unit,
     number,
     pct,
@@ -176,42 +176,33 @@ class Kpi:
         return f"{self.label} ({self.key})"
 
 
-# the figures of tasks.compare.between that a KPI card stands for (besides avg_<metric>)
-DELTA_ALIASES = {"avg_chat_latency_ms": ("latency", "chat_latency_ms", "avg_latency_ms"),
-                 "avg_output_tokens": ("output_tokens",), "avg_turn_count": ("turn_count",),
-                 "completion_pct": ("failed", "completed")}
-
-
 def delta_for(key: str, deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
-    for d in deltas:
-        m = str(d.get("metric"))
-        if key in (m, "avg_" + m) or m in DELTA_ALIASES.get(key, ()):
-            return d
-    return None
+    """The comparison of the metric a KPI card shows (matched by its execution_metrics column)."""
+    return next((d for d in deltas if key in (d.get("column"), d.get("metric"), "avg_" + str(d.get("metric")))), None)
 
 
-def _kpi_delta(key: str, cur: Any, old: Any, deltas: list[dict[str, Any]]) -> KpiDelta | None:
+def _kpi_delta(key: str, cur: Any, old: Any, deltas: list[dict[str, Any]], specs: dict[str, Any]) -> KpiDelta | None:
     cur, old = to_float(cur), to_float(old)
     if cur is None or old is None:
         return None
-    dv = format(cur - old, "+" + metric_format_spec(key)) if cur != old else "±0"
+    dv = format(cur - old, "+" + metric_format_spec(key, specs)) if cur != old else "±0"
     d = delta_for(key, deltas)
     sig = " · significant" if d and d.get("significant") else ""
     arrow = "▲" if cur > old else "▼" if cur < old else "="
     return KpiDelta(delta_class(d), arrow, dv + sig)
 
 
-def build_kpis(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> list[Kpi]:
+def build_kpis(metrics: dict[str, Any], baseline: dict[str, Any] | None,
+               specs: dict[str, Any] | None = None) -> list[Kpi]:
     bm = (baseline or {}).get("metrics") or {}
     deltas = (baseline or {}).get("deltas") or []
     cards = []
-    for key in kpi_keys(metrics):
-        value = format_metric(key, metrics[key])
-        label = KPI_LABELS.get(key) or key.removeprefix("avg_").replace("_", " ")
-        kpi = Kpi(key, label, value, metric_unit(key) if value != MISSING else "")
+    for key in kpi_keys(metrics, specs):
+        value = format_metric(key, metrics[key], specs)
+        kpi = Kpi(key, metric_label(key, specs), value, metric_unit(key, specs) if value != MISSING else "")
         if baseline is not None and key in bm:
-            kpi = replace(kpi, baseline=format_metric(key, bm[key]),
-                          delta=_kpi_delta(key, metrics[key], bm[key], deltas))
+            kpi = replace(kpi, baseline=format_metric(key, bm[key], specs),
+                          delta=_kpi_delta(key, metrics[key], bm[key], deltas, specs))
         cards.append(kpi)
     return cards
 
@@ -653,7 +644,7 @@ def build_page(data: dict[str, Any], *, max_sessions: int, max_transcripts: int)
     boxes = build_charts(charts, inp.chats, all_turns, inp.scores, evaluators)
     return Page(
         title=page_title(ex), header=build_header(ex, baseline),
-        kpis=build_kpis(dict(data.get("metrics") or {}), baseline),
+        kpis=build_kpis(dict(data.get("metrics") or {}), baseline, _specs(data)),
         charts=boxes, baseline=build_baseline(charts, baseline) if baseline else None,
         sessions=build_sessions(ordered, {c["chat_id"] for c in shown}, scores_by_chat, evaluators, max_sessions,
                                 ex.get("execution_id")),
@@ -661,3 +652,11 @@ def build_page(data: dict[str, Any], *, max_sessions: int, max_transcripts: int)
                      for c in shown],
         transcripts_total=len(ordered), legend=[source_badge({"source": s}) for s in SOURCE_HELP],
         figures=charts.figures)
+
+
+def _specs(data: dict[str, Any]) -> dict[str, Any]:
+    """The metric specs the data carries (by execution_metrics column), as MetricSpecs."""
+    from models.evals import MetricSpec
+
+    return {k: v if isinstance(v, MetricSpec) else MetricSpec.model_validate(v)
+            for k, v in (data.get("specs") or {}).items()}

@@ -333,7 +333,14 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
     except Exception as exc:
         replays.transition(con, replay_id, "FAILED", reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
+    repeated = len(scenario_rows) - len({r.origin_id for r in scenario_rows})
+    warnings = [] if not repeated else [
+        f"{repeated} of {len(scenario_rows)} rows repeat a conversation another row already has: replayed "
+        "(--mode replay) they send the same user turns, so they add no evidence (comparisons count each "
+        f"production conversation once); --rows {len(scenario_rows) - repeated} avoids them, --mode simulate "
+        "makes them differ"]
     return ScenarioInfo(replay_id=replay_id, scenario_id=scenario_id, scenario_name=scenario_name,
+                        repeated_rows=repeated, warnings=warnings,
                         agent_name=agent.agent_name, agent_version=agent.version, rows=len(scenario_rows),
                         transcripts=len(transcripts), branches=len({r.conversation_branch for r in scenario_rows}),
                         failures=len(failures), redactions=redactions, writer=",".join(sorted(writers)),

@@ -156,18 +156,17 @@ def report_data() -> dict:
 
 
 def documented_value(key: str, value) -> str:
-    """The data-value rule of tasks/report.py's docstring, written out independently."""
+    """The data-value rule of tasks/report/render.py's docstring, written out independently:
+    counts whole, a metric with its spec's digits (the built-in specs here), else 2 digits."""
+    from tasks.evaluate.evaluators import BUILTINS
+    from tasks.evaluate.metrics import CHAT_METRICS
+
     if value is None or value != value:
         return "n/a"
-    if key in ("total_chats", "completed_chats", "failed_chats") or key.endswith("_ms"):
-        spec = ".0f"
-    elif key.endswith("_pct") or key.endswith("_tokens"):
-        spec = ".1f"
-    elif key in ("avg_turn_count", "avg_csat"):
-        spec = ".2f"
-    else:
-        spec = ".3f"
-    return format(float(value), spec)
+    digits = {s.metric_column: s.digits for s in (*CHAT_METRICS, *(c.spec for c in BUILTINS.values()))}
+    if key in ("total_chats", "completed_chats", "failed_chats"):
+        return format(float(value), ".0f")
+    return format(float(value), f".{digits.get(key, 2)}f")
 
 
 def test_report_renders_offline_in_chromium(tmp_path, record_property):
@@ -212,9 +211,10 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
 
             # KPI cards: the number shown is the documented formatting of the input metric
             metrics = data["metrics"]
-            expected_keys = ["total_chats", "completed_chats", "completion_pct", "avg_chat_latency_ms",
-                             "avg_output_tokens", "avg_turn_count", "avg_csat", "avg_answer_similarity",
-                             "avg_task_completion"]
+            # the counts, then the metrics in their specs' rank (quality first, then costs), then
+            # a column no spec describes
+            expected_keys = ["total_chats", "completed_chats", "completion_pct", "avg_task_completion", "avg_csat",
+                             "avg_chat_latency_ms", "avg_output_tokens", "avg_turn_count", "avg_answer_similarity"]
             cards = page.locator(".kpi")
             assert [cards.nth(i).get_attribute("data-metric") for i in range(cards.count())] == expected_keys
             for key in expected_keys:
@@ -229,7 +229,7 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
                                  "avg_turn_count", "avg_csat", "avg_task_completion")}
             assert literal == {"total_chats": "4", "completion_pct": "75.0", "avg_chat_latency_ms": "1639",
                                "avg_output_tokens": "106.2", "avg_turn_count": "1.75", "avg_csat": "5.62",
-                               "avg_task_completion": "0.500"}
+                               "avg_task_completion": "0.5"}
 
             # the baseline: one significant regression, flagged
             assert page.locator('#baseline tr[data-verdict="regression"][data-significant="true"]').count() == 1
