@@ -590,7 +590,7 @@ WRITE_VERBS = frozenset("""
     redeem deny decline accept file record mark flag tag log rebook reschedule schedule
     initiate start stop end terminate suspend renew extend upgrade downgrade swap replace
     request process execute trigger checkout checkin signup topup optout optin setup allocate
-    release move rename merge commit drop kill
+    release move rename merge commit drop kill hand
 """.split())
 
 # write verbs that are also nouns: "refund_status", "transfer_history" are reads
