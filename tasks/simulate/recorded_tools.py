@@ -37,7 +37,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -85,7 +85,7 @@ class RecordedCall:
     result: Any  # as recorded (usually JSON text)
     status: str  # ok, error
     uses: int = 0
-    split: Split = field(default_factory=lambda: ({}, {}))  # (key, text) arguments (toolmatch.split_args)
+    split: Split | None = None  # (key, text) arguments (toolmatch.split_args), once first needed
 
     def answer(self) -> Any:
         """The recorded result, parsed when it is JSON; a fresh copy every time."""
@@ -131,8 +131,7 @@ class RecordedTools:
                 self.recorded.append(RecordedCall(
                     turn=ti, position=pi, id=c.id, name=c.name, arguments=c.arguments,
                     key=canonical_json(c.arguments), result=c.result,
-                    status="error" if (c.status or "").lower() == "error" else "ok",
-                    split=split_args(c.name, c.arguments, self.config)))
+                    status="error" if (c.status or "").lower() == "error" else "ok"))
         self._by_name: dict[str, list[RecordedCall]] = {}
         for r in self.recorded:
             self._by_name.setdefault(r.name, []).append(r)
@@ -176,7 +175,7 @@ class RecordedTools:
         args = parse_args(arguments)
         key = canonical_json(args)
         cid = call_id or f"replay_t{turn}_{next(self._seq)}"
-        match = self._matching(name, key, split_args(name, args, self.config), turn)
+        match = self._matching(name, args, key, turn)
         source = "recorded"
         if match is None and self.off_script == "nearest":
             match = self._nearest(name, key, turn)
@@ -206,14 +205,20 @@ class RecordedTools:
     def _rank(self, r: RecordedCall, turn: int) -> tuple[int, int, int, int, int]:
         return (r.turn != turn, r.uses > 0, abs(r.turn - turn), r.turn > turn, r.position)
 
-    def _matching(self, name: str, key: str, split: Split, turn: int) -> RecordedCall | None:
+    def _split(self, r: RecordedCall) -> Split:
+        if r.split is None:
+            r.split = split_args(r.name, r.arguments, self.config)
+        return r.split
+
+    def _matching(self, name: str, args: Any, key: str, turn: int) -> RecordedCall | None:
         """The best-ranked recorded call of ``name`` whose key arguments match (module doc)."""
-        best, best_rank = None, None
+        best, best_rank, split = None, None, None
         for r in self._by_name.get(name, ()):
             if r.key == key:  # equal arguments: a match under every mode
                 sim = 1.0
             else:
-                m = match_split(name, split, r.split, self.config)
+                split = split if split is not None else split_args(name, args, self.config)
+                m = match_split(name, split, self._split(r), self.config)
                 if not m.key_ok:
                     continue
                 sim = 1.0 if m.text_similarity is None else m.text_similarity
@@ -226,7 +231,7 @@ class RecordedTools:
         """``" (amount 10 != 129.99)"``: the first key difference from the best-ranked
         recorded call of the tool."""
         nearest = min(self._by_name[name], key=lambda r: self._rank(r, turn))
-        diffs = match_split(name, split_args(name, args, self.config), nearest.split, self.config).differences
+        diffs = match_split(name, split_args(name, args, self.config), self._split(nearest), self.config).differences
         return f" ({diffs[0].split(': ', 1)[-1]})" if diffs else ""
 
     def _nearest(self, name: str, key: str, turn: int) -> RecordedCall | None:

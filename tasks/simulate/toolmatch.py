@@ -40,6 +40,7 @@ the tool's :class:`~models.simulate.ToolRule` ``args`` mode; a turn's calls are 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -107,9 +108,14 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_words(name: str) -> tuple[str, ...]:
+    return tuple(w for w in _NON_ALNUM.split(_CAMEL.sub(" ", name).lower()) if w)
+
+
 def _words(name: str | None) -> list[str]:
     """``"getOrderID"`` -> ``["get", "order", "id"]``; ``"issue_refund"`` -> ``["issue", "refund"]``."""
-    return [w for w in _NON_ALNUM.split(_CAMEL.sub(" ", name or "").lower()) if w]
+    return list(_name_words(name or ""))
 
 
 # --------------------------------------------------------------------------- argument kinds
@@ -239,6 +245,7 @@ def _value_kind(s: str) -> ArgKind:
     return "text" if len(s.split(" ")) >= 3 or len(s) > 40 else "key"
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_kind(name: str) -> ArgKind | None:
     words = _words(name)
     if not words:
