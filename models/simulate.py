@@ -58,6 +58,39 @@ class ToolCallLog(BaseModel):
     matched_turn: int | None = None  # the production turn whose recorded call answered it
 
 
+ArgKind = Literal["key", "text", "ignore"]
+ArgsMode = Literal["exact", "ignore", "subset", "superset"]
+TrajectoryMode = Literal["strict", "unordered", "subset", "superset"]
+
+
+class ToolRule(BaseModel):
+    """How the calls of one tool are compared (``tasks.simulate.toolmatch``).
+
+    ``args``: how the KEY arguments of two calls compare: ``exact`` (the same key arguments,
+    equal values), ``ignore`` (never compared), ``subset`` (the replay's key arguments are a
+    subset of production's, with equal values), ``superset`` (production's are a subset of the
+    replay's). ``fields``: an argument's kind by dotted path (``"address"``,
+    ``"items.sku"``; list indexes may be left out or written ``*``), overriding the inference;
+    it applies to everything under that path. ``write``: is the tool state-changing (None:
+    inferred from its name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    args: ArgsMode = "exact"
+    fields: dict[str, ArgKind] = Field(default_factory=dict)
+    write: bool | None = None
+
+
+class ToolMatchConfig(BaseModel):
+    """How tool calls are matched: the trajectory mode of a turn's calls and per-tool rules
+    (``"*"`` is the rule of every tool without its own). ``replay run --tool-match FILE``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trajectory: TrajectoryMode = "unordered"
+    tools: dict[str, ToolRule] = Field(default_factory=dict)
+
+
 class RunOptions(BaseModel):
     """What ``replay run`` was asked to do (stored with the run test)."""
 
@@ -75,6 +108,7 @@ class RunOptions(BaseModel):
     divergence_threshold: float = Field(0.6, ge=0, le=1)  # answer similarity below this = diverged
     system_prompt: str | None = None  # HTTP agent overrides
     model: str | None = None
+    tool_match: ToolMatchConfig = Field(default_factory=ToolMatchConfig)  # how tool calls are matched
 
 
 class ChatTurnRecord(ConversationTurn):

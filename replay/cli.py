@@ -426,6 +426,9 @@ def run_cmd(
                                              help=f"Chats per batch, persisted together ({_default('batch_size')})."),
     divergence_threshold: Optional[float] = typer.Option(None, "--divergence-threshold",
                                                          help=_default("divergence_threshold")),
+    tool_match: Optional[Path] = typer.Option(None, "--tool-match",
+                                              help="A JSON file: how tool calls are matched (trajectory mode, "
+                                                   "per-tool args mode and argument kinds)."),
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="HTTP agent: a system prompt file."),
     model: Optional[str] = typer.Option(None, "--model", help="HTTP agent: the model name."),
     evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom evaluator module:Class (repeatable)."),
@@ -440,6 +443,10 @@ def run_cmd(
                  repeat=repeat, max_turns=max_turns, turn_timeout_s=turn_timeout, retries=retries,
                  max_failure_rate=max_failure_rate, batch_size=batch_size, divergence_threshold=divergence_threshold,
                  system_prompt=system_prompt.read_text() if system_prompt else None, model=model)
+    if tool_match is not None:
+        from tasks.simulate.toolmatch import load_config
+
+        given["tool_match"] = load_config(tool_match)
     options = RunOptions(**{k: v for k, v in given.items() if v is not None})
     settings = ctx.obj.settings()
     info = _run_and_score(settings, evaluator or [], new=(scenario_id, agent, options, replay_id))

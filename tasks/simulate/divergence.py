@@ -15,9 +15,14 @@
 - :func:`canonical_json`: tool-call arguments compared as parsed
   JSON: key order and whitespace do not matter, ``1 == 1.0``, strings compare exactly,
   ``true`` is not ``1``; ``None``, ``""`` and ``{}`` all mean "no arguments".
-- :func:`tool_calls_match`: the same multiset of (name, arguments), in any order.
+- :func:`tool_calls_match`: the calls pair up by :func:`tasks.simulate.toolmatch.match_turn`
+  (by default in any order, as multisets) and every pair's KEY arguments match (ids, codes,
+  amounts, dates); free text (a reason, a note, a query) reworded is not a difference.
 - :func:`diverged`: tool calls differ, or the answer similarity is below the threshold;
   with the similarity and a one-line reason.
+
+``tasks.simulate.toolmatch`` builds on this module (``parse_args``, ``similarity``); this
+module imports it inside the functions that use it.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ import json
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, utils
+
+if TYPE_CHECKING:
+    from models.simulate import ToolMatchConfig
 
 _QUOTES = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
@@ -135,43 +142,54 @@ def _field(call: Any, key: str) -> Any:
     return getattr(call, key, None)
 
 
-def _key(call: Any) -> tuple[str | None, str]:
-    return _field(call, "name"), canonical_json(_field(call, "arguments"))
-
-
-def tool_call_differences(actual: Iterable[Any], expected: Iterable[Any]) -> list[str]:
+def tool_call_differences(actual: Iterable[Any], expected: Iterable[Any],
+                          config: ToolMatchConfig | None = None) -> list[str]:
     """What differs between two lists of tool calls (dicts or models with ``name`` and
-    ``arguments``), order ignored: ``"<name> missing"``, ``"<name> extra"``, ``"<name>
-    arguments differ"``; [] when they match."""
-    have = Counter(_key(c) for c in actual)
-    want = Counter(_key(c) for c in expected)
-    if have == want:
-        return []
-    missing = want - have
-    extra = have - want
-    miss_names = Counter(name for name, _ in missing.elements())
-    extra_names = Counter(name for name, _ in extra.elements())
-    both = miss_names & extra_names  # same tool, other arguments
-    out = [f"{name or '?'} arguments differ" for name in sorted(both, key=str)]
-    out += [f"{name or '?'} missing" for name in sorted(miss_names - both, key=str)]
-    out += [f"{name or '?'} extra" for name in sorted(extra_names - both, key=str)]
-    return out
+    ``arguments``), paired by :func:`tasks.simulate.toolmatch.match_turn` under ``config``
+    (default: any order): ``"<name> arguments differ"`` (key arguments), ``"<name> missing"``
+    (not under the ``subset`` trajectory), ``"<name> extra"`` (not under ``superset``),
+    ``"<name> out of order"`` (``strict``: missing and extra at once); one line per tool,
+    [] when they match. Reworded free text is no difference."""
+    from tasks.simulate.toolmatch import match_turn
+
+    actual, expected = list(actual), list(expected)
+    tm = match_turn(actual, expected, config)
+    paired_a = {i for i, _, _ in tm.pairs}
+    paired_e = {j for _, j, _ in tm.pairs}
+    differ = {_field(actual[i], "name") for i, _, cm in tm.pairs if not cm.key_ok}
+    missing = ({_field(c, "name") for j, c in enumerate(expected) if j not in paired_e}
+               if tm.mode != "subset" else set())
+    extra = ({_field(c, "name") for i, c in enumerate(actual) if i not in paired_a}
+             if tm.mode != "superset" else set())
+    moved = missing & extra  # strict: the same tool at another place
+
+    def names(xs: set[Any]) -> list[str]:
+        return [x or "?" for x in sorted(xs, key=str)]
+
+    return ([f"{n} arguments differ" for n in names(differ)] + [f"{n} out of order" for n in names(moved)]
+            + [f"{n} missing" for n in names(missing - moved)] + [f"{n} extra" for n in names(extra - moved)])
 
 
-def tool_calls_match(actual: Iterable[Any], expected: Iterable[Any]) -> bool:
-    """Same multiset of tool names with equal parsed arguments, in any order."""
-    return not tool_call_differences(actual, expected)
+def tool_calls_match(actual: Iterable[Any], expected: Iterable[Any],
+                     config: ToolMatchConfig | None = None) -> bool:
+    """The calls pair up under ``config``'s trajectory mode (default: any order) and their
+    key arguments match (:func:`tasks.simulate.toolmatch.match_turn` ``passed``)."""
+    from tasks.simulate.toolmatch import match_turn
+
+    return match_turn(actual, expected, config).passed
 
 
 def diverged(answer: str | None, expected_answer: str | None, tool_calls: Iterable[Any],
-             expected_tool_calls: Iterable[Any], threshold: float) -> tuple[bool, float, str]:
+             expected_tool_calls: Iterable[Any], threshold: float,
+             config: ToolMatchConfig | None = None) -> tuple[bool, float, str]:
     """``(diverged, similarity, reason)``: diverged when the tool calls differ (see
-    :func:`tool_calls_match`) or the answer similarity is below ``threshold``. ``reason`` is
-    one line, e.g. ``"tool calls differ: issue_refund missing"`` or ``"answer similarity
-    0.42 < 0.60"`` (both, joined by ``"; "``, when both hold); ``""`` when not diverged."""
+    :func:`tool_call_differences`; a reworded free-text argument does not count) or the
+    answer similarity is below ``threshold``. ``reason`` is one line, e.g. ``"tool calls
+    differ: issue_refund missing"`` or ``"answer similarity 0.42 < 0.60"`` (both, joined by
+    ``"; "``, when both hold); ``""`` when not diverged."""
     sim = similarity(answer, expected_answer)
     reasons = []
-    diffs = tool_call_differences(tool_calls, expected_tool_calls)
+    diffs = tool_call_differences(tool_calls, expected_tool_calls, config)
     if diffs:
         reasons.append("tool calls differ: " + ", ".join(diffs))
     if sim < threshold:

@@ -110,7 +110,7 @@ class _Conversation:
         self.chat = ChatRecord(chat_id=cid, execution_id=ctx.execution_id, scenario_id=ctx.scenario_id,
                                row_index=row.row_index, repetition=repetition, origin_id=row.origin_id)
         self.turns: list[ChatTurnRecord] = []
-        self.tools = (RecordedTools(row.expected_turns, off_script=self.opts.off_script)
+        self.tools = (RecordedTools(row.expected_turns, off_script=self.opts.off_script, config=self.opts.tool_match)
                       if self.opts.tool_mode == "recorded" else None)
         self.sim = None
         self.history: list[dict[str, Any]] = []

@@ -6,18 +6,20 @@
 
 Matching a call (name + arguments) to a recorded one:
 
-1. Same tool name and equal arguments (compared as parsed JSON: key order and whitespace
-   do not matter, ``1 == 1.0``, strings exactly; see ``tasks.divergence.canonical_json``).
-   Candidates are ranked: the current turn first; then, within the current turn and
+1. Same tool name and matching KEY arguments (``tasks.simulate.toolmatch``: ids, codes,
+   amounts, dates compared after normalisation, ``1 == 1.0``, by the tool's ``args`` mode of
+   the run's ``ToolMatchConfig``); free-text arguments (a reason, a note, a query) never make
+   a call off-script: ``transfer_to_human`` with another reason is answered as production's
+   was. Candidates are ranked: the current turn first; then, within the current turn and
    within the other turns, recorded calls not served yet before ones already served (a
    recorded call can be served again: agents retry); then the nearest turn (an earlier
-   turn before a later one at the same distance); then the order in the turn. So a
-   refund that failed in production turn 0 and succeeded in turn 1 fails again when the
-   agent tries it in turn 0, and succeeds in turn 1.
+   turn before a later one at the same distance); then the most similar free text; then
+   the order in the turn. So a refund that failed in production turn 0 and succeeded in
+   turn 1 fails again when the agent tries it in turn 0, and succeeds in turn 1.
 2. A recorded call with production status ``error`` answers with its recorded result
    (or ``{"error": "<name> failed in production (no error message was recorded)"}`` when
    production kept none) and is logged with status ``error``.
-3. No equal call: the call is off-script, and the policy decides:
+3. No call with matching key arguments: the call is off-script, and the policy decides:
    ``"error"`` answers ``{"error": "off-script: no recorded result for <name>(<args>)"}``
    (status error, source ``off_script``); ``"nearest"`` answers with the recorded call of
    the same tool whose canonical arguments are most similar (rapidfuzz ``fuzz.ratio``;
@@ -42,9 +44,10 @@ import orjson
 from rapidfuzz import fuzz
 
 from models.scenario import ScenarioRow, Turn
-from models.simulate import OffScript, ToolCallLog
+from models.simulate import OffScript, ToolCallLog, ToolMatchConfig
 from tasks.common.errors import ReplayError
 from tasks.simulate.divergence import canonical_json, parse_args
+from tasks.simulate.toolmatch import Split, match_split, split_args
 
 OFF_SCRIPT_POLICIES: tuple[str, ...] = ("error", "nearest", "fail")
 _ARGS_SHOWN = 200  # characters of the arguments quoted in an off-script message
@@ -82,6 +85,7 @@ class RecordedCall:
     result: Any  # as recorded (usually JSON text)
     status: str  # ok, error
     uses: int = 0
+    split: Split | None = None  # (key, text) arguments (toolmatch.split_args), once first needed
 
     def answer(self) -> Any:
         """The recorded result, parsed when it is JSON; a fresh copy every time."""
@@ -103,15 +107,17 @@ def _shown(key: str) -> str:
 class RecordedTools:
     """Answers tool calls from a row's recorded production tool calls (module doc).
 
-    ``RecordedTools(row.expected_turns, off_script="error")`` or
-    ``RecordedTools.from_row(row, off_script)``."""
+    ``RecordedTools(row.expected_turns, off_script="error", config=options.tool_match)`` or
+    ``RecordedTools.from_row(row, off_script, config)``; ``config`` None: the default
+    ``ToolMatchConfig``."""
 
     def __init__(self, expected_turns: Sequence[Turn | dict[str, Any]],
-                 off_script: OffScript = "error") -> None:
+                 off_script: OffScript = "error", config: ToolMatchConfig | None = None) -> None:
         if off_script not in OFF_SCRIPT_POLICIES:
             raise ValueError(f"off_script must be one of {', '.join(OFF_SCRIPT_POLICIES)}, "
                              f"not {off_script!r}")
         self.off_script: OffScript = off_script
+        self.config = config if config is not None else ToolMatchConfig()
         self.turn = 0
         self.log: list[ToolCallLog] = []
         self._log_turns: list[int] = []
@@ -131,8 +137,9 @@ class RecordedTools:
             self._by_name.setdefault(r.name, []).append(r)
 
     @classmethod
-    def from_row(cls, row: ScenarioRow, off_script: OffScript = "error") -> RecordedTools:
-        return cls(row.expected_turns, off_script)
+    def from_row(cls, row: ScenarioRow, off_script: OffScript = "error",
+                 config: ToolMatchConfig | None = None) -> RecordedTools:
+        return cls(row.expected_turns, off_script, config)
 
     # ---------------------------------------------------------------- the executor's side
 
@@ -168,7 +175,7 @@ class RecordedTools:
         args = parse_args(arguments)
         key = canonical_json(args)
         cid = call_id or f"replay_t{turn}_{next(self._seq)}"
-        match = self._exact(name, key, turn)
+        match = self._matching(name, args, key, turn)
         source = "recorded"
         if match is None and self.off_script == "nearest":
             match = self._nearest(name, key, turn)
@@ -185,7 +192,7 @@ class RecordedTools:
         self._append(ToolCallLog(id=cid, name=name, arguments=args, result=result,
                                  status="error", source="off_script"), turn)
         if self.off_script == "fail":
-            recorded = (f"production called {name} with other arguments"
+            recorded = (f"production called {name} with other key arguments{self._why(name, args, turn)}"
                         if name in self._by_name else f"production never called {name}")
             raise OffScriptError(
                 f"turn {turn}: the agent called {name}({_shown(key)}), which production never "
@@ -198,9 +205,34 @@ class RecordedTools:
     def _rank(self, r: RecordedCall, turn: int) -> tuple[int, int, int, int, int]:
         return (r.turn != turn, r.uses > 0, abs(r.turn - turn), r.turn > turn, r.position)
 
-    def _exact(self, name: str, key: str, turn: int) -> RecordedCall | None:
-        same = [r for r in self._by_name.get(name, ()) if r.key == key]
-        return min(same, key=lambda r: self._rank(r, turn)) if same else None
+    def _split(self, r: RecordedCall) -> Split:
+        if r.split is None:
+            r.split = split_args(r.name, r.arguments, self.config)
+        return r.split
+
+    def _matching(self, name: str, args: Any, key: str, turn: int) -> RecordedCall | None:
+        """The best-ranked recorded call of ``name`` whose key arguments match (module doc)."""
+        best, best_rank, split = None, None, None
+        for r in self._by_name.get(name, ()):
+            if r.key == key:  # equal arguments: a match under every mode
+                sim = 1.0
+            else:
+                split = split if split is not None else split_args(name, args, self.config)
+                m = match_split(name, split, self._split(r), self.config)
+                if not m.key_ok:
+                    continue
+                sim = 1.0 if m.text_similarity is None else m.text_similarity
+            rank = (*self._rank(r, turn)[:4], -sim, r.position)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = r, rank
+        return best
+
+    def _why(self, name: str, args: Any, turn: int) -> str:
+        """``" (amount 10 != 129.99)"``: the first key difference from the best-ranked
+        recorded call of the tool."""
+        nearest = min(self._by_name[name], key=lambda r: self._rank(r, turn))
+        diffs = match_split(name, split_args(name, args, self.config), self._split(nearest), self.config).differences
+        return f" ({diffs[0].split(': ', 1)[-1]})" if diffs else ""
 
     def _nearest(self, name: str, key: str, turn: int) -> RecordedCall | None:
         same = self._by_name.get(name)

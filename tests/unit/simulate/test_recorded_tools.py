@@ -10,12 +10,16 @@ import pytest
 
 from models.scenario import Persona, ScenarioRow, ToolCall, Turn
 from models.settings import SAMPLES_DIR
+from models.simulate import ToolMatchConfig, ToolRule
 from tasks.simulate.recorded_tools import OffScriptError, RecordedTools
 
 REFUND_FAILED_THEN_OK = "sess_9dfbab13dfae"  # turn 0: lookup_order, issue_refund (error); turn 1: issue_refund ok
 SEVERAL_TOOLS = "sess_3cea8142c8ea"  # lookup_order, search_products, issue_refund in turns 0..2
 
 EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())
+# A search query is free text by default (a reworded query is answered from the recording);
+# these tests exercise the nearest policy on a query declared key.
+QUERY_IS_KEY = ToolMatchConfig(tools={"search_products": ToolRule(fields={"query": "key"})})
 
 
 def row_of(session_id: str) -> ScenarioRow:
@@ -130,7 +134,7 @@ def test_off_script_error_policy():
 
 
 def test_off_script_nearest_policy():
-    tools = RecordedTools.from_row(row_of(SEVERAL_TOOLS), off_script="nearest")
+    tools = RecordedTools.from_row(row_of(SEVERAL_TOOLS), off_script="nearest", config=QUERY_IS_KEY)
     tools.set_turn(1)
     result = call(tools, "search_products", {"query": "black hoodie L"})
     assert result["query"] == "black everyday hoodie size L"
@@ -171,7 +175,7 @@ def test_off_script_fail_policy_raises_one_line():
 
 
 def test_log_sources_ids_and_calls_for_turn():
-    tools = RecordedTools.from_row(row_of(SEVERAL_TOOLS), off_script="nearest")
+    tools = RecordedTools.from_row(row_of(SEVERAL_TOOLS), off_script="nearest", config=QUERY_IS_KEY)
     tools.set_turn(0)
     call(tools, "lookup_order", {"order_id": "A1077"}, call_id="call_abc")
     tools.set_turn(1)
