@@ -74,6 +74,8 @@ class EvalContext(BaseModel):
     row: ScenarioRow | None = None  # the scenario row (production's turns), None when it is gone
     turn_index: int | None = None
     settings: Any = None  # for evaluators that call a model (llm_base_url, llm_model, ...)
+    tool_match: Any = None  # the run's ToolMatchConfig (--tool-match): how tool calls are compared
+    tool_descriptions: dict[str, str] = {}  # the agent definition's tools: name -> description
 
     model_config = {"arbitrary_types_allowed": True}
 

@@ -82,9 +82,10 @@ def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None 
     from tasks.evaluate import evaluators as ev
     from tasks.evaluate.metrics import execution_metrics
 
-    _ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
+    ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
     evals = ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
-    scores = ev.run_evaluators(evals, chats, turns_by_chat, rows_by_index, settings)
+    context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
+    scores = ev.run_evaluators(evals, chats, turns_by_chat, rows_by_index, settings, context=context)
     for s in scores:
         s.execution_id = execution_id
     write_scores(settings.lake_dir, execution_id, scores)
@@ -94,6 +95,22 @@ def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None 
     metrics = execution_metrics(execution_id, chats, scores, specs)
     store_metrics(con, metrics)
     return metrics
+
+
+def tool_descriptions(con, ex: Any) -> dict[str, str]:
+    """The agent definition's tools of an execution's scenario: name -> description."""
+    from tasks import scenario
+
+    try:
+        _sc, _rows, agent = scenario.get_scenario(con, ex.scenario_id)
+    except scenario.ScenarioError:
+        return {}
+    out = {}
+    for t in agent.tools or []:
+        fn = t.get("function", t) if isinstance(t, dict) else {}
+        if isinstance(fn, dict) and fn.get("name"):
+            out[str(fn["name"])] = str(fn.get("description") or "")
+    return out
 
 
 def save_specs(con, evals: list[Any], specs: list[MetricSpec]) -> None:

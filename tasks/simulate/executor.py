@@ -203,7 +203,8 @@ class _Conversation:
 
         is_div, score, _reason = diverged(
             answer, orig.assistant_message, [{"name": c.name, "arguments": c.arguments} for c in calls],
-            [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls], self.opts.divergence_threshold)
+            [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls], self.opts.divergence_threshold,
+            config=self.opts.tool_match)
         if is_div and self.chat.divergence_turn is None:
             self.chat.divergence_turn = i
         return score

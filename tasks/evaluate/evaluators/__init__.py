@@ -22,34 +22,29 @@ Turn level
   threshold``. A turn without a production answer (a simulated user turn, a turn past
   production's, a production turn that ended without an answer) scores ``value=None,
   passed=None``, reason ``"no production answer to compare"``: not a failure.
-- ``tool_call_match``: the turn's tool calls against production's, as multisets of
-  (name, canonical arguments) (:func:`tasks.divergence.canonical_json`: key order,
-  whitespace and ``1`` vs ``1.0`` do not matter). precision = matched / made, recall =
-  matched / expected, value = F1 (both lists empty -> 1.0; no calls made -> precision 1.0;
-  nothing expected -> recall 1.0); ``passed = F1 == 1.0``; the reason names the missing,
-  extra and differing calls. No production turn (simulated user turn, past production's
-  turns) -> ``None``.
+- ``tool_call_match`` / ``tool_name_match``: the turn's tool calls against production's,
+  matched like a careful reviewer would (:mod:`tasks.simulate.toolmatch`): calls pair up under
+  the run's trajectory mode (default unordered); two calls of a tool match when their KEY
+  arguments agree (ids, codes, amounts, dates, enums; normalised); FREE TEXT (a reason, a
+  note, a query) is compared by meaning and never required to be equal. ``tool_call_match``
+  passes when the names AND the key arguments pair up (value: F1), ``tool_name_match`` when
+  the names do. No production turn -> not scored.
 
 Chat level
 ----------
-- ``task_completion`` (value 1.0 / 0.0) and ``csat`` (1..10): an LLM judge when a model is
-  configured (``settings.llm_base_url`` and ``settings.llm_model``; rubric prompt, JSON reply
-  validated with pydantic through :func:`tasks.llm.ask_json`, source ``llm:<model>``); an
-  invalid reply or an unreachable model raises, which :func:`run_evaluators` turns into a
-  failure row (the judge is never silently swapped for the heuristic). Without a model, the
-  heuristics below (source ``heuristic``):
-
-  *task completion* passes when all three hold:
-    1. the chat ended normally: status ``completed`` and ended_reason ``script_done`` or
-       ``user_ended``;
-    2. the expected tool actions happened: the names of production's tool calls of the row
-       (``row.expected_turns``, else the turns' ``original_tool_calls``), ignoring calls
-       whose status is ``error``, are a subset of the names of the chat's tool calls,
-       ignoring failed ones too;
-    3. no transfer and no refusal unless production did the same: a transfer is a tool whose
-       name is in :data:`TRANSFER_TOOLS` or matches :data:`TRANSFER_TOOL_RE`, or an answer
-       with a :data:`TRANSFER_PHRASES` phrase; a refusal is an answer with a
-       :data:`REFUSAL_PHRASES` phrase (matched on normalised text).
+- ``task_completion`` (value 1.0 / 0.0): from ACTIONS, without a model — production's
+  state-changing calls that succeeded (write tools: by name and the tool's description, or
+  ``--tool-match``) must each be done by the replay with the same key arguments, and no other
+  state-changing call; the chat must end normally (status ``completed``, ended by the script
+  or the user); no refusal and no hand-over by words unless production did the same (a
+  refusal: a :data:`REFUSAL_PHRASES` phrase; a transfer by words: :data:`TRANSFER_PHRASES`;
+  a transfer by tool is an action). With a model configured the LLM judge must also say
+  completed (source ``actions+llm:<model>``).
+- ``csat`` (1..10): an LLM judge when a model is configured (``settings.llm_base_url`` and
+  ``settings.llm_model``; rubric prompt, JSON reply validated with pydantic through
+  :func:`tasks.common.llm.ask_json`, source ``llm:<model>``); an invalid reply or an
+  unreachable model raises, which :func:`run_evaluators` turns into a failure row (the judge
+  is never silently swapped for the heuristic). Without a model, the heuristic:
 
   *csat* (see :func:`heuristic_csat`): start at 7 (a chat that ended after an answer with
   no cue either way), then over the USER turns after the first one (the first message is
@@ -116,18 +111,17 @@ from tasks.evaluate.evaluators.task_completion import (  # noqa: E402
     COMPLETION_RUBRIC,
     REFUSAL_PHRASES,
     TRANSFER_PHRASES,
-    TRANSFER_TOOLS,
     CompletionVerdict,
     TaskCompletion,
     heuristic_task_completion,
 )
-from tasks.evaluate.evaluators.tool_calls import ToolCallMatch, tool_call_scores  # noqa: E402
+from tasks.evaluate.evaluators.tool_calls import ToolCallMatch, ToolNameMatch, tool_call_scores  # noqa: E402
 
 __all__ = [
     "BUILTINS", "COMPLETION_RUBRIC", "CSAT_RUBRIC", "CompletionVerdict", "Csat", "CsatVerdict",
     "CustomEvaluator", "DEFAULT_MATCH_THRESHOLD", "Evaluator", "EvaluatorLoadError", "GroundTruthMatch",
     "InputTokens", "Latency", "NO_PRODUCTION_ANSWER", "OutputTokens", "REFUSAL_PHRASES",
-    "TRANSFER_PHRASES", "TRANSFER_TOOLS", "TaskCompletion", "ToolCallMatch", "TurnCount",
+    "TRANSFER_PHRASES", "TaskCompletion", "ToolCallMatch", "ToolNameMatch", "TurnCount",
     "coerce_result", "cosine", "csat_label", "default_embedder", "default_evaluators",
     "heuristic_csat", "heuristic_task_completion", "judge_messages", "judge_model",
     "load_evaluator", "production_answer", "production_calls", "render_chat", "run_evaluators",

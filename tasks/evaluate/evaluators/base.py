@@ -62,7 +62,7 @@ class TurnEvaluator(Evaluator):
     def production(self, ctx: EvalContext) -> Any:
         raise NotImplementedError
 
-    def compare(self, turn: Mapping[str, Any], expected: Any) -> EvalResult:
+    def compare(self, ctx: EvalContext, turn: Mapping[str, Any], expected: Any) -> EvalResult:
         raise NotImplementedError
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
@@ -72,7 +72,7 @@ class TurnEvaluator(Evaluator):
         expected = self.production(ctx)
         if expected is None:
             return EvalResult(reason=self.missing)
-        return self.compare(turn, expected)
+        return self.compare(ctx, turn, expected)
 
 
 # --------------------------------------------------------------------------- small helpers

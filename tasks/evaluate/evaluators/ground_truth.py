@@ -52,7 +52,7 @@ class GroundTruthMatch(TurnEvaluator):
     def production(self, ctx: EvalContext) -> str | None:
         return production_answer(ctx)
 
-    def compare(self, turn: Mapping[str, Any], expected: str) -> EvalResult:
+    def compare(self, ctx: EvalContext, turn: Mapping[str, Any], expected: str) -> EvalResult:
         answer = turn.get("assistant_message")
         t = self.threshold
         if answer is None or not str(answer).strip():

@@ -55,25 +55,21 @@ def judge_model(settings: Any) -> str | None:
     return getattr(settings, "llm_model", None) or None
 
 
-class _Judge(Evaluator):
-    """An LLM judge when a model is configured, the heuristic otherwise. ``mode``: "auto"
-    (that choice), "heuristic" (never call a model) or "llm" (fail without a model).
-    ``client``: a ChatClient to use instead of one built from the settings."""
+class JudgeModel:
+    """An evaluator's access to the LLM judge: which model (the settings', or a given client's),
+    its clients (one per base URL and model, made on first use, closed by :meth:`close`), and
+    :meth:`ask`. ``mode``: "auto" (a model when one is configured), "heuristic" (never call a
+    model) or "llm" (fail without one). ``client``: a ChatClient to use instead."""
 
-    version = "1"
-    rubric = ""
-    reply_model: type[BaseModel] = BaseModel
-
-    def __init__(self, mode: Literal["auto", "heuristic", "llm"] = "auto", client: Any = None,
+    def __init__(self, name: str, mode: Literal["auto", "heuristic", "llm"] = "auto", client: Any = None,
                  retries: int = 2) -> None:
-        self.mode = mode
-        self.retries = retries
+        self.name, self.mode, self.retries = name, mode, retries
         self._client = client
         self._own: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self.source = "heuristic"
 
-    def _model(self, ctx: EvalContext) -> str | None:
+    def model(self, ctx: EvalContext) -> str | None:
+        """The judge's model, or None: no judge (the evaluator's own rules decide alone)."""
         if self.mode == "heuristic":
             return None
         model = judge_model(ctx.settings)
@@ -94,6 +90,13 @@ class _Judge(Evaluator):
                 self._own[key] = make_llm_client(ctx.settings)
             return self._own[key]
 
+    def ask(self, ctx: EvalContext, model: str, messages: list[dict[str, str]], reply_model: type[BaseModel]) -> Any:
+        """The judge's reply, validated against ``reply_model`` (retried with the error quoted)."""
+        from tasks.common.llm import ask_json
+
+        return ask_json(self._chat_client(ctx, model), messages, reply_model, retries=self.retries, model=model,
+                        name=self.name)
+
     def close(self) -> None:
         """Close the clients this judge opened (not one it was given)."""
         with self._lock:
@@ -101,21 +104,38 @@ class _Judge(Evaluator):
         for c in clients:
             c.close()
 
+
+class _Judge(Evaluator):
+    """A chat-level evaluator that is the LLM judge (with ``rubric``) when a model is configured,
+    and its heuristic otherwise (see :class:`JudgeModel` for ``mode`` and ``client``)."""
+
+    version = "1"
+    rubric = ""
+    reply_model: type[BaseModel] = BaseModel
+
+    def __init__(self, mode: Literal["auto", "heuristic", "llm"] = "auto", client: Any = None,
+                 retries: int = 2) -> None:
+        self.llm = JudgeModel(self.name, mode, client, retries)
+        self.source = "heuristic"
+
+    @property
+    def mode(self) -> str:
+        return self.llm.mode
+
+    def close(self) -> None:
+        self.llm.close()
+
     @staticmethod
     def heuristic(ctx: EvalContext) -> EvalResult:
         raise NotImplementedError
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
-        model = self._model(ctx)
+        model = self.llm.model(ctx)
         if model is None:
             self.source = "heuristic"
             return self.heuristic(ctx)
         self.source = f"llm:{model}"
-        from tasks.common.llm import ask_json
-
-        reply = ask_json(self._chat_client(ctx, model), judge_messages(ctx, self.rubric),
-                         self.reply_model, retries=self.retries, model=model, name=self.name)
-        return reply.result(model)
+        return self.llm.ask(ctx, model, judge_messages(ctx, self.rubric), self.reply_model).result(model)
 
 
 def judge(class_name: str, spec: MetricSpec, rubric: str, reply_model: type[BaseModel], heuristic: Any,

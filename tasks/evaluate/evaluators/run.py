@@ -102,13 +102,15 @@ def run_one(ev: Any, ctx: EvalContext) -> EvalScore:
 def run_evaluators(evaluators: Sequence[Any], chats: Iterable[Any],
                    turns_by_chat: Mapping[str, Iterable[Any]],
                    rows_by_index: Mapping[Any, Any] | None, settings: Any = None,
-                   *, close: bool = True) -> list[EvalScore]:
+                   *, close: bool = True, context: Mapping[str, Any] | None = None) -> list[EvalScore]:
     """Every chat-level evaluator once per chat, every turn-level one once per turn (in the
     order: chat, evaluator, turn). ``chats``: rows of `chats` (dicts or ChatRecords);
     ``turns_by_chat``: chat_id -> its `chat_turns` rows; ``rows_by_index``: row_index (or
     (scenario_id, row_index)) -> ScenarioRow or its dict, a missing row gives ``ctx.row=None``.
     An evaluator raising -> a failure row. Two evaluators with one name -> ValueError.
-    ``close``: close the evaluators' model clients at the end."""
+    ``close``: close the evaluators' model clients at the end. ``context``: more EvalContext
+    fields for every evaluation (tool_match, tool_descriptions)."""
+    extra = dict(context or {})
     names = Counter(str(ev.name) for ev in evaluators)
     dupes = sorted(n for n, k in names.items() if k > 1)
     if dupes:
@@ -130,11 +132,11 @@ def run_evaluators(evaluators: Sequence[Any], chats: Iterable[Any],
                     for t in turns:
                         ctx = EvalContext.model_construct(chat=chat, turns=turns, row=row,
                                                           turn_index=t["turn_index"],
-                                                          settings=settings)
+                                                          settings=settings, **extra)
                         scores.append(run_one(ev, ctx))
                 else:
                     ctx = EvalContext.model_construct(chat=chat, turns=turns, row=row,
-                                                      turn_index=None, settings=settings)
+                                                      turn_index=None, settings=settings, **extra)
                     scores.append(run_one(ev, ctx))
     finally:
         if close:

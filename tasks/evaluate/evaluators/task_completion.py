@@ -1,4 +1,17 @@
-"""``task_completion``: did the agent complete the user's task (an LLM judge, else heuristics)."""
+"""``task_completion``: did the agent do what production did?
+
+From its ACTIONS, without a model: production's state-changing calls that succeeded — the write
+tools (:func:`tasks.simulate.toolmatch.is_write_tool`: inferred from the tool's name and the
+agent definition's description of it; ``replay run --tool-match FILE`` overrides it per tool)
+— must each be made by the replay and succeed, matched by tool and KEY arguments (free text such
+as a reason is compared by meaning, not required to be equal); the replay must make no
+state-changing call production did not make; the chat must end normally (status completed,
+ended by the script or the user); and the agent must not refuse (a :data:`REFUSAL_PHRASES`
+phrase) or hand the user over by words (:data:`TRANSFER_PHRASES`) where production did not.
+So an agent that skips a refund fails exactly the conversations in which production made one.
+With a model configured, the LLM judge must ALSO say the task was completed (source
+``actions+llm:<model>``; both reasons kept).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +24,10 @@ from pydantic import BaseModel, Field
 from models.evals import EvalContext, EvalResult, MetricSpec
 from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import NORMAL_ENDINGS, call_failed, call_list, field
-from tasks.evaluate.evaluators.judge import judge
+from tasks.evaluate.evaluators.judge import _Judge, judge_messages
 from tasks.simulate.divergence import normalize
+from tasks.simulate.toolmatch import call_match, is_write_tool
 
-TRANSFER_TOOLS = frozenset({
-    "transfer_to_human", "transfer_to_agent", "transfer_to_human_agent", "escalate_to_human",
-    "escalate", "handoff_to_human", "human_handoff", "hand_off_to_human", "talk_to_human",
-})
-TRANSFER_TOOL_RE = re.compile(r"(transfer|escalat|hand_?off).*(human|agent|operator|person|support)")
 TRANSFER_PHRASES = (
     "transfer you to", "transferring you to", "connect you with a human", "connect you to a human",
     "connecting you with a human", "connecting you to a human", "escalate this to a human",
@@ -45,19 +54,10 @@ def _has_phrase(text: str | None, phrases: Iterable[str]) -> str | None:
     return next((p for p in phrases if p in n), None)
 
 
-def _is_transfer_tool(name: Any) -> bool:
-    n = str(name or "").lower()
-    return n in TRANSFER_TOOLS or bool(TRANSFER_TOOL_RE.search(n))
-
-
-def _behaviour(answers: Iterable[str | None], calls: Iterable[Any]) -> dict[str, str | None]:
-    """What a side (replayed or production) did: a transfer (by tool or phrase) and a
-    refusal (by phrase), each with its evidence, or None."""
+def _behaviour(answers: Iterable[str | None]) -> dict[str, str | None]:
+    """What a side said: a hand-over and a refusal (by phrase), each with its evidence, or None."""
     answers = list(answers)
-    transfer = next((f"{field(c, 'name')} tool" for c in calls if _is_transfer_tool(field(c, "name"))
-                     and not call_failed(c)), None)
-    if transfer is None:
-        transfer = next((f'"{p}"' for a in answers if (p := _has_phrase(a, TRANSFER_PHRASES))), None)
+    transfer = next((f'"{p}"' for a in answers if (p := _has_phrase(a, TRANSFER_PHRASES))), None)
     refusal = next((f'"{p}"' for a in answers if (p := _has_phrase(a, REFUSAL_PHRASES))), None)
     return {"transfer": transfer, "refusal": refusal}
 
@@ -70,34 +70,64 @@ def _production_side(ctx: EvalContext) -> tuple[list[str | None], list[Any]]:
             [c for t in ctx.turns for c in call_list(t.get("original_tool_calls"))])
 
 
-def heuristic_task_completion(ctx: EvalContext) -> EvalResult:
-    """Completed (1.0) when the chat ended normally, production's tool actions happened and
-    there was no transfer/refusal that production did not make (module doc)."""
+def writes(calls: Iterable[Any], ctx: EvalContext) -> list[Any]:
+    """The state-changing calls that succeeded."""
+    descriptions = ctx.tool_descriptions or {}
+    return [c for c in calls if field(c, "name") and not call_failed(c)
+            and is_write_tool(str(field(c, "name")), descriptions.get(str(field(c, "name"))), ctx.tool_match)]
+
+
+def _show(call: Any) -> str:
+    args = field(call, "arguments")
+    return f"{field(call, 'name')}({one_line(args, 80) if args not in (None, '', {}) else ''})"
+
+
+def match_actions(required: list[Any], done: list[Any], config: Any = None) -> tuple[list[Any], list[Any], list[str]]:
+    """Production's actions against the replay's, each done action used once: (missing, extra,
+    notes on free text that was worded otherwise)."""
+    left = list(done)
+    missing, notes = [], []
+    for want in required:
+        hit = next((i for i, have in enumerate(left) if call_match(have, want, config).matched), None)
+        if hit is None:
+            missing.append(want)
+        else:
+            notes += list(call_match(left.pop(hit), want, config).notes)
+    return missing, left, notes
+
+
+def action_completion(ctx: EvalContext) -> EvalResult:
+    """Completed (1.0) when the chat ended normally, did production's state-changing actions
+    and no other, and did not refuse or hand over where production did not (module doc)."""
     chat = ctx.chat
     problems: list[str] = []
     status, ended = chat.get("status"), chat.get("ended_reason")
     if status != "completed" or ended not in NORMAL_ENDINGS:
         problems.append(f"chat ended abnormally (status {status}, ended_reason {ended})")
     prod_answers, prod_calls = _production_side(ctx)
-    chat_calls = [c for t in ctx.turns for c in call_list(t.get("tool_calls"))]
-    expected = {field(c, "name") for c in prod_calls if not call_failed(c) and field(c, "name")}
-    done = {field(c, "name") for c in chat_calls if not call_failed(c) and field(c, "name")}
-    missing = sorted(expected - done, key=str)
+    required = writes(prod_calls, ctx)
+    done = writes((c for t in ctx.turns for c in call_list(t.get("tool_calls"))), ctx)
+    missing, extra, notes = match_actions(required, done, ctx.tool_match)
     if missing:
-        problems.append("expected tool actions missing: " + ", ".join(missing))
-    mine = _behaviour((t.get("assistant_message") for t in ctx.turns), chat_calls)
-    theirs = _behaviour(prod_answers, prod_calls)
+        problems.append("production's actions not done: " + ", ".join(_show(c) for c in missing))
+    if extra:
+        problems.append("actions production did not take: " + ", ".join(_show(c) for c in extra))
+    mine, theirs = _behaviour(t.get("assistant_message") for t in ctx.turns), _behaviour(prod_answers)
     if mine["transfer"] and not theirs["transfer"]:
-        problems.append(f"transferred to a human ({mine['transfer']}) where production did not")
+        problems.append(f"handed over ({mine['transfer']}) where production did not")
     if mine["refusal"] and not theirs["refusal"]:
         problems.append(f"refused ({mine['refusal']}) where production did not")
+    detail = {"required": [_show(c) for c in required], "done": [_show(c) for c in done],
+              "missing": [_show(c) for c in missing], "extra": [_show(c) for c in extra], "notes": notes}
     if problems:
-        return EvalResult(value=0.0, label="not_completed", passed=False,
-                          reason="; ".join(problems), source="heuristic")
-    n = len(expected)
-    return EvalResult(value=1.0, label="completed", passed=True, source="heuristic",
-                      reason=f"ended normally ({ended}), expected tool actions done "
-                             f"({n}), no unexpected transfer or refusal")
+        return EvalResult(value=0.0, label="not_completed", passed=False, reason="; ".join(problems),
+                          source="actions", detail=detail)
+    return EvalResult(value=1.0, label="completed", passed=True, source="actions", detail=detail,
+                      reason=f"ended normally ({ended}); production's {len(required)} state-changing "
+                             f"action{'s' if len(required) != 1 else ''} done, no other")
+
+
+heuristic_task_completion = action_completion  # the name the rules had before they were actions
 
 
 class CompletionVerdict(BaseModel):
@@ -123,10 +153,28 @@ Rubric:
 Reply with one JSON object and nothing else: {"completed": true|false, "reason": "<one or two sentences>"}"""
 
 
-TaskCompletion = judge(
-    "TaskCompletion",
-    MetricSpec(name="task_completion", label="Task completion", level="chat", aggregation="pass_rate", unit="%",
-               scale=(0.0, 100.0), min_effect=5.0, rank=30,
-               measures="share of conversations in which the agent did what production did"),
-    COMPLETION_RUBRIC, CompletionVerdict, heuristic_task_completion,
-                       "Did the agent complete the user's task? value 1.0 / 0.0 (module doc).")
+class TaskCompletion(_Judge):
+    """Did the agent do what production did? value 1.0 / 0.0 (module doc)."""
+
+    spec = MetricSpec(
+        name="task_completion", label="Task completion", level="chat", aggregation="pass_rate", unit="%",
+        scale=(0.0, 100.0), min_effect=5.0, rank=30,
+        measures="share of conversations in which the agent did what production did: its state-changing actions "
+                 "with their key arguments and no other, to a normal end (and, with a model, judged complete)")
+    rubric = COMPLETION_RUBRIC
+    reply_model = CompletionVerdict
+    heuristic = staticmethod(action_completion)
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        by_actions = action_completion(ctx)
+        model = self.llm.model(ctx)
+        if model is None:
+            self.source = "actions"
+            return by_actions
+        self.source = f"actions+llm:{model}"
+        verdict = self.llm.ask(ctx, model, judge_messages(ctx, self.rubric), self.reply_model).result(model)
+        passed = bool(by_actions.passed and verdict.passed)
+        return EvalResult(value=1.0 if passed else 0.0, label="completed" if passed else "not_completed",
+                          passed=passed, source=self.source, detail={**(by_actions.detail or {}),
+                                                                     "judge": verdict.passed},
+                          reason=f"actions: {by_actions.reason}; judge: {verdict.reason}")

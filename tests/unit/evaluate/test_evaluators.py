@@ -22,6 +22,7 @@ from tasks.evaluate.evaluators import (
     OutputTokens,
     TaskCompletion,
     ToolCallMatch,
+    ToolNameMatch,
     TurnCount,
     default_evaluators,
     heuristic_csat,
@@ -229,13 +230,31 @@ def test_tool_call_match_ignores_order_key_order_and_number_forms():
 
 def test_tool_call_match_missing_extra_and_differing_calls():
     res = tcm([LOOKUP], [LOOKUP, REFUND])
-    assert res.value == pytest.approx(2 / 3) and res.passed is False and res.label == "partial"
-    assert "recall 0.50" in res.reason and "issue_refund missing" in res.reason
+    assert res.value == pytest.approx(2 / 3) and res.passed is False and res.label == "tools_differ"
+    assert "recall 0.50" in res.reason and "issue_refund" in res.reason and "missing" in res.reason
     res = tcm([LOOKUP, REFUND], [LOOKUP])
-    assert "precision 0.50" in res.reason and "issue_refund extra" in res.reason
+    assert "precision 0.50" in res.reason and "extra" in res.reason
     res = tcm([{"name": "lookup_order", "arguments": {"order_id": "B9"}}], [LOOKUP])
-    assert res.value == 0.0 and res.label == "mismatch"
-    assert "lookup_order arguments differ" in res.reason
+    assert res.value == 0.0 and res.label == "arguments_differ"
+    assert res.detail["names_ok"] is True and res.detail["args_ok"] is False
+    assert "A1234" in res.reason and "B9" in res.reason
+
+
+def test_tool_call_match_free_text_is_compared_by_meaning_not_required():
+    # the same refund with its reason in other words: the same action
+    prod = {"name": "issue_refund", "arguments": {"order_id": "A1234", "amount": 20,
+                                                  "reason": "The parcel arrived damaged, refund in full."}}
+    mine = {"name": "issue_refund", "arguments": {"order_id": "A1234", "amount": 20.0,
+                                                  "reason": "Customer says the box came broken; full refund."}}
+    res = tcm([mine], [prod])
+    assert res.passed is True and res.label == "match" and res.detail["args_ok"] is True
+    assert any("reason" in n for n in res.detail["notes"])
+    # another amount is another action, whatever the reason says
+    other = {"name": "issue_refund", "arguments": {**mine["arguments"], "amount": 25}}
+    assert tcm([other], [prod]).passed is False
+    # the names alone
+    t = turn(0, "q", "a", calls=[other], orig_calls=[prod])
+    assert ToolNameMatch().evaluate(ctx(chat(turns=[t]), [t], None, 0)).passed is True
 
 
 def test_tool_call_match_without_a_production_turn_is_none():
@@ -255,10 +274,10 @@ def test_tool_call_match_falls_back_to_the_row():
 # --------------------------------------------------------------------------- task_completion
 
 
-def test_task_completion_heuristic_completed():
+def test_task_completion_by_actions_completed():
     ts = good_turns()
     res = heuristic_task_completion(ctx(chat(turns=ts), ts, PROD))
-    assert (res.value, res.passed, res.label, res.source) == (1.0, True, "completed", "heuristic")
+    assert (res.value, res.passed, res.label, res.source) == (1.0, True, "completed", "actions")
 
 
 @pytest.mark.parametrize("status,ended", [("failed", "error"), ("completed", "max_turns"),
@@ -275,31 +294,51 @@ def test_task_completion_user_ended_is_normal():
     assert heuristic_task_completion(ctx(chat(turns=ts, ended="user_ended"), ts, PROD)).value == 1.0
 
 
-def test_task_completion_expected_tool_actions():
-    ts = good_turns()
-    ts[0]["tool_calls"] = []
-    res = heuristic_task_completion(ctx(chat(turns=ts), ts, PROD))
-    assert res.value == 0.0 and "expected tool actions missing: lookup_order" in res.reason
+REFUND_PROD = row([("My parcel A1234 arrived broken, I want a refund", "Refunded 20 EUR.",
+                    [LOOKUP, dict(REFUND, arguments={**REFUND["arguments"], "reason": "arrived broken"})])])
+
+
+def refund_turns(calls) -> list[dict]:
+    return [turn(0, "My parcel A1234 arrived broken, I want a refund", "Done.", calls=calls,
+                 orig="Refunded 20 EUR.", orig_calls=[c.model_dump() for c in REFUND_PROD.expected_turns[0].tool_calls])]
+
+
+def test_task_completion_needs_production_s_state_changing_actions():
+    # the refund done, with its reason in other words: completed
+    mine = dict(REFUND, arguments={**REFUND["arguments"], "reason": "the customer says it came damaged"})
+    ts = refund_turns([LOOKUP, mine])
+    assert heuristic_task_completion(ctx(chat(turns=ts), ts, REFUND_PROD)).passed is True
+    # skipped (reads only): not completed, and the reason names the action
+    ts = refund_turns([LOOKUP])
+    res = heuristic_task_completion(ctx(chat(turns=ts), ts, REFUND_PROD))
+    assert res.passed is False and "not done: issue_refund" in res.reason
+    assert res.detail["missing"] and not res.detail["extra"]
+    # another amount is another action: missing, and an action production did not take
+    ts = refund_turns([LOOKUP, dict(REFUND, arguments={"order_id": "A1234", "amount": 200})])
+    res = heuristic_task_completion(ctx(chat(turns=ts), ts, REFUND_PROD))
+    assert res.passed is False and res.detail["missing"] and res.detail["extra"]
     # a failed call is not the action done
-    ts[0]["tool_calls"] = [dict(LOOKUP, status="error")]
-    assert heuristic_task_completion(ctx(chat(turns=ts), ts, PROD)).value == 0.0
-    # other arguments still count: the action happened
+    ts = refund_turns([LOOKUP, dict(mine, status="error")])
+    assert heuristic_task_completion(ctx(chat(turns=ts), ts, REFUND_PROD)).passed is False
+    # reads are not actions: other read arguments do not matter to completion
+    ts = good_turns()
     ts[0]["tool_calls"] = [{"name": "lookup_order", "arguments": {"order_id": "X"}, "status": "ok"}]
-    assert heuristic_task_completion(ctx(chat(turns=ts), ts, PROD)).value == 1.0
-    # production's failed calls are not expected
+    assert heuristic_task_completion(ctx(chat(turns=ts), ts, PROD)).passed is True
+    # production's failed actions are not expected
     prod = row([("q", "a", [dict(REFUND, status="error")])])
     t = [turn(0, "q", "a")]
-    assert heuristic_task_completion(ctx(chat(turns=t), t, prod)).value == 1.0
+    assert heuristic_task_completion(ctx(chat(turns=t), t, prod)).passed is True
 
 
 def test_task_completion_transfer_and_refusal_only_when_production_did():
     ts = good_turns()
-    ts[1]["tool_calls"] = [{"name": "transfer_to_human", "arguments": {}, "status": "ok"}]
+    ts[1]["tool_calls"] = [{"name": "transfer_to_human", "arguments": {"reason": "wants a person"}, "status": "ok"}]
     res = heuristic_task_completion(ctx(chat(turns=ts), ts, PROD))
-    assert res.value == 0.0 and "transferred to a human" in res.reason
+    assert res.value == 0.0 and "not take: transfer_to_human" in res.reason
     prod = row([("Where is my order A1234?", "Let me check.", [LOOKUP]),
-                ("Thanks!", "I'll transfer you to a colleague.", [])])
-    assert heuristic_task_completion(ctx(chat(turns=ts), ts, prod)).value == 1.0
+                ("Thanks!", "I'll pass you to a colleague.",
+                 [{"name": "transfer_to_human", "arguments": {"reason": "customer asked for a person"}}])])
+    assert heuristic_task_completion(ctx(chat(turns=ts), ts, prod)).value == 1.0  # reason reworded: same action
 
     ts = good_turns()
     ts[1]["assistant_message"] = "I’m sorry, but I can’t help with that."  # typographic quotes
@@ -310,15 +349,25 @@ def test_task_completion_transfer_and_refusal_only_when_production_did():
 
 
 def test_task_completion_without_the_row_uses_the_turns_originals():
-    ts = good_turns()
-    ts[0]["tool_calls"] = []
+    ts = refund_turns([LOOKUP])
     res = heuristic_task_completion(ctx(chat(turns=ts), ts, None))
-    assert res.value == 0.0 and "lookup_order" in res.reason
-    ts = good_turns()
+    assert res.value == 0.0 and "issue_refund" in res.reason
     for t in ts:
         t["original_tool_calls"] = []
         t["original_assistant_message"] = None
     assert heuristic_task_completion(ctx(chat(turns=ts), ts, None)).value == 1.0
+
+
+def test_task_completion_write_tools_follow_the_config_and_descriptions():
+    from models.simulate import ToolMatchConfig, ToolRule
+
+    prod = row([("q", "a", [{"name": "ping_warehouse", "arguments": {"order_id": "A1234"}}])])
+    t = [turn(0, "q", "a")]
+    # no verb the inference knows: not an action by default
+    assert heuristic_task_completion(ctx(chat(turns=t), t, prod)).passed is True
+    c = EvalContext(chat=chat(turns=t), turns=t, row=prod, tool_match=ToolMatchConfig(
+        tools={"ping_warehouse": ToolRule(write=True)}))
+    assert heuristic_task_completion(c).passed is False
 
 
 # --------------------------------------------------------------------------- csat
@@ -425,8 +474,8 @@ def test_run_evaluators_one_row_per_chat_and_per_turn():
     evs = default_evaluators()
     scores = run_evaluators(evs, [c1, c2], {"c1": good_turns(), "c2": [turn(0, "hi", "hello")]},
                             {0: PROD}, None)
-    # 2 turn-level evaluators x 3 turns + 6 chat-level x 2 chats
-    assert len(scores) == 2 * 3 + 6 * 2
+    # 3 turn-level evaluators x 3 turns + 6 chat-level x 2 chats
+    assert len(scores) == 3 * 3 + 6 * 2
     assert all(isinstance(s, EvalScore) and s.execution_id == "e1" and s.error is None
                for s in scores)
     keys = [(s.chat_id, s.turn_index, s.evaluator) for s in scores]
@@ -450,7 +499,7 @@ def test_run_evaluators_all_failed_chats():
              for i in range(3)]
     scores = run_evaluators(default_evaluators(), chats, {c["chat_id"]: t for c in chats},
                             {0: PROD}, None)
-    assert len(scores) == 3 * (2 + 6) and all(s.error is None for s in scores)
+    assert len(scores) == 3 * (3 + 6) and all(s.error is None for s in scores)
     assert {s.value for s in scores if s.evaluator == "task_completion"} == {0.0}
     assert {s.passed for s in scores if s.evaluator == "ground_truth_match"} == {False}
     assert {s.value for s in scores if s.evaluator == "tool_call_match"} == {0.0}
@@ -629,7 +678,7 @@ def test_default_evaluators_and_settings(custom_module):
     from types import SimpleNamespace
 
     names = [e.name for e in default_evaluators()]
-    assert names == ["ground_truth_match", "tool_call_match", "task_completion", "csat",
+    assert names == ["ground_truth_match", "tool_call_match", "tool_name_match", "task_completion", "csat",
                      "latency", "input_tokens", "output_tokens", "turn_count"]
     evs = default_evaluators(SimpleNamespace(eval_match_threshold=0.5,
                                              evaluators=["my_evals:Polite"]))
@@ -649,7 +698,7 @@ def test_judges_are_heuristic_without_a_model(settings):
     ts = good_turns()
     scores = run_evaluators([TaskCompletion(), Csat()], [chat(turns=ts)], {"c1": ts}, {0: PROD},
                             settings)
-    assert [s.source for s in scores] == ["heuristic", "heuristic"]
+    assert [s.source for s in scores] == ["actions", "heuristic"]
 
 
 def test_llm_judge_task_completion_and_csat(settings):
@@ -666,8 +715,8 @@ def test_llm_judge_task_completion_and_csat(settings):
                                 {0: PROD}, s)
         reqs = server.chat_requests
     tc, cs = scores
-    assert (tc.value, tc.passed, tc.label, tc.source) == (1.0, True, "completed", "llm:judge-model")
-    assert tc.reason == "Order status given."
+    assert (tc.value, tc.passed, tc.label, tc.source) == (1.0, True, "completed", "actions+llm:judge-model")
+    assert tc.reason.endswith("judge: Order status given.") and tc.reason.startswith("actions: ended normally")
     assert (cs.value, cs.label, cs.passed, cs.source) == (9.0, "satisfied", None, "llm:judge-model")
     assert len(reqs) == 2
     body = reqs[0].json
@@ -700,7 +749,7 @@ def test_llm_judge_invalid_reply_is_a_failure_row(settings):
     assert n_requests == 2 * 3  # 1 try + 2 corrective retries, per chat
     tc = [s for s in scores if s.evaluator == "task_completion"]
     assert len(tc) == 2
-    assert all(s.value is None and s.source == "llm:judge-model" for s in tc)
+    assert all(s.value is None and s.source == "actions+llm:judge-model" for s in tc)
     assert all(s.error.startswith("InvalidReply: invalid reply: it is not valid JSON") for s in tc)
     assert [s.value for s in scores if s.evaluator == "turn_count"] == [2.0, 2.0]
 
@@ -717,4 +766,4 @@ def test_llm_mode_without_a_model_fails_each_chat(settings):
     scores = run_evaluators([TaskCompletion(mode="llm")], [chat()], {}, {}, settings)
     assert "needs REPLAY_LLM_BASE_URL" in scores[0].error
     assert TaskCompletion(mode="heuristic").evaluate(ctx(chat(), [], settings=settings)).source \
-        == "heuristic"
+        == "actions"
