@@ -15,7 +15,6 @@ With a model configured, the LLM judge must ALSO say the task was completed (sou
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
