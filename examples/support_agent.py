@@ -92,11 +92,15 @@ async def _answer(input, prompt: dict[str, bool]) -> AgentResponse:
         return result
 
     order = _call_args(text)
+    # the order this conversation is about, when this message names none (a refund asked for later)
+    earlier = next((found for m in reversed(input.messages) if m.get("role") == "user"
+                    for found in [_call_args(m.get("content") or "")] if found), {})
     wants_human = any(w in low for w in ("human", "agent", "person", "manager", "someone"))
     if wants_human and prompt["hand_over"]:
         await use("transfer_to_human", {"reason": text[:120]})
         answer = "I've passed this to a colleague from our support team; they will contact you shortly."
-    elif any(w in low for w in ("refund", "money back", "charged")) and order:
+    elif any(w in low for w in ("refund", "money back", "charged")) and (order or earlier):
+        order = order or earlier
         info = await use("lookup_order", order)
         if prompt["issue_refunds"]:
             total = info.get("total") if isinstance(info, dict) else None

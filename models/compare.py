@@ -17,8 +17,8 @@ Direction = Literal["improvement", "regression", "same"]
 
 
 class UnitChange(Record):
-    """One production conversation whose value moved beyond the metric's minimum effect (and
-    beyond its own noise, when repetitions measured it)."""
+    """One production conversation whose value moved by at least the metric's minimum effect
+    (and more than its own noise, when repetitions measured it)."""
 
     origin_id: str
     rows: list[int]  # the scenario rows that replay it
@@ -26,9 +26,12 @@ class UnitChange(Record):
     b: float
     delta: float
     change: Literal["improvement", "regression"]
-    # every replay of B is on the worse (better) side of every replay of A: not noise. Needs at
-    # least 2 replays of the conversation on each side (rows of one origin, or --repeat)
-    confirmed: bool = False
+    # B's replays of this conversation against A's: the exact permutation test, significant at
+    # 5 % family-wise over the conversations (Tarone-Holm). Needs repetitions (--repeat): one
+    # replay a side can never be significant; 5 a side that all disagree can (p = 0.008)
+    p_value: float | None = None
+    significant: bool = False
+    replays: tuple[int, int] = (1, 1)  # chats of the conversation in A and in B
 
 
 class MetricComparison(Record):
@@ -63,7 +66,7 @@ class ExecutionComparison(Record):
     metrics: list[MetricComparison]
     significant_regressions: list[str]  # metric names
     significant_improvements: list[str]
-    regressed_units: dict[str, list[str]]  # metric -> confirmed regressed production conversations
+    regressed_units: dict[str, list[str]]  # metric -> conversations that regressed significantly
     flaky_rows: list[int]  # rows whose repetitions disagree (quality metrics)
     specs: dict[str, MetricSpec] = Field(default_factory=dict)
 

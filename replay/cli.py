@@ -519,6 +519,7 @@ def compare_cmd(
 
 def _print_comparison(result) -> None:
     """The comparison as a table (one row a metric) and the conversations that moved."""
+    from tasks.compare import verdict_lines
     from tasks.evaluate.metrics import format_value
 
     rows = []
@@ -532,15 +533,8 @@ def _print_comparison(result) -> None:
                      m.direction if m.significant else ""))
     print_rows(["metric", "A (baseline)", "B", "B - A", "95% CI", "min effect", "noise", "units/rows", "significant"],
                rows, "table")
-    for m in result.metrics:
-        moved = [u for u in m.rows if u.change == "regression"]
-        if moved:
-            sure = sum(u.confirmed for u in moved)
-            out.print(f"{m.label}: worse on {len(moved)} conversation{'s' if len(moved) > 1 else ''} "
-                      f"(rows {', '.join(str(r) for u in moved for r in u.rows)})"
-                      + (f", {sure} confirmed by every replay" if sure else ", not confirmed (use --repeat 2+)"))
-    if result.flaky_rows:
-        out.print(f"flaky rows (their replays disagree): {result.flaky_rows}")
+    for line in verdict_lines(result):
+        out.print(line)
 
 
 @app.command("report")

@@ -1,8 +1,8 @@
 """``replay demo``: the whole loop on the bundled sample, in this process (no Prefect server).
 
-ingest the sample -> a replay session of every session -> its scenario -> a run against the
-example agent (v1) and one against v2 (a prompt change) -> scores -> v2 compared with v1 and
-with production -> the HTML report of v2 against v1. Each step is its stage's one composition.
+ingest the sample -> a replay session of every session -> its scenario (one row a session) ->
+a run against the example agent (v1) and one against v2 (a prompt change), each row replayed
+5 times -> scores -> v2 compared with v1 and with production -> the HTML report of v2 against v1. Each step is its stage's one composition.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from models.settings import SAMPLE_AGENT, SAMPLE_AGENT_V2, SAMPLE_PROJECT, SAMPLES_DIR, Settings
 from models.simulate import RunOptions
 from tasks.compare import between, vs_production
+from tasks.compare.executions import ROW_REPEATS
 from tasks.evaluate import run_and_score
 from tasks.ingest import run_ingest
 from tasks.report import run_report
@@ -26,12 +27,14 @@ def run_demo(settings: Settings) -> dict[str, Any]:
     with catalog.writer(settings) as con:
         sessions = catalog.rows(con, "demo_sessions")
         rs = replays.create(con, SAMPLE_PROJECT, "session", select_all=True)
+    # one row a session (more rows would replay the same conversations again), each replayed
+    # ROW_REPEATS times: enough for a change of one row to be significant on its own
     scenario = run_scenario(settings, rs.replay_id, rs.suggestions["agent_name"], rs.suggestions["scenario_name"],
-                            rows=20)
+                            rows=len(rs.ids))
     runs = []
     for agent, name, replay_id in ((SAMPLE_AGENT, "demo: example agent v1", rs.replay_id),
                                    (SAMPLE_AGENT_V2, "demo: example agent v2 (prompt change)", None)):
-        execution_id = start_run(settings, scenario.scenario_id, agent, RunOptions(name=name), replay_id)
+        execution_id = start_run(settings, scenario.scenario_id, agent, RunOptions(name=name, repeat=ROW_REPEATS), replay_id)
         runs.append(run_async(run_and_score(settings, execution_id)))
     v1, v2 = runs
     with catalog.reader(settings) as con:
@@ -49,6 +52,8 @@ def run_demo(settings: Settings) -> dict[str, Any]:
 
 def demo_lines(result: dict[str, Any]) -> list[str]:
     """What the demo says, step by step (the sessions table goes after the first line)."""
+    from models.compare import ExecutionComparison
+    from tasks.compare import verdict_lines
     from tasks.evaluate.metrics import described, format_value
 
     info, rs, sc, cmp = result["ingest"], result["replay"], result["scenario"], result["compare"]
@@ -63,16 +68,9 @@ def demo_lines(result: dict[str, Any]) -> list[str]:
                            if s.kind == "quality" and s.name != "failed")
         lines.append(f"{n}. run {run['execution_id']} against the example agent ({label}): "
                      f"{run['completed_chats']}/{run['total_chats']} chats; {scores}")
-    changes = [f"{m['label']} {m['direction']} ({format_value(cmp['specs'][m['metric']], m['delta'], sign=True)})"
-               for m in cmp["metrics"] if m["significant"]]
-    lines.append("6. v2 against v1: " + ("; ".join(changes) or "no significant change"))
-    for m in cmp["metrics"]:
-        worse = [u for u in m["rows"] if u["change"] == "regression"]
-        better = [u for u in m["rows"] if u["change"] == "improvement"]
-        if worse or better:
-            lines.append(f"   {m['label']}: fixed on rows {[r for u in better for r in u['rows']] or '-'}, "
-                         f"broken on rows {[r for u in worse for r in u['rows']] or '-'}"
-                         + (" (every replay agrees)" if worse and all(u["confirmed"] for u in worse) else ""))
+    verdicts = verdict_lines(ExecutionComparison.model_validate(cmp))
+    lines.append(f"6. v2 against v1, {verdicts[0]}")
+    lines += [f"   {line}" for line in verdicts[1:]]
     lines += [f"7. report: {result['report']}",
               f"next: uv run replay compare {result['run_v2']['execution_id']}   (against production)"]
     return lines

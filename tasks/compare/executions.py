@@ -18,8 +18,12 @@ Against another execution (A = baseline, B = candidate), metric by metric
   5 % of A)), AND ``|delta|`` exceeds the noise floor when repetitions measured one (the mean
   difference between two replays of one conversation).
 - **The conversations that moved** (``rows``): those whose own value changed by at least the
-  minimum effect (and more than their own noise); ``confirmed`` when every replay of B sits on
-  the other side of every replay of A (needs 2+ replays a side: ``--repeat``).
+  minimum effect (and more than their own noise). Each is tested on its own: B's replays of it
+  against A's (an exact permutation test), ``significant`` when it holds at 5 % family-wise
+  over all the conversations (Tarone-Holm). This is the claim about THESE rows ("row 6 broke"),
+  and it needs repetitions (``--repeat 5``: 5 replays a side that all disagree give p = 0.008);
+  the metric's own ``significant`` is the claim about conversations like these, and needs
+  many conversations. A change in 2 of 12 conversations can be the first and not the second.
 - **Flaky rows**: rows of conversations whose replays disagree on a quality metric.
 """
 
@@ -30,7 +34,7 @@ from typing import Any
 
 from models.compare import ExecutionComparison, MetricComparison, UnitChange
 from models.evals import EvalScore, MetricSpec
-from tasks.compare.stats import cluster_bootstrap, noise_floor
+from tasks.compare.stats import cluster_bootstrap, noise_floor, permutation_test, tarone_holm
 from tasks.evaluate.metrics import DIGITS, Metric, is_chat_metric, rounded
 from tasks.store import catalog
 
@@ -126,8 +130,8 @@ def between(con, a_id: str, b_id: str) -> ExecutionComparison:
         execution_id=b_id, baseline=a_id, metrics=results,
         significant_regressions=[m.metric for m in results if m.significant and m.direction == "regression"],
         significant_improvements=[m.metric for m in results if m.significant and m.direction == "improvement"],
-        regressed_units={m.metric: [u.origin_id for u in m.rows if u.change == "regression" and u.confirmed]
-                         for m in results if any(u.change == "regression" and u.confirmed for u in m.rows)},
+        regressed_units={m.metric: [u.origin_id for u in m.rows if u.change == "regression" and u.significant]
+                         for m in results if any(u.change == "regression" and u.significant for u in m.rows)},
         flaky_rows=flaky, specs={n: ma[n].spec for n in names})
 
 
@@ -183,10 +187,13 @@ def _noise_floor(ms: list[Metric], units: list[str]) -> float | None:
     return noise_floor({(i, o): list(m.units[o].values) for i, m in enumerate(ms) for o in units})
 
 
-def unit_changes(ma: Metric, mb: Metric, units: list[str]) -> list[UnitChange]:
+def unit_changes(ma: Metric, mb: Metric, units: list[str], seed: int = 0) -> list[UnitChange]:
     """The units whose value moved by at least the metric's minimum effect (and more than their
-    own noise when they were replayed more than once), worst first."""
+    own noise when they were replayed more than once), worst first; each with its permutation
+    test, significant at 5 % family-wise over all the units (module doc)."""
     spec = ma.spec
+    tests = {o: permutation_test(ma.units[o].values, mb.units[o].values, seed=seed) for o in units}
+    held = tarone_holm(tests)
     out = []
     for o in units:
         ua, ub = ma.units[o], mb.units[o]
@@ -194,13 +201,48 @@ def unit_changes(ma: Metric, mb: Metric, units: list[str]) -> list[UnitChange]:
         own_noise = noise_floor({0: list(ua.values), 1: list(ub.values)}) or 0.0
         if abs(d) < max(spec.effect_floor(ua.value), 1e-9) or abs(d) <= own_noise:
             continue
-        worse = (d < 0) == spec.higher_is_better
-        apart = (max(ub.values) < min(ua.values)) if (d < 0) else (min(ub.values) > max(ua.values))
         out.append(UnitChange(origin_id=o, rows=sorted(set(ua.rows) | set(ub.rows)), a=round(ua.value, DIGITS),
                               b=round(ub.value, DIGITS), delta=round(d, DIGITS),
-                              change="regression" if worse else "improvement",
-                              confirmed=apart and len(ua.values) >= 2 and len(ub.values) >= 2))
-    return sorted(out, key=lambda u: (u.change != "regression", -abs(u.delta), u.origin_id))
+                              change="regression" if (d < 0) == spec.higher_is_better else "improvement",
+                              p_value=round(tests[o][0], DIGITS), significant=o in held,
+                              replays=(len(ua.values), len(ub.values))))
+    return sorted(out, key=lambda u: (u.change != "regression", not u.significant, -abs(u.delta), u.origin_id))
+
+
+ROW_REPEATS = 5  # replays a side a conversation needs before a change of it can be significant
+
+
+def verdict_lines(cmp: ExecutionComparison) -> list[str]:
+    """What the comparison says, in words (``replay compare``, the demo): the metrics that
+    changed significantly, then per metric the rows that moved and whether that is significant."""
+    from tasks.evaluate.metrics import format_value
+
+    changed = [f"{m.label} {m.direction} ({format_value(cmp.specs[m.metric], m.delta, sign=True)})"
+               for m in cmp.metrics if m.significant]
+    n_units = max((m.n_units for m in cmp.metrics), default=0)
+    lines = [f"over {n_units} production conversations: " + ("; ".join(changed) or "no metric changed significantly")]
+    for m in cmp.metrics:
+        parts = []
+        for change, verb in (("regression", "worse"), ("improvement", "better")):
+            moved = [u for u in m.rows if u.change == change]
+            if not moved:
+                continue
+            sig = sorted(r for u in moved if u.significant for r in u.rows)
+            rows = ", ".join(map(str, sorted(r for u in moved for r in u.rows)))
+            if len(sig) == sum(len(u.rows) for u in moved):
+                why = "significant"
+            elif sig:
+                why = f"significant on rows {', '.join(map(str, sig))}"
+            elif min(min(u.replays) for u in moved) < ROW_REPEATS:
+                why = f"not significant: too few replays, use --repeat {ROW_REPEATS}"
+            else:
+                why = "not significant"
+            parts.append(f"{verb} on rows {rows} ({why})")
+        if parts:
+            lines.append(f"{m.label}: " + "; ".join(parts))
+    if cmp.flaky_rows:
+        lines.append(f"flaky rows (their replays disagree): {', '.join(map(str, cmp.flaky_rows))}")
+    return lines
 
 
 def flaky_units(m: Metric) -> list[int]:

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import truth_agents
 from truth_data import ANSWERS, FREE_TEXT_ARGS, FREE_TEXTS, KEY_OVERRIDES, WRITE_TOOLS, write_shop_traces
 
-from models.settings import SAMPLES_DIR, load_settings
-from models.simulate import RunOptions
+from models.settings import SAMPLES_DIR
 
 EXPECTED = json.loads((SAMPLES_DIR / "expected.json").read_text())
 CASES = Path(__file__).resolve().parents[2] / "cases" / "truth"
@@ -64,82 +61,6 @@ def assert_rewording(original: str, other: str, min_new: float) -> None:
     assert other != original
     assert facts(original) <= facts(other), (original, other)
     assert new_word_share(original, other) >= min_new, (original, other)
-
-
-@dataclass
-class Replayable:
-    """A scenario to replay: where its catalog is, and production's turn count per conversation."""
-
-    settings: Any
-    scenario_id: str
-    turns: dict[str, int]  # origin id (session, or trace for a trace replay) -> production turns
-
-
-def scenario_of(settings, project: str, replay_type: str, **selection: Any) -> str:
-    """A scenario with one row per selected conversation (run_scenario, as `replay scenarios generate`)."""
-    from tasks.scenario import replays, run_scenario
-    from tasks.store import catalog
-
-    with catalog.writer(settings) as con:
-        rs = replays.create(con, project, replay_type, **selection)
-    return run_scenario(settings, rs["replay_id"], f"{project}_truth", f"truth_{replay_type}",
-                        rows=len(rs["ids"])).scenario_id
-
-
-# --------------------------------------------------------------------------- the sets
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    """The generated set, ingested; its manifest and the scenario of all its sessions."""
-    from tasks.ingest import run_ingest
-
-    root = tmp_path_factory.mktemp("shop")
-    manifest = write_shop_traces(root / "traces")
-    settings = load_settings(data_dir=root / "data")
-    run_ingest(settings, paths=[str(root / "traces" / f) for f in manifest["files"]])
-    turns = {x["session_id"]: len(x["turns"]) for x in manifest["sessions"]}
-    return manifest, Replayable(settings, scenario_of(settings, "shop", "session", select_all=True), turns)
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    """The bundled sample, ingested: the scenario of all its sessions, and that of its lone traces."""
-    from tasks.ingest import run_ingest
-
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("sample") / "data")
-    run_ingest(settings, paths=[str(SAMPLES_DIR / "otlp")])
-    project = EXPECTED["project"]
-    sessions = {sid: len(x["turns"]) for sid, x in EXPECTED["sessions"].items()}
-    lone = {t["trace_id"]: 1 for t in EXPECTED["lone_traces"]}
-    return (Replayable(settings, scenario_of(settings, project, "session", select_all=True), sessions),
-            Replayable(settings, scenario_of(settings, project, "trace", where="session_id is null"), lone))
-
-
-@pytest.fixture(scope="module")
-def replayed(shop, sample):
-    """replayed(set, agent) -> (set, info, chats, turns, missing rewordings): each run once."""
-    from stages import run_local
-
-    from tasks.store import catalog
-
-    sets = {"shop": shop[1], "sample": sample[0], "sample_lone": sample[1]}
-    done: dict[tuple[str, str], Any] = {}
-
-    def get(which: str, agent: str):
-        if (which, agent) not in done:
-            r = sets[which]
-            truth_agents.reset_missing()
-            info = run_local(r.settings, r.scenario_id, f"truth_agents:{agent}", RunOptions(max_failure_rate=1.0))
-            with catalog.reader(r.settings) as con:
-                chats = catalog.rows(con, "execution_chats", {"execution_id": info.execution_id})
-                turns = [dict(zip(("chat_id", "turn_index", "tool_calls"), row, strict=True)) for row in con.execute(
-                    "select chat_id, turn_index, to_json(tool_calls)::varchar from chat_turns "
-                    "where execution_id = ? order by chat_id, turn_index", [info.execution_id]).fetchall()]
-            for t in turns:
-                t["tool_calls"] = json.loads(t["tool_calls"]) if t["tool_calls"] else []
-            done[which, agent] = (r, info, chats, turns, truth_agents.missing())
-        return done[which, agent]
-
-    return get
 
 
 # --------------------------------------------------------------------------- the generated set

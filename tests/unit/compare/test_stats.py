@@ -1,87 +1,78 @@
-"""tasks/stats.py on constructed data with known answers."""
+"""tasks/compare/stats.py on constructed data with known answers."""
 
 from __future__ import annotations
 
 import math
 import random
+from math import comb
 
 import pytest
 
-from tasks.compare.stats import compare_metric, flaky_rows, noise_floor, paired_bootstrap
+from tasks.compare.stats import cluster_bootstrap, noise_floor, permutation_test, tarone_holm
 
 
-def noisy(n: int, shift: float, sd: float, seed: int) -> tuple[list[float], list[float]]:
-    rng = random.Random(seed)
-    a = [rng.uniform(0.4, 0.9) for _ in range(n)]
-    b = [x + shift + rng.gauss(0, sd) for x in a]
-    return a, b
+def units(values_a: list[list[float]], values_b: list[list[float]]):
+    """Unit means as (num, den) pairs of each side, as compare feeds them."""
+    return ([sum(v) / len(v) for v in values_a], [1.0] * len(values_a),
+            [sum(v) / len(v) for v in values_b], [1.0] * len(values_b))
 
 
-# --------------------------------------------------------------------------- paired_bootstrap
+# --------------------------------------------------------------------------- cluster_bootstrap
 
 
-def test_identical_a_b_gives_zero_delta_and_a_ci_with_zero():
-    a, _ = noisy(100, 0, 0, seed=1)
-    r = paired_bootstrap(a, list(a))
-    assert r["mean_delta"] == 0.0
-    assert r["lo"] <= 0.0 <= r["hi"]
-    assert r["p_value_two_sided"] == 1.0
-    assert r["n_pairs"] == 100
+def test_identical_sides_give_zero_delta_and_no_significance():
+    rng = random.Random(1)
+    a = [[rng.uniform(0.4, 0.9)] for _ in range(100)]
+    r = cluster_bootstrap(*units(a, a))
+    assert r["delta"] == 0.0 and r["lo"] == r["hi"] == 0.0
+    assert r["p_value_two_sided"] == 1.0 and r["n_units"] == 100
 
 
-def test_a_shift_of_minus_0_3_is_found_with_a_tight_ci():
-    a, b = noisy(200, -0.3, 0.02, seed=2)
-    r = paired_bootstrap(a, b)
-    assert r["mean_delta"] == pytest.approx(-0.3, abs=0.005)
-    assert r["hi"] < 0  # excludes 0
-    assert r["lo"] < -0.3 + 0.01 and r["hi"] > -0.3 - 0.01  # contains the true shift (±)
-    assert r["p_value_two_sided"] == pytest.approx(1 / 2001)  # no resample as extreme
+def test_a_shift_is_found_with_a_tight_interval():
+    rng = random.Random(2)
+    a = [rng.uniform(0.4, 0.9) for _ in range(200)]
+    b = [x - 0.3 + rng.gauss(0, 0.02) for x in a]
+    r = cluster_bootstrap(a, [1.0] * 200, b, [1.0] * 200)
+    assert r["delta"] == pytest.approx(-0.3, abs=0.005)
+    assert r["hi"] < 0 and r["lo"] > -0.35
+    assert r["p_value_two_sided"] == pytest.approx(1 / 2001)
 
 
-def test_ci_width_matches_the_normal_theory():
-    # d ~ N(0.05, 0.1), 400 rows: the 95% CI of the mean is about ±1.96 * 0.1 / 20 = ±0.0098
+def test_interval_width_matches_normal_theory_for_paired_units():
+    # d ~ N(0.05, 0.1) over 400 units: the 95 % interval of the mean is about +-1.96 * sd / 20
     rng = random.Random(3)
     d = [rng.gauss(0.05, 0.1) for _ in range(400)]
     sd = math.sqrt(sum((x - sum(d) / 400) ** 2 for x in d) / 399)
-    r = paired_bootstrap([0.0] * 400, d, n=4000)
-    half = (r["hi"] - r["lo"]) / 2
-    assert half == pytest.approx(1.96 * sd / 20, rel=0.1)
-    assert r["lo"] < sum(d) / 400 < r["hi"]
+    r = cluster_bootstrap([0.0] * 400, [1.0] * 400, d, [1.0] * 400, n=4000)
+    assert (r["hi"] - r["lo"]) / 2 == pytest.approx(1.96 * sd / 20, rel=0.1)
 
 
-def test_constant_difference_is_certain():
-    r = paired_bootstrap([0.1, 0.5, 0.7], [0.2, 0.6, 0.8])
-    assert r["mean_delta"] == pytest.approx(0.1)
-    assert r["lo"] == r["hi"] == r["mean_delta"]
-    assert r["p_value_two_sided"] < 0.001
+def test_repeated_rows_of_one_unit_are_one_unit():
+    # 3 conversations, each replayed 10 times: the evidence is 3 units, not 30 rows
+    a = [[1.0] * 10, [1.0] * 10, [1.0] * 10]
+    b = [[1.0] * 10, [1.0] * 10, [0.0] * 10]
+    r = cluster_bootstrap(*units(a, b))
+    assert r["n_units"] == 3 and r["delta"] == pytest.approx(-1 / 3)
+    assert r["hi"] == 0.0  # a third of the resamples never draw the broken unit: not significant
 
 
-def test_symmetric_noise_is_not_significant():
-    rng = random.Random(4)
-    d = [rng.choice([-1.0, 1.0]) * rng.uniform(0, 1) for _ in range(60)]
-    r = paired_bootstrap([0.0] * 60, d)
-    assert r["lo"] < 0 < r["hi"]
-    assert r["p_value_two_sided"] > 0.05
+def test_pooled_shares_weigh_units_by_their_chats():
+    # unit 1: 1 of 2 chats passed, unit 2: 3 of 3 -> A pools 4/5; B: 0/2 and 3/3 -> 3/5
+    r = cluster_bootstrap([1, 3], [2, 3], [0, 3], [2, 3])
+    assert r["delta"] == pytest.approx(3 / 5 - 4 / 5)
 
 
-def test_deterministic_for_a_seed():
-    a, b = noisy(50, 0.05, 0.1, seed=5)
-    assert paired_bootstrap(a, b, seed=7) == paired_bootstrap(a, b, seed=7)
-    assert paired_bootstrap(a, b, seed=7)["lo"] != paired_bootstrap(a, b, seed=8)["lo"]
-
-
-def test_missing_values_and_tiny_samples():
-    r = paired_bootstrap([1.0, None, float("nan"), 0.5], [0.0, 1.0, 1.0, 0.5])
-    assert r["n_pairs"] == 2 and r["mean_delta"] == -0.5
-    one = paired_bootstrap([1.0], [0.0])
-    assert one["mean_delta"] == -1.0 and one["lo"] is None and one["p_value_two_sided"] is None
-    none = paired_bootstrap([], [])
-    assert none == {"mean_delta": None, "lo": None, "hi": None, "p_value_two_sided": None,
-                    "n_pairs": 0}
-    with pytest.raises(ValueError, match="length"):
-        paired_bootstrap([1.0], [1.0, 2.0])
+def test_deterministic_for_a_seed_and_tiny_samples():
+    rng = random.Random(5)
+    a, b = [rng.random() for _ in range(30)], [rng.random() for _ in range(30)]
+    ones = [1.0] * 30
+    assert cluster_bootstrap(a, ones, b, ones, seed=7) == cluster_bootstrap(a, ones, b, ones, seed=7)
+    assert cluster_bootstrap(a, ones, b, ones, seed=7)["lo"] != cluster_bootstrap(a, ones, b, ones, seed=8)["lo"]
+    one = cluster_bootstrap([1.0], [1.0], [0.0], [1.0])
+    assert one["delta"] == -1.0 and one["lo"] is None and one["p_value_two_sided"] is None
+    assert cluster_bootstrap([], [], [], [])["delta"] is None
     with pytest.raises(ValueError):
-        paired_bootstrap([1.0], [1.0], ci=1.0)
+        cluster_bootstrap([1.0], [1.0], [1.0, 2.0], [1.0, 1.0])
 
 
 # --------------------------------------------------------------------------- noise_floor
@@ -112,66 +103,61 @@ def test_noise_floor_unknown_and_zero():
     assert noise_floor({"a": [True, False]}) == 1.0
 
 
-# --------------------------------------------------------------------------- flaky_rows
+# --------------------------------------------------------------------------- permutation_test
 
 
-def test_flaky_rows():
-    reps = {3: [True, True], 1: [True, False, True], 2: [0.9, 0.2], 4: [0.81, 0.79],
-            5: [0.5], 0: [0.7, 0.7, 0.7]}
-    assert flaky_rows(reps, threshold=0.3) == [1, 2]
-    # with a pass threshold, 0.81 vs 0.79 disagree on pass/fail
-    assert flaky_rows(reps, threshold=0.3, pass_threshold=0.8) == [1, 2, 4]
-    assert flaky_rows(reps, threshold=0.01) == [1, 2, 4]
-    assert flaky_rows({}, threshold=0.1) == []
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
+def test_complete_separation_has_the_exact_p(k):
+    # every replay of B below every replay of A: 2 of the C(2k, k) splits are that extreme
+    p, smallest = permutation_test([1.0] * k, [0.0] * k)
+    assert p == pytest.approx(min(1.0, 2 / comb(2 * k, k)))
+    assert smallest == p
 
 
-# --------------------------------------------------------------------------- compare_metric
+def test_nothing_varies_or_nothing_to_compare():
+    assert permutation_test([1.0, 1.0], [1.0, 1.0]) == (1.0, 1.0)
+    assert permutation_test([], [1.0]) == (1.0, 1.0)
+    assert permutation_test([1.0], [0.0]) == (1.0, 1.0)  # one replay a side says nothing
 
 
-def by_row(xs):
-    return {i: x for i, x in enumerate(xs)}
+def test_overlapping_replays_are_not_extreme():
+    p, smallest = permutation_test([1, 0, 1, 0, 1], [0, 0, 1, 0, 0])
+    assert p > 0.5 and smallest < 0.05  # could have been significant, is not
 
 
-def test_compare_identical_is_same():
-    a, _ = noisy(100, 0, 0, seed=9)
-    r = compare_metric(by_row(a), by_row(a))
-    assert r["delta"] == 0.0 and r["ci"][0] <= 0 <= r["ci"][1]
-    assert (r["significant"], r["direction"]) == (False, "same")
+def test_many_replays_are_sampled_deterministically():
+    rng = random.Random(9)
+    a = [rng.gauss(0, 1) for _ in range(15)]
+    b = [rng.gauss(1.5, 1) for _ in range(15)]  # C(30, 15) splits: sampled
+    p, smallest = permutation_test(a, b, seed=3)
+    assert p < 0.01 and smallest == pytest.approx(1 / 20_000, rel=0.5)
+    assert permutation_test(a, b, seed=3) == (p, smallest)
+    same = permutation_test(a, [x + 0.0 for x in a], seed=3)
+    assert same[0] == 1.0
 
 
-def test_compare_regression_and_improvement():
-    a, b = noisy(200, -0.3, 0.02, seed=10)
-    r = compare_metric(by_row(a), by_row(b))
-    assert (r["significant"], r["direction"]) == (True, "regression")
-    assert r["ci"][1] < 0 and r["n_rows"] == 200 and r["noise_floor"] is None
-    # the same drop on a lower-is-better metric (latency, tokens) is an improvement
-    assert compare_metric(by_row(a), by_row(b), higher_is_better=False)["direction"] == "improvement"
-    up = compare_metric(by_row(b), by_row(a))
-    assert (up["direction"], up["delta"]) == ("improvement", pytest.approx(0.3, abs=0.005))
+# --------------------------------------------------------------------------- tarone_holm
 
 
-def test_compare_needs_the_change_to_beat_the_noise_floor():
-    a, b = noisy(300, 0.05, 0.01, seed=11)  # a real but small shift: CI excludes 0
-    r = compare_metric(by_row(a), by_row(b))
-    assert r["significant"] is True and r["direction"] == "improvement"
-    r = compare_metric(by_row(a), by_row(b), noise=0.1)  # re-runs move a row by 0.1
-    assert r["ci"][0] > 0 and r["significant"] is False and r["direction"] == "same"
+def test_only_testable_units_count():
+    broken = permutation_test([1.0] * 5, [0.0] * 5)  # p = 0.008
+    tests = {"a": broken, "b": broken, **{f"same{i}": (1.0, 1.0) for i in range(100)}}
+    assert tarone_holm(tests) == {"a", "b"}  # 100 units where nothing varied do not dilute them
 
 
-def test_compare_with_repetitions_uses_their_noise_and_means():
-    # A: every row run twice, 0.6 and 0.8 (mean 0.7, noise 0.2); B: 0.65 twice (noise 0)
-    a = {r: [0.6, 0.8] for r in range(50)}
-    b = {r: [0.65, 0.65] for r in range(50)}
-    r = compare_metric(a, b)
-    assert r["delta"] == pytest.approx(-0.05)
-    assert r["noise_floor"] == pytest.approx(0.1)  # rows of A 0.2, rows of B 0: mean 0.1
-    assert r["significant"] is False  # |-0.05| is within the noise
-    c = {r: [0.2, 0.2] for r in range(50)}
-    r = compare_metric(a, c)
-    assert (r["significant"], r["direction"]) == (True, "regression")
+def test_holm_steps_down():
+    tests = {"a": (0.001, 0.001), "b": (0.02, 0.001), "c": (0.04, 0.001), "d": (0.3, 0.001)}
+    # alpha/4 = 0.0125 holds a; then alpha/3 = 0.0167 fails b: stop
+    assert tarone_holm(tests) == {"a"}
+    assert tarone_holm({"a": (0.001, 0.001), "b": (0.02, 0.001)}) == {"a", "b"}  # 0.025, then 0.05
 
 
-def test_compare_only_pairs_rows_both_sides_have():
-    r = compare_metric({0: 1.0, 1: 1.0, 2: None}, {1: 0.0, 2: 0.5, 3: 0.0})
-    assert r["n_rows"] == 1 and r["delta"] == -1.0
-    assert r["ci"] is None and r["significant"] is False and r["direction"] == "same"
+def test_a_a_of_a_noisy_agent_flags_nothing_95_times_in_100():
+    # 40 conversations, a 0/1 metric that passes half the time, 5 replays a side: an A/A test
+    rng = random.Random(11)
+    false_alarms = 0
+    for _ in range(200):
+        tests = {u: permutation_test([float(rng.random() < 0.5) for _ in range(5)],
+                                     [float(rng.random() < 0.5) for _ in range(5)]) for u in range(40)}
+        false_alarms += bool(tarone_holm(tests))
+    assert false_alarms / 200 <= 0.05
