@@ -14,6 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tasks.common import semantic
 from tasks.common.errors import ReplayError
@@ -87,6 +90,24 @@ def test_key_facts_of_a_real_answer():
     text = ("Good morning! Order A1042 (Trail Runner 2, women's size 39) shipped on 18 November with UPS, "
             "tracking number 1Z84A0X70312345678, and is expected to arrive on 22 November.")
     assert key_facts(text) == {"A1042", "2", "39", "18 nov", "UPS", "1Z84A0X70312345678", "22 nov"}
+
+
+def test_canonical_text_writes_facts_in_one_form():
+    assert semantic.canonical_text("Refund RF-48213 of $54.00 on Nov 22 at 2 pm") == \
+        "Refund RF48213 of $54 on 22 nov at 14:00"
+    # a private-use character in the text is not taken for a placeholder
+    assert semantic.canonical_text("\ue000 A1042 \ue001") == "  A1042  "
+    assert key_facts("\ue000 A1042") == {"A1042"}
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFFFF), max_size=80))
+def test_any_text_reads_and_equals_itself(text):
+    facts = key_facts(text)
+    assert all(isinstance(f, str) and f for f in facts)
+    semantic.canonical_text(text)
+    negation_differs(text, text + " not")
+    assert equivalent(text, text, model="none").passed
 
 
 def test_facts_missing_accepts_other_forms():
