@@ -348,8 +348,11 @@ _WORD_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seve
 _WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")(?:-(" + "|".join(_WORD_NUMBERS) + r"))?\b", re.I)
 
 
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the year is not read: 29 Feb is a date
+
+
 def _date(day: int, month: int) -> str | None:
-    if 1 <= month <= 12 and 1 <= day <= 31:
+    if 1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]:
         return f"{day} {_MON_ABBR[month]}"
     return None
 

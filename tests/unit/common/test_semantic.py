@@ -61,6 +61,8 @@ pytestmark = pytest.mark.timeout(60)
     ("11/22/2026", {"22 nov"}),
     ("22.11.2026", {"22 nov"}),
     ("5/6", {"5", "6"}),  # a date either way round: two numbers
+    ("31/02", {"31", "2"}),  # no such date
+    ("29 Feb", {"29 feb"}),
     ("24/7 support", {"24", "7"}),
     ("2 pm", {"14:00"}),
     ("2:30pm", {"14:30"}),
