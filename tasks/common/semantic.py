@@ -225,7 +225,10 @@ def embedder(model: SemanticModel | None = None) -> Embedder | None:
 
 def threshold_for(model: SemanticModel | None = None) -> float:
     """The calibrated pass mark of ``model`` (or the settings' choice); reads no file."""
-    return THRESHOLDS[model or _chosen_model()]
+    name = model or _chosen_model()
+    if name not in THRESHOLDS:
+        raise ReplayError(f"unknown semantic model {name!r}: use one of {', '.join(MODELS)}")
+    return THRESHOLDS[name]
 
 
 # --------------------------------------------------------------------------- similarity
@@ -520,8 +523,12 @@ def facts_missing(answer: str | None, expected: str | None) -> list[str]:
     answer = answer or ""
     have = key_facts(answer) | _spelled_numbers(answer)
     compact = _compact(answer)
-    return sorted(f for f in want - have
-                  if not (len(f) >= 4 and f.isalnum() and not f.isdigit() and f in compact))
+    return sorted(f for f in want - have if not (_is_id(f) and f in compact))
+
+
+def _is_id(fact: str) -> bool:
+    """A fact of letters and digits (A1042, RF48213), long enough not to hide in other words."""
+    return len(fact) >= 4 and fact.isalnum() and not fact.isdigit() and not fact.isalpha()
 
 
 # --------------------------------------------------------------------------- negation
