@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     agent_api_key: SecretStr | None = Field(None, description="bearer key of an OpenAI-compatible agent under test")
     # scenario redaction: extra named patterns, e.g. REPLAY_REDACT_PATTERNS='{"order": "A\\d{4}"}'
     redact_patterns: dict[str, str] = Field(default_factory=dict)
+    # "is this answer the same as production's?": the embedding model (tasks/common/semantic.py);
+    # wordllama ships its weights in its wheel, sentence-transformers needs a local model, none = lexical
+    semantic_model: Literal["wordllama", "sentence-transformers", "none"] = "wordllama"
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
     # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)
