@@ -134,6 +134,21 @@ agent = make_agent(PROMPTS["v1"])  # the dev build
 agent_v2 = make_agent(PROMPTS["v2"])  # the same build with the changed prompt
 
 
-def _short(value: Any, limit: int = 160) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def _short(value: Any, limit: int = 400) -> str:
+    """A tool's answer in words: ``{"status": "shipped", "eta": "2026-11-22"}`` -> "status
+    shipped, eta 2026-11-22" (lists and nested objects likewise), cut at ``limit``."""
+    text = _words(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_words(v)}" for k, v in value.items() if v not in (None, "", []))
+    if isinstance(value, list):
+        return "; ".join(f"({_words(v)})" if isinstance(v, dict) else _words(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # "is this answer the same as production's?": the embedding model (tasks/common/semantic.py);
     # wordllama ships its weights in its wheel, sentence-transformers needs a local model, none = lexical
     semantic_model: Literal["wordllama", "sentence-transformers", "none"] = "wordllama"
+    # the similarity an answer needs to pass ground_truth_match (None: the model's calibrated one)
+    semantic_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
     # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)

@@ -424,8 +424,9 @@ def run_cmd(
     max_failure_rate: Optional[float] = typer.Option(None, "--max-failure-rate", help=_default("max_failure_rate")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size",
                                              help=f"Chats per batch, persisted together ({_default('batch_size')})."),
-    divergence_threshold: Optional[float] = typer.Option(None, "--divergence-threshold",
-                                                         help=_default("divergence_threshold")),
+    divergence_threshold: Optional[float] = typer.Option(
+        None, "--divergence-threshold", help="The similarity below which an answer diverges from production's "
+                                             "(default: the embedding model's pass mark, as ground_truth_match)."),
     tool_match: Optional[Path] = typer.Option(None, "--tool-match",
                                               help="A JSON file: how tool calls are matched (trajectory mode, "
                                                    "per-tool args mode and argument kinds)."),

@@ -644,7 +644,7 @@ def equivalent(answer: str | None, expected: str | None, threshold: float | None
                      + (", ..." if len(missing) > 5 else ""))
     if negated:
         parts.append(f"negated in one answer only: {', '.join(negated[:5])}")
-    parts.append(f"similarity {sim:.2f} {'>=' if sim >= t else '<'} {t:.2f}")
+    parts.append(f"similarity {sim:.3f} {'>=' if sim >= t else '<'} {t:.2f}")
     passed = not missing and not negated and sim >= t
     return Equivalence(passed, sim, missing, ("same facts, " if passed else "") + "; ".join(parts), negated)
 

@@ -44,8 +44,9 @@ def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, An
         simulate.load_execution(con, baseline_id)  # a one-line error when it does not exist
         cmp = compare.between(con, baseline_id, execution_id)
         data["baseline"] = {"execution_id": baseline_id, "metrics": _metrics(con, baseline_id), "deltas": [
-            {"metric": m["metric"], "column": cmp.specs[m["metric"]].metric_column, "label": m["label"],
-             "a": m["a"], "b": m["b"], "delta": m.get("delta"),
-             "lo": (m.get("ci") or [None, None])[0], "hi": (m.get("ci") or [None, None])[1],
-             "significant": bool(m.get("significant")), "direction": m.get("direction")} for m in cmp["metrics"]]}
+            {"metric": m.metric, "column": cmp.specs[m.metric].metric_column, "label": m.label,
+             "a": m.a, "b": m.b, "delta": m.delta, "lo": m.ci[0] if m.ci else None, "hi": m.ci[1] if m.ci else None,
+             "significant": m.significant, "direction": m.direction, "n_units": m.n_units, "n_rows": m.n_rows,
+             "note": m.note} for m in cmp.metrics],
+            "verdicts": compare.verdict_lines(cmp)}
     return data

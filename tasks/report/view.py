@@ -28,6 +28,7 @@ from tasks.report.formats import (
     kpi_keys,
     metric_format_spec,
     metric_label,
+    metric_spec,
     metric_unit,
     number,
     pct,
@@ -182,13 +183,18 @@ def delta_for(key: str, deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _kpi_delta(key: str, cur: Any, old: Any, deltas: list[dict[str, Any]], specs: dict[str, Any]) -> KpiDelta | None:
+    """The card's change: compare's delta when compare has the metric (the same number as the
+    delta table and ``replay compare``, with its note when it is on fewer conversations), else
+    the difference of the two values shown."""
     cur, old = to_float(cur), to_float(old)
     if cur is None or old is None:
         return None
-    dv = format(cur - old, "+" + metric_format_spec(key, specs)) if cur != old else "±0"
     d = delta_for(key, deltas)
-    sig = " · significant" if d and d.get("significant") else ""
-    arrow = "▲" if cur > old else "▼" if cur < old else "="
+    change = to_float(d.get("delta")) if d else None
+    change = cur - old if change is None else change
+    dv = format(change, "+" + metric_format_spec(key, specs)) if change != 0 else "±0"
+    sig = (" · significant" if d and d.get("significant") else "") + (f" · {d['note']}" if d and d.get("note") else "")
+    arrow = "▲" if change > 0 else "▼" if change < 0 else "="
     return KpiDelta(delta_class(d), arrow, dv + sig)
 
 
@@ -279,12 +285,15 @@ def build_charts(charts: Charts, chats, turns, scores, evaluators: list[str]) ->
 @dataclass(frozen=True)
 class DeltaRow:
     metric: str
+    label: str
     verdict: str  # regression, improvement, unchanged
     significant: bool
-    a: str
+    a: str  # format_value by the metric's spec: the numbers of the cards and of `replay compare`
     b: str
     delta: str
     ci: str
+    units: str  # "conversations/rows" compared
+    note: str  # "" = on every conversation
     cls: str  # delta_class
 
 
@@ -293,25 +302,33 @@ class BaselineView:
     execution_id: str
     rows: list[DeltaRow]
     regressions: list[str]  # the metrics of the significant regressions
+    verdicts: list[str]  # compare's verdict lines: the overall one, then the rows that moved per metric
     chart: ChartBox
 
 
-def _delta_row(d: dict[str, Any]) -> DeltaRow:
+def _delta_row(d: dict[str, Any], specs: dict[str, Any]) -> DeltaRow:
+    from tasks.evaluate.metrics import format_value, infer_spec
+
+    spec = metric_spec(str(d.get("column")), specs) or infer_spec(str(d.get("metric")), "chat", [])
     lo, hi = to_float(d.get("lo")), to_float(d.get("hi"))
-    dv = to_float(d.get("delta"))
+    ci = (f"[{format_value(spec, lo, unit=False, sign=True)}, {format_value(spec, hi, unit=False, sign=True)}]"
+          if lo is not None and hi is not None else "—")
     return DeltaRow(
-        metric=text(d.get("metric")), verdict=verdict(d), significant=bool(d.get("significant")),
-        a=score_text(d.get("a")), b=score_text(d.get("b")), delta="—" if dv is None else format(dv, "+.4g"),
-        ci=f"[{lo:.4g}, {hi:.4g}]" if lo is not None and hi is not None else "—", cls=delta_class(d))
+        metric=text(d.get("metric")), label=text(d.get("label") or d.get("metric")), verdict=verdict(d),
+        significant=bool(d.get("significant")), a=format_value(spec, to_float(d.get("a"))),
+        b=format_value(spec, to_float(d.get("b"))), delta=format_value(spec, to_float(d.get("delta")), sign=True),
+        ci=ci, units=f"{d.get('n_units', '—')}/{d.get('n_rows', '—')}", note=text(d.get("note") or ""),
+        cls=delta_class(d))
 
 
-def build_baseline(charts: Charts, baseline: dict[str, Any]) -> BaselineView:
+def build_baseline(charts: Charts, baseline: dict[str, Any], specs: dict[str, Any] | None = None) -> BaselineView:
     deltas = baseline.get("deltas") or []
     chart = charts.box("chart-deltas", figures.deltas_figure(deltas), 200)
     return BaselineView(
-        execution_id=text(baseline.get("execution_id")), rows=[_delta_row(d) for d in deltas],
-        regressions=[str(d.get("metric")) for d in deltas if d.get("significant") and verdict(d) == "regression"],
-        chart=chart)
+        execution_id=text(baseline.get("execution_id")), rows=[_delta_row(d, specs or {}) for d in deltas],
+        regressions=[str(d.get("label") or d.get("metric")) for d in deltas
+                     if d.get("significant") and verdict(d) == "regression"],
+        verdicts=[str(v) for v in baseline.get("verdicts") or []], chart=chart)
 
 
 # --------------------------------------------------------------------------- sessions
@@ -645,7 +662,7 @@ def build_page(data: dict[str, Any], *, max_sessions: int, max_transcripts: int)
     return Page(
         title=page_title(ex), header=build_header(ex, baseline),
         kpis=build_kpis(dict(data.get("metrics") or {}), baseline, _specs(data)),
-        charts=boxes, baseline=build_baseline(charts, baseline) if baseline else None,
+        charts=boxes, baseline=build_baseline(charts, baseline, _specs(data)) if baseline else None,
         sessions=build_sessions(ordered, {c["chat_id"] for c in shown}, scores_by_chat, evaluators, max_sessions,
                                 ex.get("execution_id")),
         transcripts=[transcript_view(c, inp.turns_by_chat.get(c["chat_id"], []), scores_by_chat.get(c["chat_id"], []))

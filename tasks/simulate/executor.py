@@ -204,7 +204,7 @@ class _Conversation:
         is_div, score, _reason = diverged(
             answer, orig.assistant_message, [{"name": c.name, "arguments": c.arguments} for c in calls],
             [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls], self.opts.divergence_threshold,
-            config=self.opts.tool_match)
+            config=self.opts.tool_match, model=getattr(self.ctx.settings, "semantic_model", None))
         if is_div and self.chat.divergence_turn is None:
             self.chat.divergence_turn = i
         return score

@@ -55,7 +55,8 @@ from pydantic import ValidationError
 
 from models.simulate import ArgKind, ToolMatchConfig, ToolRule
 from tasks.common.errors import ReplayError
-from tasks.simulate.divergence import parse_args, similarity
+from tasks.common.semantic import similarity
+from tasks.simulate.divergence import parse_args
 
 Split = tuple[dict[str, Any], dict[str, str]]  # (key arguments, text arguments) by dotted path
 
@@ -338,9 +339,9 @@ def split_args(tool: str, arguments: Any, config: ToolMatchConfig | None = None)
 
 
 def text_similarity(a: str | None, b: str | None) -> float:
-    """How close two free texts are in meaning, 0..1. For now the answer similarity of
-    :func:`tasks.simulate.divergence.similarity` (rapidfuzz token-set/ratio blend); the one
-    place to point at an embedding model."""
+    """How close two free texts are in meaning, 0..1: :func:`tasks.common.semantic.similarity`
+    (the embedding model of ``REPLAY_SEMANTIC_MODEL``, wordllama by default). Shown in notes
+    and used to pair calls of one tool; never required: free text is not a key argument."""
     return similarity(a, b)
 
 

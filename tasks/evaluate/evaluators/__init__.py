@@ -102,11 +102,10 @@ from tasks.evaluate.evaluators.custom import (  # noqa: E402
     coerce_result,
     load_evaluator,
 )
-from tasks.evaluate.evaluators.ground_truth import DEFAULT_MATCH_THRESHOLD, GroundTruthMatch  # noqa: E402
+from tasks.evaluate.evaluators.ground_truth import EQUIVALENCE_RUBRIC, EquivalenceVerdict, GroundTruthMatch  # noqa: E402
 from tasks.evaluate.evaluators.judge import judge_messages, judge_model, render_chat  # noqa: E402
 from tasks.evaluate.evaluators.measures import InputTokens, Latency, OutputTokens, TurnCount  # noqa: E402
 from tasks.evaluate.evaluators.run import default_evaluators, run_evaluators, run_one, spec_of  # noqa: E402
-from tasks.evaluate.evaluators.semantic import cosine, default_embedder, semantic_available  # noqa: E402
 from tasks.evaluate.evaluators.task_completion import (  # noqa: E402
     COMPLETION_RUBRIC,
     REFUSAL_PHRASES,
@@ -119,11 +118,11 @@ from tasks.evaluate.evaluators.tool_calls import ToolCallMatch, ToolNameMatch, t
 
 __all__ = [
     "BUILTINS", "COMPLETION_RUBRIC", "CSAT_RUBRIC", "CompletionVerdict", "Csat", "CsatVerdict",
-    "CustomEvaluator", "DEFAULT_MATCH_THRESHOLD", "Evaluator", "EvaluatorLoadError", "GroundTruthMatch",
+    "CustomEvaluator", "EQUIVALENCE_RUBRIC", "EquivalenceVerdict", "Evaluator", "EvaluatorLoadError", "GroundTruthMatch",
     "InputTokens", "Latency", "NO_PRODUCTION_ANSWER", "OutputTokens", "REFUSAL_PHRASES",
     "TRANSFER_PHRASES", "TaskCompletion", "ToolCallMatch", "ToolNameMatch", "TurnCount",
-    "coerce_result", "cosine", "csat_label", "default_embedder", "default_evaluators",
+    "coerce_result", "csat_label", "default_evaluators",
     "heuristic_csat", "heuristic_task_completion", "judge_messages", "judge_model",
     "load_evaluator", "production_answer", "production_calls", "render_chat", "run_evaluators",
-    "run_one", "semantic_available", "spec_of", "tool_call_scores",
+    "run_one", "spec_of", "tool_call_scores",
 ]

@@ -7,10 +7,10 @@ import re
 from pydantic import BaseModel, Field
 
 from models.evals import EvalContext, EvalResult, MetricSpec
+from tasks.common.semantic import normalize, similarity
 from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import ERROR_ENDINGS
 from tasks.evaluate.evaluators.judge import judge
-from tasks.simulate.divergence import normalize, similarity
 
 POSITIVE_CUES = (
     r"thanks?\b", r"thank you", r"\bthx\b", r"\bty\b", r"\bcheers\b", r"\bperfect\b", r"\bgreat\b",
@@ -67,7 +67,7 @@ def heuristic_csat(ctx: EvalContext) -> EvalResult:
             score -= 1
             notes.append(f"-1 shouting (turn {ti})")
         if len(normalize(msg)) >= REPEAT_MIN_CHARS and any(
-                similarity(msg, prev) >= REPEAT_SIMILARITY for _, prev in users[:k]):
+                similarity(msg, prev, model="none") >= REPEAT_SIMILARITY for _, prev in users[:k]):
             score -= 1
             notes.append(f"-1 repeated question (turn {ti})")
     chat = ctx.chat

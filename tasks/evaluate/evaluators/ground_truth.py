@@ -1,82 +1,97 @@
-"""``ground_truth_match``: the replayed answer against production's answer of the same turn."""
+"""``ground_truth_match``: does the replayed answer say what production's answer said?
+
+Judged by meaning, never by wording (:func:`tasks.common.semantic.equivalent`): the answer keeps
+every key fact of production's (amounts, dates, ids, codes, times: each written any way), negates
+nothing production stated (and states nothing production negated), and its embedding similarity
+is at least the model's calibrated pass mark (wordllama, shipped inside its package and run on
+CPU: 0.58; ``REPLAY_SEMANTIC_THRESHOLD`` overrides it). With a model configured
+(``REPLAY_LLM_BASE_URL`` and ``REPLAY_LLM_MODEL``) the LLM judge decides instead (equivalent or
+not, with a reason); the facts and the similarity stay in ``detail`` either way.
+
+The metric is the share of production's turns judged equivalent (a pass rate); a turn's value is
+its similarity, kept as detail. A paraphrase passes; an echo of the user, an answer with another
+amount, date or id, and "has not shipped" for "has shipped" fail.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from models.evals import EvalContext, EvalResult, MetricSpec
-from tasks.common.text import one_line
+from tasks.common import semantic
+from tasks.common.text import clip, one_line
 from tasks.evaluate.evaluators.base import NO_PRODUCTION_ANSWER, TurnEvaluator, production_answer
-from tasks.evaluate.evaluators.semantic import Embedder, cosine, default_embedder
-from tasks.simulate.divergence import normalize, similarity
+from tasks.evaluate.evaluators.judge import JudgeModel
 
-DEFAULT_MATCH_THRESHOLD = 0.8
+EQUIVALENCE_RUBRIC = """You compare two answers a customer-support agent gave to the same user message: the answer \
+production gave (the reference) and the answer a new build gave (the candidate).
+They are equivalent when the candidate tells the user the same thing: the same facts (amounts, dates, ids, codes, \
+names, quantities), the same decision or action (refunded, transferred, refused, asked for more), the same \
+commitments. Wording, tone, length, order and politeness do not matter. A candidate that adds a wrong fact, \
+leaves out a fact the reference gave, decides differently or only repeats the user's message is not equivalent.
+Reply with one JSON object and nothing else: {"equivalent": true|false, "reason": "<one sentence>"}"""
 
 
-# --------------------------------------------------------------------------- turn evaluators
+class EquivalenceVerdict(BaseModel):
+    equivalent: bool
+    reason: str
 
 
 class GroundTruthMatch(TurnEvaluator):
-    """The replayed answer vs production's (see the module doc). ``embedder``: None = the
-    default one when importable, False = no semantic step, or a callable
-    ``list[str] -> list[vector]``."""
+    """The replayed answer vs production's answer of the same turn (module doc). ``threshold``:
+    the similarity pass mark (None: the model's calibrated one); ``model``: the embedding model
+    (None: ``REPLAY_SEMANTIC_MODEL``); ``mode``/``client``: the LLM judge's (see JudgeModel)."""
 
     spec = MetricSpec(
         name="ground_truth_match", label="Ground truth match", level="turn", aggregation="pass_rate", unit="%",
-        scale=(0.0, 100.0), threshold=DEFAULT_MATCH_THRESHOLD, min_effect=5.0, rank=10,
-        measures="share of production's turns the replay answered with the same meaning (and the same facts)")
-    version = "1"
+        scale=(0.0, 100.0), threshold=semantic.DEFAULT_THRESHOLD, min_effect=5.0, rank=10,
+        measures="share of production's turns the replay answered with the same meaning: every key fact kept, "
+                 "no negation flipped, similarity at the pass mark (or the LLM judge's verdict)")
+    version = "2"
     missing = NO_PRODUCTION_ANSWER
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> GroundTruthMatch:
-        """``settings.eval_match_threshold`` (when present) sets the threshold."""
-        threshold = getattr(settings, "eval_match_threshold", None)
-        return cls(DEFAULT_MATCH_THRESHOLD if threshold is None else float(threshold))
+        """The settings' embedding model and pass mark (``semantic_model``, ``semantic_threshold``)."""
+        return cls(getattr(settings, "semantic_threshold", None), model=getattr(settings, "semantic_model", None))
 
-    def __init__(self, threshold: float = DEFAULT_MATCH_THRESHOLD,
-                 embedder: Embedder | Literal[False] | None = None) -> None:
-        if not 0.0 <= float(threshold) <= 1.0:
+    def __init__(self, threshold: float | None = None, *, model: semantic.SemanticModel | None = None,
+                 mode: Literal["auto", "heuristic", "llm"] = "auto", client: Any = None) -> None:
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"ground_truth_match threshold must be within 0..1, got {threshold}")
-        self.threshold = float(threshold)
-        self._embedder = embedder
+        self.model = model
+        self.threshold = semantic.threshold_for(model) if threshold is None else float(threshold)
+        self.spec = type(self).spec.model_copy(update={"threshold": self.threshold})
+        self.llm = JudgeModel(self.name, mode, client)
 
-    def _embed(self) -> Embedder | None:
-        if self._embedder is False:
-            return None
-        if self._embedder is None:
-            return default_embedder()
-        return self._embedder
+    def close(self) -> None:
+        self.llm.close()
 
     def production(self, ctx: EvalContext) -> str | None:
         return production_answer(ctx)
 
     def compare(self, ctx: EvalContext, turn: Mapping[str, Any], expected: str) -> EvalResult:
         answer = turn.get("assistant_message")
-        t = self.threshold
         if answer is None or not str(answer).strip():
             why = f"turn error: {one_line(turn['error'], 200)}" if turn.get("error") else "empty answer"
-            return EvalResult(value=0.0, label="mismatch", passed=False,
-                              reason=f"no replayed answer ({why})")
-        if normalize(answer) == normalize(expected):
-            return EvalResult(value=1.0, label="exact", passed=True,
-                              reason="same answer after normalisation")
-        fuzzy = similarity(answer, expected)
-        if fuzzy >= t:
-            return EvalResult(value=fuzzy, label="fuzzy", passed=True,
-                              reason=f"fuzzy similarity {fuzzy:.2f} >= {t:.2f}")
-        embed = self._embed()
-        if embed is not None:
-            vecs = embed([str(answer), str(expected)])
-            sem = max(0.0, min(1.0, cosine(vecs[0], vecs[1])))
-            if sem >= t:
-                return EvalResult(value=sem, label="semantic", passed=True,
-                                  reason=f"semantic similarity {sem:.2f} >= {t:.2f} "
-                                         f"(fuzzy {fuzzy:.2f})")
-            best = max(fuzzy, sem)
-            return EvalResult(value=best, label="mismatch", passed=False,
-                              reason=f"similarity {best:.2f} < {t:.2f} (fuzzy {fuzzy:.2f}, "
-                                     f"semantic {sem:.2f})")
-        return EvalResult(value=fuzzy, label="mismatch", passed=False,
-                          reason=f"fuzzy similarity {fuzzy:.2f} < {t:.2f}")
+            return EvalResult(value=0.0, label="different", passed=False, reason=f"no replayed answer ({why})",
+                              detail={"similarity": 0.0})
+        eq = semantic.equivalent(answer, expected, self.threshold, model=self.model)
+        detail = {"similarity": round(eq.similarity, 4), "threshold": self.threshold,
+                  "facts_missing": eq.facts_missing, "negation_differs": eq.negation_differs}
+        judge = self.llm.model(ctx)
+        if judge is None:
+            return EvalResult(value=eq.similarity, label="equivalent" if eq.passed else "different",
+                              passed=eq.passed, reason=eq.reason, source="semantic", detail=detail)
+        messages = [{"role": "system", "content": EQUIVALENCE_RUBRIC},
+                    {"role": "user", "content": f"User message: {clip(turn.get('user_message'), 2000)}\n\n"
+                                                f"Reference answer (production): {clip(expected, 3000)}\n\n"
+                                                f"Candidate answer (new build): {clip(answer, 3000)}"}]
+        verdict = self.llm.ask(ctx, judge, messages, EquivalenceVerdict)
+        return EvalResult(value=eq.similarity, label="equivalent" if verdict.equivalent else "different",
+                          passed=verdict.equivalent, source=f"llm:{judge}",
+                          detail={**detail, "semantic_passed": eq.passed},
+                          reason=f"judge: {one_line(verdict.reason, 300)}; {eq.reason}")

@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from models.evals import EvalContext, EvalResult, MetricSpec
+from tasks.common.semantic import normalize
 from tasks.common.text import one_line
 from tasks.evaluate.evaluators.base import NORMAL_ENDINGS, call_failed, call_list, field
 from tasks.evaluate.evaluators.judge import _Judge, judge_messages
-from tasks.simulate.divergence import normalize
 from tasks.simulate.toolmatch import call_match, is_write_tool
 
 TRANSFER_PHRASES = (
