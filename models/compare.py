@@ -26,8 +26,8 @@ class UnitChange(Record):
     b: float
     delta: float
     change: Literal["improvement", "regression"]
-    # B's replays of this conversation against A's: the exact permutation test, significant at
-    # 5 % family-wise over the conversations (Tarone-Holm). Needs repetitions (--repeat): one
+    # B's replays of this conversation against A's: the exact permutation test, significant at a
+    # 5 % false discovery rate over the conversations (Benjamini-Hochberg). Needs repetitions (--repeat): one
     # replay a side can never be significant; 5 a side that all disagree can (p = 0.008)
     p_value: float | None = None
     significant: bool = False

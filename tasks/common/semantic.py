@@ -535,7 +535,7 @@ def _is_id(fact: str) -> bool:
 
 # a negation and the words it governs: "has not shipped", "is not in stock", "didn't go through",
 # "no need to send"; "nothing", "none" and "nobody" govern no word after them ("costs nothing")
-_NEGATION = frozenset({"not", "never", "cannot", "no", "neither", "nor", "unable", "n't"})
+_NEGATION = frozenset({"not", "never", "cannot", "no", "neither", "nor", "unable", "n't", "non"})  # non-slip
 _STOPWORDS = frozenset("""a an the to of in on at for with by from and or if is are was were be been being
     have has had do does did will would can could should may might must shall i you we they he she it me
     us them my your our their its this that these those there here so as any some yet just also all still
@@ -606,6 +606,54 @@ def negation_differs(answer: str | None, expected: str | None) -> list[str]:
                   | {e_surface[w] for w in e_narrow & (a_words - a_wide)})
 
 
+# --------------------------------------------------------------------------- closings and echoes
+
+# The formulas that close a conversation (a thank-you answered, a goodbye, "anything else?"). Two
+# closings say the same thing in any words: word embeddings see "Happy to help. Let me know if you
+# need anything more." and "You're welcome! Is there anything else I can help you with today?" as
+# far apart (0.33), and every such pair of the truth sets' rewordings failed on similarity alone.
+_CLOSING = re.compile(r"|".join((
+    r"\b(?:you'?re|you are) (?:very |most )?welcome\b", r"\b(?:glad|happy|pleased|delighted)\b",
+    r"\bpleasure\b", r"\banytime\b", r"\bthanks?\b", r"\bthank you\b", r"\benjoy\b",
+    r"\bhave (?:a|an) (?:\w+ ){0,2}(?:day|evening|weekend|one|time)\b", r"\b(?:great|good|nice) to hear\b",
+    r"\banything (?:else|more)\b", r"\bsomething else\b", r"\blet (?:me|us) know\b", r"\breach out\b",
+    r"\bwrite (?:again|back|to us)\b", r"\bjust ask\b", r"\btake care\b", r"\b(?:good)?bye\b",
+    r"\bcheers\b", r"\b(?:sorry|apologies)\b.*\b(?:again|once more)\b", r"\b(?:you|same) too\b",
+)), re.I)
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLOSING_WORDS = 30
+
+
+def is_closing(text: str | None) -> bool:
+    """Only closing formulas: at most 30 words, no key fact, no question but "anything else?",
+    and every sentence has a formula (thanks, you're welcome, glad to help, enjoy, have a nice
+    day, anything else, let me know, goodbye, sorry again...)."""
+    t = (text or "").translate(_QUOTES).strip()
+    if not t or len(t.split()) > _CLOSING_WORDS or key_facts(t):
+        return False
+    sentences = [x for x in _SENTENCES.split(t) if _LETTERS.search(x)]
+    return bool(sentences) and all(_CLOSING.search(x) and (not x.rstrip().endswith("?") or
+                                                          re.search(r"\banything (?:else|more)\b", x, re.I))
+                                   for x in sentences)
+
+
+def repeats(answer: str | None, message: str | None) -> bool:
+    """``answer`` repeats ``message`` (the user's): it contains the message's words in order
+    (after :func:`normalize`, whole words) and the message has at least 2 words or the answer
+    at most 3 more; or it is lexically that close to it (>= 0.9). "You said: where is my
+    order?" repeats "Where is my order?", "You said: Thanks!" repeats "Thanks!"."""
+    a, m = normalize(answer), normalize(message)
+    if not a or not m:
+        return False
+    inside = f" {m} " in f" {' '.join(_WORD_OR_NUMBER.findall(a))} " if m == " ".join(_WORD_OR_NUMBER.findall(m)) \
+        else m in a
+    n_m, n_a = len(m.split()), len(a.split())
+    return (inside and (n_m >= 2 or n_a <= n_m + 3)) or _lexical(a, m) >= 0.9
+
+
+_WORD_OR_NUMBER = re.compile(r"[\w']+")
+
+
 # --------------------------------------------------------------------------- equivalence
 
 
@@ -623,16 +671,23 @@ class Equivalence:
 
 
 def equivalent(answer: str | None, expected: str | None, threshold: float | None = None, *,
-               model: SemanticModel | None = None) -> Equivalence:
-    """Does ``answer`` say what ``expected`` says? Same key facts (:func:`key_facts`) and a
-    similarity of at least ``threshold`` (None: the model's calibrated one,
-    :data:`DEFAULT_THRESHOLD` for wordllama)."""
+               model: SemanticModel | None = None, message: str | None = None) -> Equivalence:
+    """Does ``answer`` say what ``expected`` says? Same key facts (:func:`key_facts`), no negation
+    flipped and a similarity of at least ``threshold`` (None: the model's calibrated one,
+    :data:`DEFAULT_THRESHOLD` for wordllama); or both are only closing formulas
+    (:func:`is_closing`). With ``message`` (the user's), an answer that repeats it is no answer
+    (:func:`repeats`), unless production's repeated it too."""
     t = threshold_for(model) if threshold is None else float(threshold)
     if not (answer or "").strip() or not (expected or "").strip():
         both = not (answer or "").strip() and not (expected or "").strip()
         what = "both empty" if both else ("no answer" if not (answer or "").strip() else "no expected answer")
         missing = [] if both else facts_missing(answer, expected)
         return Equivalence(both, 1.0 if both else 0.0, missing, what)
+    if message and normalize(answer) != normalize(expected) and repeats(answer, message) \
+            and not repeats(expected, message):
+        sim = similarity(answer, expected, model=model)
+        return Equivalence(False, sim, facts_missing(answer, expected), f"repeats the user's message "
+                                                                        f"(similarity {sim:.3f})")
     sim = similarity(answer, expected, model=model)
     if sim == 1.0:
         return Equivalence(True, sim, [], "same answer after normalisation")
@@ -646,10 +701,12 @@ def equivalent(answer: str | None, expected: str | None, threshold: float | None
         parts.append(f"negated in one answer only: {', '.join(negated[:5])}")
     parts.append(f"similarity {sim:.3f} {'>=' if sim >= t else '<'} {t:.2f}")
     passed = not missing and not negated and sim >= t
+    if not passed and is_closing(answer) and is_closing(expected):
+        return Equivalence(True, sim, [], f"both only close the conversation (similarity {sim:.3f})")
     return Equivalence(passed, sim, missing, ("same facts, " if passed else "") + "; ".join(parts), negated)
 
 
 __all__ = ["DEFAULT_THRESHOLD", "MODELS", "THRESHOLDS", "Embedder", "Equivalence", "SemanticModel",
-           "SemanticModelMissing", "canonical_text", "embedder", "equivalent", "facts_missing", "key_facts",
-           "negation_differs", "normalize",
+           "SemanticModelMissing", "canonical_text", "embedder", "equivalent", "facts_missing", "is_closing",
+           "key_facts", "negation_differs", "normalize", "repeats",
            "similarities", "similarity", "threshold_for"]

@@ -19,8 +19,8 @@ Against another execution (A = baseline, B = candidate), metric by metric
   difference between two replays of one conversation).
 - **The conversations that moved** (``rows``): those whose own value changed by at least the
   minimum effect (and more than their own noise). Each is tested on its own: B's replays of it
-  against A's (an exact permutation test), ``significant`` when it holds at 5 % family-wise
-  over all the conversations (Tarone-Holm). This is the claim about THESE rows ("row 6 broke"),
+  against A's (an exact permutation test), ``significant`` when it holds at a 5 % false
+  discovery rate over the conversations (Benjamini-Hochberg). This is the claim about THESE rows ("row 6 broke"),
   and it needs repetitions (``--repeat 5``: 5 replays a side that all disagree give p = 0.008);
   the metric's own ``significant`` is the claim about conversations like these, and needs
   many conversations. A change in 2 of 12 conversations can be the first and not the second.
@@ -34,7 +34,7 @@ from typing import Any
 
 from models.compare import ExecutionComparison, MetricComparison, UnitChange
 from models.evals import EvalScore, MetricSpec
-from tasks.compare.stats import cluster_bootstrap, noise_floor, permutation_test, tarone_holm
+from tasks.compare.stats import cluster_bootstrap, noise_floor, permutation_test, significant_tests
 from tasks.evaluate.metrics import DIGITS, Metric, is_chat_metric, rounded
 from tasks.store import catalog
 
@@ -190,15 +190,16 @@ def _noise_floor(ms: list[Metric], units: list[str]) -> float | None:
 def unit_changes(ma: Metric, mb: Metric, units: list[str], seed: int = 0) -> list[UnitChange]:
     """The units whose value moved by at least the metric's minimum effect (and more than their
     own noise when they were replayed more than once), worst first; each with its permutation
-    test, significant at 5 % family-wise over all the units (module doc)."""
+    test, significant at a 5 % false discovery rate over the units (module doc)."""
     spec = ma.spec
     tests = {o: permutation_test(ma.units[o].values, mb.units[o].values, seed=seed) for o in units}
-    held = tarone_holm(tests)
+    held = significant_tests(tests)
     out = []
     for o in units:
         ua, ub = ma.units[o], mb.units[o]
         d = ub.value - ua.value
-        own_noise = noise_floor({0: list(ua.values), 1: list(ub.values)}) or 0.0
+        # more than either side's own noise: one slow replay of five is not a change
+        own_noise = max(noise_floor({0: list(ua.values)}) or 0.0, noise_floor({0: list(ub.values)}) or 0.0)
         if abs(d) < max(spec.effect_floor(ua.value), 1e-9) or abs(d) <= own_noise:
             continue
         out.append(UnitChange(origin_id=o, rows=sorted(set(ua.rows) | set(ub.rows)), a=round(ua.value, DIGITS),

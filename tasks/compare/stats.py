@@ -19,11 +19,15 @@ for a given ``seed``.
   the two sides; a seeded sample of 20,000 splits when there are more), and the smallest
   p-value the pooled values could give at all. One replay a side can never be significant
   (the smallest p is 1); 5 replays a side that all disagree give p = 2/252 = 0.008.
-- :func:`tarone_holm`: which of many such tests stay significant at ``alpha`` overall:
-  Holm's step-down over the tests that could reach significance at all (Tarone: a test
-  whose smallest possible p-value is above the bar is not counted, so the conversations
-  where nothing varied do not dilute the others). Controls the chance of ANY false flag
-  (family-wise) at ``alpha``: an A/A comparison flags nothing 95 times in 100.
+- :func:`significant_tests`: which of many such tests stay significant: Benjamini-Hochberg at
+  false discovery rate ``alpha`` over the tests that could reach ``alpha`` at all (a test
+  whose smallest possible p-value is above it is filtered out first: the conversations where
+  nothing varied do not dilute the others; the filter reads only the pooled values, which the
+  permutation test conditions on, so it is independent of the p-value under the null).
+  At most ``alpha`` of the flagged conversations are expected to be false; when nothing
+  changed (an A/A comparison) that is the chance of any flag at all: 95 times in 100 none.
+  Family-wise control (Bonferroni/Holm) was tried first: with 74 of 120 conversations broken,
+  5 replays a side (p = 0.008 each) could flag none of them.
 """
 
 from __future__ import annotations
@@ -128,21 +132,14 @@ def permutation_test(a: Sequence[float], b: Sequence[float], seed: int = 0) -> t
     return p, smallest
 
 
-def tarone_holm(tests: Mapping[Hashable, tuple[float, float]], alpha: float = 0.05) -> set[Hashable]:
-    """The keys of ``tests`` (``key -> (p, smallest_p)``) significant at family-wise ``alpha``
-    (module doc): Tarone's count of the tests that could reach the bar, then Holm's step-down
+def significant_tests(tests: Mapping[Hashable, tuple[float, float]], alpha: float = 0.05) -> set[Hashable]:
+    """The keys of ``tests`` (``key -> (p, smallest_p)``) significant at false discovery rate
+    ``alpha`` (module doc): the tests that could reach ``alpha`` at all, then Benjamini-Hochberg
     over them."""
-    # Tarone: the smallest m such that at most m tests could reach alpha / m
-    m = 1
-    while sum(1 for _, s in tests.values() if s <= alpha / m) > m:
-        m += 1
-    testable = sorted((p, str(key), key) for key, (p, s) in tests.items() if s <= alpha / m)
-    out = set()
-    for i, (p, _, key) in enumerate(testable):
-        if p > alpha / (m - i):
-            break
-        out.add(key)
-    return out
+    testable = sorted((p, str(key), key) for key, (p, s) in tests.items() if s <= alpha)
+    m = len(testable)
+    cut = max((i + 1 for i, (p, _, _) in enumerate(testable) if p <= alpha * (i + 1) / m), default=0)
+    return {key for _, _, key in testable[:cut]}
 
 
-__all__ = ["cluster_bootstrap", "noise_floor", "permutation_test", "tarone_holm"]
+__all__ = ["cluster_bootstrap", "noise_floor", "permutation_test", "significant_tests"]

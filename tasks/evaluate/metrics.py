@@ -176,6 +176,8 @@ def format_value(spec: MetricSpec, value: float | None, *, unit: bool = True, si
     """How every surface writes a metric's value: ``spec.digits`` decimals, its unit."""
     if value is None or not math.isfinite(value):
         return "n/a"
+    if round(value, spec.digits) == 0:
+        value = 0.0  # no "-0": a change smaller than the last digit shown is none
     text = format(value, ("+" if sign else "") + f".{spec.digits}f")
     if not unit or not spec.unit:
         return text

@@ -48,5 +48,9 @@ def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, An
              "a": m.a, "b": m.b, "delta": m.delta, "lo": m.ci[0] if m.ci else None, "hi": m.ci[1] if m.ci else None,
              "significant": m.significant, "direction": m.direction, "n_units": m.n_units, "n_rows": m.n_rows,
              "note": m.note} for m in cmp.metrics],
-            "verdicts": compare.verdict_lines(cmp)}
+            "verdicts": compare.verdict_lines(cmp),
+            "row_regressions": [{"metric": m.metric, "label": m.label,
+                                 "rows": sorted(r for u in m.rows if u.change == "regression" and u.significant
+                                                for r in u.rows)}
+                                for m in cmp.metrics if any(u.change == "regression" and u.significant for u in m.rows)]}
     return data

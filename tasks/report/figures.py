@@ -170,7 +170,9 @@ def branches_figure(chats: list[dict[str, Any]], scores: list[dict[str, Any]],
 
 
 def deltas_figure(deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """One row per metric, each on its own scale centred on 0 (metrics do not share units)."""
+    """One row per metric, each on its own scale centred on 0 (metrics do not share units);
+    a delta's ``label``, ``delta_text`` and ``ci_text``, when given, are what it shows (the
+    delta table's words and numbers)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -185,18 +187,19 @@ def deltas_figure(deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
         if lo is not None and hi is not None:
             err = dict(type="data", symmetric=False, array=[max(hi - delta, 0)], arrayminus=[max(delta - lo, 0)],
                        color="#24292f", thickness=1.5, width=6)
-        name = _label(d.get("metric"))
-        ci = f" [{lo:.4g}, {hi:.4g}]" if err else ""
+        name = _label(d.get("label") or d.get("metric"))
+        ci = (f" {d['ci_text']}" if d.get("ci_text") else f" [{lo:.4g}, {hi:.4g}]") if err else ""
+        text = _label(d.get("delta_text") or f"{delta:+.4g}")
         fig.add_trace(go.Bar(x=[delta], y=[name], orientation="h", marker_color=colors[delta_class(d)],
                              error_x=err, width=0.55,
-                             hovertemplate=f"{name}: Δ %{{x:.4g}}{_label(ci)}<extra></extra>"), row=i, col=1)
+                             hovertemplate=f"{name}: Δ {text}{_label(ci)}<extra></extra>"), row=i, col=1)
         span = max(abs(v) for v in (delta, lo, hi) if v is not None) * 1.1 or 1.0
         fig.update_xaxes(range=[-span, span], zeroline=True, zerolinewidth=1.5, zerolinecolor="#57606a",
                          showgrid=False, showticklabels=False, row=i, col=1)
         fig.update_yaxes(showgrid=False, row=i, col=1)
         yref = "y domain" if i == 1 else f"y{i} domain"
         fig.add_annotation(x=1.01, xref="paper", xanchor="left", y=0.5, yref=yref, showarrow=False, align="left",
-                           text=f"<b>{delta:+.4g}</b>" + (f"  <span style='color:#656d76'>CI{_label(ci)}</span>" if ci else ""),
+                           text=f"<b>{text}</b>" + (f"  <span style='color:#656d76'>CI{_label(ci)}</span>" if ci else ""),
                            font=dict(size=11, color=RED if delta_class(d) == "bad" else "#24292f"))
     fig.update_layout(showlegend=False, height=24 + 44 * len(rows), margin=dict(l=8, r=190, t=8, b=8))
     return _figure(fig)

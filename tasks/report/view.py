@@ -323,12 +323,17 @@ def _delta_row(d: dict[str, Any], specs: dict[str, Any]) -> DeltaRow:
 
 def build_baseline(charts: Charts, baseline: dict[str, Any], specs: dict[str, Any] | None = None) -> BaselineView:
     deltas = baseline.get("deltas") or []
-    chart = charts.box("chart-deltas", figures.deltas_figure(deltas), 200)
-    return BaselineView(
-        execution_id=text(baseline.get("execution_id")), rows=[_delta_row(d, specs or {}) for d in deltas],
-        regressions=[str(d.get("label") or d.get("metric")) for d in deltas
-                     if d.get("significant") and verdict(d) == "regression"],
-        verdicts=[str(v) for v in baseline.get("verdicts") or []], chart=chart)
+    rows = [_delta_row(d, specs or {}) for d in deltas]
+    shown = [{**d, "label": r.label, "delta_text": r.delta, "ci_text": r.ci if r.ci != "—" else ""}
+             for d, r in zip(deltas, rows, strict=True)]
+    chart = charts.box("chart-deltas", figures.deltas_figure(shown), 200)
+    regressions = [str(d.get("label") or d.get("metric")) for d in deltas
+                   if d.get("significant") and verdict(d) == "regression"]
+    # and the metrics that regressed significantly on some rows (each such row tested on its own)
+    regressions += [f"{r['label']} on row{'s' if len(r['rows']) > 1 else ''} {', '.join(map(str, r['rows']))}"
+                    for r in baseline.get("row_regressions") or []]
+    return BaselineView(execution_id=text(baseline.get("execution_id")), rows=rows, regressions=regressions,
+                        verdicts=[str(v) for v in baseline.get("verdicts") or []], chart=chart)
 
 
 # --------------------------------------------------------------------------- sessions

@@ -90,11 +90,13 @@ def calibrate(model: str) -> None:
         want = c == "paraphrase"
         cells = []
         for m in (model, "none"):
-            right = [i for i in idx if semantic.equivalent(*texts[i], model=m).passed == want]
+            right = [i for i in idx if semantic.equivalent(*texts[i], model=m, message=pairs[i].get("message")).passed
+                     == want]
             cells.append(f"{len(right)} ({100 * len(right) / len(idx):.0f}%)")
             if m == model:
                 wrong += [f"{pairs[i]['id']} {c} {pairs[i]['kind']}: "
-                          f"{semantic.equivalent(*texts[i], model=m).reason}" for i in idx if i not in right]
+                          f"{semantic.equivalent(*texts[i], model=m, message=pairs[i].get('message')).reason}"
+                          for i in idx if i not in right]
         lex = sum((sims["rapidfuzz"][i] >= LEXICAL_TODAY) == want for i in idx)
         cells.append(f"{lex} ({100 * lex / len(idx):.0f}%)")
         print(f"  {c:11} {len(idx):>5} " + " ".join(f"{x:>14}" for x in cells))

@@ -4,7 +4,9 @@ Judged by meaning, never by wording (:func:`tasks.common.semantic.equivalent`): 
 every key fact of production's (amounts, dates, ids, codes, times: each written any way), negates
 nothing production stated (and states nothing production negated), and its embedding similarity
 is at least the model's calibrated pass mark (wordllama, shipped inside its package and run on
-CPU: 0.58; ``REPLAY_SEMANTIC_THRESHOLD`` overrides it). With a model configured
+CPU: 0.58; ``REPLAY_SEMANTIC_THRESHOLD`` overrides it); two answers that only close the
+conversation ("Happy to help!" / "You're welcome, anything else?") are equivalent; an answer
+that repeats the user's message is not. With a model configured
 (``REPLAY_LLM_BASE_URL`` and ``REPLAY_LLM_MODEL``) the LLM judge decides instead (equivalent or
 not, with a reason); the facts and the similarity stay in ``detail`` either way.
 
@@ -79,7 +81,7 @@ class GroundTruthMatch(TurnEvaluator):
             why = f"turn error: {one_line(turn['error'], 200)}" if turn.get("error") else "empty answer"
             return EvalResult(value=0.0, label="different", passed=False, reason=f"no replayed answer ({why})",
                               detail={"similarity": 0.0})
-        eq = semantic.equivalent(answer, expected, self.threshold, model=self.model)
+        eq = semantic.equivalent(answer, expected, self.threshold, model=self.model, message=turn.get("user_message"))
         detail = {"similarity": round(eq.similarity, 4), "threshold": self.threshold,
                   "facts_missing": eq.facts_missing, "negation_differs": eq.negation_differs}
         judge = self.llm.model(ctx)

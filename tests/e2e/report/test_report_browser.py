@@ -233,7 +233,7 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
 
             # the baseline: one significant regression, flagged
             assert page.locator('#baseline tr[data-verdict="regression"][data-significant="true"]').count() == 1
-            assert page.locator("#baseline .alert").inner_text().startswith("1 significant regression")
+            assert page.locator("#baseline .alert").inner_text().startswith("Significant regression: ")
 
             # the session table: one row per chat, scores per evaluator, failed and diverged first
             rows = page.locator("#sessions tbody tr")

@@ -49,4 +49,4 @@ def test_report_numbers_equal_sql(tmp_path, record_property):
     assert len(cards) >= 8
     for key, shown in cards:
         assert shown == format_metric(key, metrics.get(key)), key
-    assert rows == n_chats == 20
+    assert rows == n_chats == 12 * 5  # one row a session of the sample, each replayed 5 times

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import truth_agents
-from truth_data import write_shop_traces
+from truth_data import KEY_OVERRIDES, write_shop_traces
 
 from models.settings import SAMPLES_DIR, load_settings
 from models.simulate import RunOptions
@@ -67,20 +67,28 @@ def sample(tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def replayed(shop, sample):
-    """replayed(set, agent, repeat=1) -> (set, info, chats, turns, missing rewordings): each run once."""
+    """replayed(set, agent, repeat=1, run=0, **options) -> (set, info, chats, turns, missing
+    rewordings): each run once (``run``: another run of the same agent, for an A/A test;
+    ``options``: RunOptions beside the default ``max_failure_rate=1.0``). The generated set is
+    run with its tool-match overrides (truth_data.KEY_OVERRIDES), as a user would pass them."""
     from stages import run_local
 
+    from models.simulate import ToolMatchConfig, ToolRule
     from tasks.store import catalog
 
     sets = {"shop": shop[1], "sample": sample[0], "sample_lone": sample[1]}
-    done: dict[tuple[str, str, int], Any] = {}
+    overrides = ToolMatchConfig(tools={t: ToolRule(fields=f) for t, f in KEY_OVERRIDES.items()})
+    done: dict[tuple, Any] = {}
 
-    def get(which: str, agent: str, repeat: int = 1):
-        if (which, agent, repeat) not in done:
+    def get(which: str, agent: str, repeat: int = 1, run: int = 0, **options: Any):
+        key = (which, agent, repeat, run, tuple(sorted(options.items())))
+        if key not in done:
             r = sets[which]
             truth_agents.reset_missing()
-            info = run_local(r.settings, r.scenario_id, f"truth_agents:{agent}",
-                             RunOptions(max_failure_rate=1.0, repeat=repeat))
+            opts = {"max_failure_rate": 1.0, "repeat": repeat, **options}
+            if which == "shop":
+                opts["tool_match"] = overrides
+            info = run_local(r.settings, r.scenario_id, f"truth_agents:{agent}", RunOptions(**opts))
             with catalog.reader(r.settings) as con:
                 chats = catalog.rows(con, "execution_chats", {"execution_id": info.execution_id})
                 turns = [dict(zip(("chat_id", "turn_index", "tool_calls"), row, strict=True)) for row in con.execute(
@@ -88,7 +96,7 @@ def replayed(shop, sample):
                     "where execution_id = ? order by chat_id, turn_index", [info.execution_id]).fetchall()]
             for t in turns:
                 t["tool_calls"] = json.loads(t["tool_calls"]) if t["tool_calls"] else []
-            done[which, agent, repeat] = (r, info, chats, turns, truth_agents.missing())
-        return done[which, agent, repeat]
+            done[key] = (r, info, chats, turns, truth_agents.missing())
+        return done[key]
 
     return get

@@ -26,8 +26,10 @@ from tasks.common.semantic import (
     SemanticModelMissing,
     equivalent,
     facts_missing,
+    is_closing,
     key_facts,
     negation_differs,
+    repeats,
     similarities,
     similarity,
 )
@@ -297,6 +299,33 @@ def test_equivalent():
 # --------------------------------------------------------------------------- the calibration set
 
 
+@pytest.mark.parametrize(("text", "closing"), [
+    ("Happy to help. Let me know if you need anything more.", True),
+    ("You're welcome! Is there anything else I can help you with today?", True),
+    ("Anytime! Sorry again for the mix-up.", True),
+    ("Great to hear it went smoothly! Enjoy the rest of your day.", True),
+    ("Thank you, you too! Our billing team will be in touch soon.", False),  # a commitment
+    ("Glad to hear it arrived. Your refund of $54 is on its way.", False),  # a fact
+    ("Could you tell me a bit more, for example your order number?", False),  # a question
+    ("Sorry, I cannot help with refunds today.", False),
+    ("", False),
+])
+def test_is_closing(text, closing):
+    assert is_closing(text) is closing
+
+
+def test_two_closings_are_equivalent_and_an_echo_is_not():
+    eq = equivalent("Glad I could sort that out for you. Just write again whenever something else comes up.",
+                    "You're welcome! Is there anything else I can help you with today?")
+    assert eq.passed and eq.reason.startswith("both only close the conversation") and eq.similarity < 0.58
+    user = "Thank you very much for your help, have a nice day."
+    echo = equivalent(f"You said: {user}", "Thank you, you too! Have a great day.", message=user)
+    assert not echo.passed and echo.reason.startswith("repeats the user's message")
+    assert repeats(f"You said: {user}", user) and not repeats("You're welcome!", user)
+    # production repeating the user (a confirmation) lets the replay do it too
+    assert equivalent("Order A1042, you said?", "Order A1042, you said?", message="Order A1042").passed
+
+
 def test_the_calibration_set_is_as_described():
     cats = Counter(p["category"] for p in PAIRS)
     assert len(PAIRS) >= 60 and cats["paraphrase"] >= 20 and cats["near_miss"] >= 20 and cats["echo"] >= 10
@@ -309,7 +338,8 @@ def test_the_calibration_set_is_as_described():
 def _outcomes(category: str) -> tuple[int, list[str]]:
     """(pairs of ``category`` equivalent() gets right, ids of those it gets wrong)."""
     cases = [p for p in PAIRS if p["category"] == category]
-    wrong = [p["id"] for p in cases if equivalent(p["answer"], p["expected"]).passed != (category == "paraphrase")]
+    wrong = [p["id"] for p in cases
+             if equivalent(p["answer"], p["expected"], message=p.get("message")).passed != (category == "paraphrase")]
     return len(cases), wrong
 
 

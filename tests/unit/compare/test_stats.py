@@ -8,7 +8,7 @@ from math import comb
 
 import pytest
 
-from tasks.compare.stats import cluster_bootstrap, noise_floor, permutation_test, tarone_holm
+from tasks.compare.stats import cluster_bootstrap, noise_floor, permutation_test, significant_tests
 
 
 def units(values_a: list[list[float]], values_b: list[list[float]]):
@@ -136,20 +136,27 @@ def test_many_replays_are_sampled_deterministically():
     assert same[0] == 1.0
 
 
-# --------------------------------------------------------------------------- tarone_holm
+# --------------------------------------------------------------------------- significant_tests
 
 
 def test_only_testable_units_count():
     broken = permutation_test([1.0] * 5, [0.0] * 5)  # p = 0.008
     tests = {"a": broken, "b": broken, **{f"same{i}": (1.0, 1.0) for i in range(100)}}
-    assert tarone_holm(tests) == {"a", "b"}  # 100 units where nothing varied do not dilute them
+    assert significant_tests(tests) == {"a", "b"}  # 100 units where nothing varied do not dilute them
 
 
-def test_holm_steps_down():
+def test_many_broken_units_are_all_found():
+    broken = permutation_test([1.0] * 5, [0.0] * 5)
+    tests = {**{f"b{i}": broken for i in range(74)}, **{f"same{i}": (1.0, 1.0) for i in range(46)}}
+    assert len(significant_tests(tests)) == 74
+
+
+def test_benjamini_hochberg_steps_up():
     tests = {"a": (0.001, 0.001), "b": (0.02, 0.001), "c": (0.04, 0.001), "d": (0.3, 0.001)}
-    # alpha/4 = 0.0125 holds a; then alpha/3 = 0.0167 fails b: stop
-    assert tarone_holm(tests) == {"a"}
-    assert tarone_holm({"a": (0.001, 0.001), "b": (0.02, 0.001)}) == {"a", "b"}  # 0.025, then 0.05
+    # 0.04 > 3/4 x 0.05 = 0.0375, 0.02 <= 2/4 x 0.05 = 0.025: a and b
+    assert significant_tests(tests) == {"a", "b"}
+    assert significant_tests({"a": (0.03, 0.001), "b": (0.04, 0.001)}) == {"a", "b"}  # 0.04 <= 0.05
+    assert significant_tests({}) == set()
 
 
 def test_a_a_of_a_noisy_agent_flags_nothing_95_times_in_100():
@@ -159,5 +166,5 @@ def test_a_a_of_a_noisy_agent_flags_nothing_95_times_in_100():
     for _ in range(200):
         tests = {u: permutation_test([float(rng.random() < 0.5) for _ in range(5)],
                                      [float(rng.random() < 0.5) for _ in range(5)]) for u in range(40)}
-        false_alarms += bool(tarone_holm(tests))
+        false_alarms += bool(significant_tests(tests))
     assert false_alarms / 200 <= 0.05
