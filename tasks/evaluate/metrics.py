@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.evals import EvalScore, MetricSpec
+from tasks.evaluate.evaluators.base import infer_spec
 
 # metrics of the chats themselves (not of an evaluator's scores)
 COMPLETION = MetricSpec(name="completion", label="Completed chats", level="chat", aggregation="pass_rate", unit="%",
@@ -207,19 +208,6 @@ def described(row: Mapping[str, Any], specs: Mapping[str, MetricSpec] | None = N
 def eval_errors(scores: Iterable[EvalScore]) -> int:
     """How many score rows are evaluator failures (``error`` set)."""
     return sum(1 for s in scores if s.error is not None)
-
-
-def infer_spec(name: str, level: str, scores: Iterable[EvalScore], declared: Mapping[str, Any] | None = None
-               ) -> MetricSpec:
-    """The spec of an evaluator that does not declare one fully (a custom one): what it declares,
-    else a pass rate when its scores say pass/fail, else the mean of its values."""
-    fields = dict(declared or {})
-    if "aggregation" not in fields:
-        fields["aggregation"] = "pass_rate" if any(s.passed is not None for s in scores) else "mean"
-    if fields["aggregation"] == "pass_rate":
-        fields.setdefault("unit", "%")
-        fields.setdefault("scale", (0.0, 100.0))
-    return MetricSpec(**{"name": name, "level": level, "label": name, "rank": 1000, **fields})
 
 
 __all__ = ["CHAT_METRICS", "COMPLETION", "DIGITS", "FAILED", "Metric", "Unit", "builtin_specs", "chat_value",

@@ -46,7 +46,7 @@ from rapidfuzz import fuzz
 from models.scenario import ScenarioRow, Turn
 from models.simulate import OffScript, ToolCallLog, ToolMatchConfig
 from tasks.common.errors import ReplayError
-from tasks.simulate.divergence import canonical_json, parse_args
+from tasks.simulate.arguments import canonical_json, parse_args
 from tasks.simulate.toolmatch import Split, match_split, split_args
 
 OFF_SCRIPT_POLICIES: tuple[str, ...] = ("error", "nearest", "fail")

@@ -56,7 +56,7 @@ from pydantic import ValidationError
 from models.simulate import ArgKind, ToolMatchConfig, ToolRule
 from tasks.common.errors import ReplayError
 from tasks.common.semantic import similarity
-from tasks.simulate.divergence import parse_args
+from tasks.simulate.arguments import parse_args
 
 Split = tuple[dict[str, Any], dict[str, str]]  # (key arguments, text arguments) by dotted path
 

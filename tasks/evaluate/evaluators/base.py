@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from models.evals import EvalContext, EvalResult, Level, MetricSpec
+from models.evals import EvalContext, EvalResult, EvalScore, Level, MetricSpec
 
 NO_PRODUCTION_ANSWER = "no production answer to compare"
 NO_PRODUCTION_TURN = "no production turn to compare"
@@ -73,6 +73,19 @@ class TurnEvaluator(Evaluator):
         if expected is None:
             return EvalResult(reason=self.missing)
         return self.compare(ctx, turn, expected)
+
+
+def infer_spec(name: str, level: str, scores: Iterable[EvalScore], declared: Mapping[str, Any] | None = None
+               ) -> MetricSpec:
+    """The spec of an evaluator that does not declare one fully (a custom one): what it declares,
+    else a pass rate when its scores say pass/fail, else the mean of its values."""
+    fields = dict(declared or {})
+    if "aggregation" not in fields:
+        fields["aggregation"] = "pass_rate" if any(s.passed is not None for s in scores) else "mean"
+    if fields["aggregation"] == "pass_rate":
+        fields.setdefault("unit", "%")
+        fields.setdefault("scale", (0.0, 100.0))
+    return MetricSpec(**{"name": name, "level": level, "label": name, "rank": 1000, **fields})
 
 
 # --------------------------------------------------------------------------- small helpers

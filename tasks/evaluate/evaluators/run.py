@@ -11,9 +11,8 @@ from typing import Any
 from models.evals import EvalContext, EvalResult, EvalScore, MetricSpec
 from models.scenario import ScenarioRow
 from tasks.common.text import error_text
-from tasks.evaluate.evaluators.base import BUILTINS, call_list
+from tasks.evaluate.evaluators.base import BUILTINS, call_list, infer_spec
 from tasks.evaluate.evaluators.custom import coerce_result, load_evaluator
-from tasks.evaluate.metrics import infer_spec
 
 log = logging.getLogger("replay.evaluators")
 

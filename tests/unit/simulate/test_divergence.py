@@ -4,8 +4,8 @@ tasks.common.semantic, tested in tests/unit/common/test_semantic.py)."""
 from __future__ import annotations
 
 from models.simulate import ToolCallLog
+from tasks.simulate.arguments import canonical_json
 from tasks.simulate.divergence import (
-    canonical_json,
     diverged,
     tool_call_differences,
     tool_calls_match,
