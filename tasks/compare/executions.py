@@ -246,6 +246,22 @@ def verdict_lines(cmp: ExecutionComparison) -> list[str]:
     return lines
 
 
+def repeatability(con, execution_id: str) -> dict[str, Any] | None:
+    """With repetitions: how many replays a conversation had (``k``, the most), pass^k per
+    pass-rate metric (``[label, value text]``, in rank order) and the flaky rows (their replays
+    disagree on a quality metric). None when nothing was replayed twice."""
+    from tasks.evaluate.metrics import format_value
+
+    ms, _ = execution_metrics_of(con, execution_id)
+    k = max((len(u.values) for m in ms.values() for u in m.units.values()), default=0)
+    if k < 2:
+        return None
+    ranked = sorted(ms.values(), key=lambda m: (m.spec.rank, m.spec.name))
+    return {"k": k, "pass_k": [[m.spec.label or m.spec.name, format_value(m.spec, m.pass_k)]
+                               for m in ranked if m.pass_k is not None],
+            "flaky_rows": sorted({r for m in ranked if m.spec.kind == "quality" for r in flaky_units(m)})}
+
+
 def flaky_units(m: Metric) -> list[int]:
     """Rows of the units whose replays disagree by at least the metric's minimum effect."""
     return [r for u in m.units.values() if len(u.values) >= 2

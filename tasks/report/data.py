@@ -39,7 +39,8 @@ def load(con, execution_id: str, baseline_id: str | None = None) -> dict[str, An
     specs = column_specs(con)
     data: dict[str, Any] = {"execution": execution, "metrics": _metrics(con, execution_id), "chats": chats,
                             "turns": turns, "scores": scores, "baseline": None,
-                            "specs": {k: v.model_dump() for k, v in specs.items()}}
+                            "specs": {k: v.model_dump() for k, v in specs.items()},
+                            "repeatability": compare.repeatability(con, execution_id)}
     if baseline_id:
         simulate.load_execution(con, baseline_id)  # a one-line error when it does not exist
         cmp = compare.between(con, baseline_id, execution_id)

@@ -132,10 +132,6 @@ def score_text(v: Any) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def pct(n: int, d: int) -> str:
-    return "—" if not d else f"{100.0 * n / d:.0f}%"
-
-
 def sort_key_text(v: Any) -> str:
     """A ``data-sort`` value: the float's repr, or empty for None/NaN/0."""
     return text(to_float(v) or "")

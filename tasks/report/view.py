@@ -31,7 +31,6 @@ from tasks.report.formats import (
     metric_spec,
     metric_unit,
     number,
-    pct,
     percentile,
     score_text,
     sort_key_text,
@@ -254,7 +253,8 @@ def _score_sub(rows: list[dict[str, Any]]) -> str:
     lvl = "turn" if any(r.get("turn_index") is not None for r in rows) else "chat"
     if not judged:
         return f"{len(rows)} {lvl} scores"
-    return f"{len(rows)} {lvl} scores · pass {ok}/{len(judged)} ({pct(ok, len(judged))})"
+    # a count, not a rate: the metric's rate (the card) averages per conversation first
+    return f"{len(rows)} {lvl} scores · {ok} of {len(judged)} passed"
 
 
 def _latency_sub(lat: list[float]) -> str:
@@ -598,6 +598,7 @@ class Page:
     title: str
     header: Header
     kpis: list[Kpi]
+    repeatability: dict[str, Any] | None  # {k, pass_k: [[label, text]], flaky_rows}; None: no repetition
     charts: ChartsView
     baseline: BaselineView | None
     sessions: Sessions
@@ -667,6 +668,7 @@ def build_page(data: dict[str, Any], *, max_sessions: int, max_transcripts: int)
     return Page(
         title=page_title(ex), header=build_header(ex, baseline),
         kpis=build_kpis(dict(data.get("metrics") or {}), baseline, _specs(data)),
+        repeatability=data.get("repeatability"),
         charts=boxes, baseline=build_baseline(charts, baseline, _specs(data)) if baseline else None,
         sessions=build_sessions(ordered, {c["chat_id"] for c in shown}, scores_by_chat, evaluators, max_sessions,
                                 ex.get("execution_id")),
