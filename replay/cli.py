@@ -203,6 +203,46 @@ def print_rows(cols: list[str], rows: list[tuple], fmt: str) -> None:
         out.print(f"({len(rows)} rows)")
 
 
+# --------------------------------------------------------------------------- check
+@app.command("check")
+@handled
+def check_cmd(
+    ctx: typer.Context,
+    quarantine: bool = typer.Option(False, "--quarantine",
+                                    help="Move broken parts to <data_dir>/_quarantine/ (the queries go on without them)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Verify every part of the lake: readable Parquet, its table's schema, page checksums."""
+    from tasks.store.check import run_check
+
+    info = run_check(ctx.obj.settings(), quarantine=quarantine)
+    if _json_flag(ctx, json_out):
+        _emit_json(info.model_dump(mode="json"))
+    else:
+        _print_check(info)
+    if info.broken:
+        n = len(info.broken)
+        where = (f"moved to {ctx.obj.settings().data_dir / '_quarantine'}" if info.quarantined
+                 else "replay check --quarantine moves them aside")
+        _say_error(f"{n} broken part{'s' if n != 1 else ''} ({where})")
+        raise typer.Exit(1)
+
+
+def _print_check(info) -> None:
+    """One line a broken part (path: reason), one line a table with parts that have no checksums."""
+    for b in info.broken:
+        sys.stdout.write(f"broken: {b.path}: {b.reason}\n")
+    by_table: dict[str, list] = {}
+    for w in info.warnings:
+        by_table.setdefault(w.table, []).append(w)
+    for table, ws in by_table.items():
+        sys.stdout.write(f"warning: {len(ws)} part{'s' if len(ws) != 1 else ''} of {table}: {ws[0].reason} "
+                         f"(e.g. {ws[0].path})\n")
+    moved = f", {len(info.quarantined)} quarantined" if info.quarantined else ""
+    sys.stdout.write(f"checked {info.parts} parts ({info.rows} rows in sound parts): {len(info.broken)} broken, "
+                     f"{len(info.warnings)} without page checksums{moved} ({info.seconds:.2f} s)\n")
+
+
 # --------------------------------------------------------------------------- replays
 replays_app = typer.Typer(no_args_is_help=True, help="Replay sessions: what to replay, and their state.")
 app.add_typer(replays_app, name="replays")

@@ -30,7 +30,6 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
@@ -372,7 +371,7 @@ def extract_files(settings, paths: list[Path], project: str | None = None,
 
 def drop_rows(path: str, rows: set[int]) -> int:
     """Rewrite a staged part without the given row numbers; returns the rows left."""
-    table = pq.read_table(path, schema=lake.SPANS)
+    table = lake.read_part(path, schema=lake.SPANS)
     table = table.filter(pa.array([i not in rows for i in range(table.num_rows)]))
     if table.num_rows:
         lake.write_atomic(table, Path(path))

@@ -264,12 +264,10 @@ def write_batch(lake_dir: Path, execution_id: str, results: list[tuple[ChatRecor
 
 def finished_chats(lake_dir: Path, execution_id: str) -> dict[str, str]:
     """{chat_id: status} of the chats an execution already persisted."""
-    import pyarrow.parquet as pq
-
     out: dict[str, str] = {}
     d = exec_dir(lake_dir, "chats", execution_id)
     for f in sorted(d.glob("*.parquet")) if d.is_dir() else []:
-        t = pq.read_table(f, columns=["chat_id", "status"])
+        t = lake.read_part(f, columns=["chat_id", "status"])
         out.update(zip(t.column("chat_id").to_pylist(), t.column("status").to_pylist(), strict=False))
     return out
 

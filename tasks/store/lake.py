@@ -3,6 +3,11 @@
 Layout: ``$REPLAY_DATA_DIR/lake/<table>/day=YYYY-MM-DD/part-*.parquet``.
 A part file is written under a hidden temporary name, fsync'ed, then renamed: a reader
 (or a crash) never sees half a file. Readers glob ``*.parquet`` only.
+
+Every page of a part carries a CRC-32 (``write_page_checksum``); :func:`read_part` verifies them
+(pyarrow's ``page_checksum_verification``), so a flipped bit is an error, never other values.
+DuckDB's reader (the views) does not verify page checksums: ``replay check`` does
+(:mod:`tasks.store.check`).
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ def write_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        pq.write_table(table, tmp, compression=compression, row_group_size=32_768)
+        pq.write_table(table, tmp, compression=compression, row_group_size=32_768, write_page_checksum=True)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -98,6 +103,13 @@ def write_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> Path
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def read_part(path: str | Path, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    """A part (or staged part) read whole, its page checksums verified: a damaged page raises
+    ``OSError`` instead of decoding into other values (a page without a checksum, in a part
+    written before checksums, is read as it is)."""
+    return pq.read_table(path, columns=columns, schema=schema, page_checksum_verification=True)
 
 
 def publish(staged: Path, lake: Path, table: str, day: str, name: str) -> Path:
