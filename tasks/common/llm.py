@@ -46,6 +46,7 @@ from tasks.common.retry import (
     raise_for_transient,
 )
 from tasks.common.retry import retry_after_s as retry_after_s  # re-exported: agents, tests
+from tasks.common.secrets import scrub, scrub_url, url_secrets
 from tasks.common.text import one_line
 
 log = logging.getLogger("replay.llm")
@@ -68,7 +69,7 @@ class LLMError(ReplayError):
     were made."""
 
     def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
-        super().__init__(one_line(message))
+        super().__init__(one_line(scrub(message)))
         self.status = status
         self.attempts = attempts
 
@@ -85,8 +86,8 @@ class InvalidReply(LLMError):
 
     def __init__(self, reason: str, raw: str | None, *,
                  attempts: Sequence[tuple[str, str | None]] = ()) -> None:
-        self.reason = one_line(reason)
-        self.raw = raw
+        self.reason = one_line(scrub(reason))
+        self.raw = None if raw is None else scrub(raw)  # kept for review: the key shapes masked
         self.tries = list(attempts)
         super().__init__(f"invalid reply: {self.reason}", attempts=max(1, len(self.tries)))
 
@@ -98,16 +99,6 @@ def _rebuild(cls: type[LLMError], state: dict[str, Any], args: tuple[Any, ...]) 
     return err
 
 
-
-
-_KEYLIKE = re.compile(r"(?i)\b(bearer\s+)\S+|\bsk-[A-Za-z0-9_\-*.]{4,}")
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` without ``secret`` nor anything that looks like a bearer token/API key."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEYLIKE.sub(lambda m: (m.group(1) or "") + "***", text)
 
 
 # --------------------------------------------------------------------------- clients
@@ -178,7 +169,7 @@ class _ChatBase:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
 
     def __repr__(self) -> str:  # never the key
-        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r})"
+        return f"{type(self).__name__}(base_url={scrub_url(self.base_url)!r}, model={self.model!r})"
 
     @property
     def attempts(self) -> int:
@@ -213,12 +204,12 @@ class _ChatBase:
     def _on_retry(self, attempt: int, exc: BaseException, delay: float) -> None:
         what = str(exc) if isinstance(exc, TransientResponse) else type(exc).__name__
         log.info("LLM at %s: %s on attempt %d/%d; retrying in %.2f s",
-                 self.base_url, what, attempt, self.attempts, delay)
+                 scrub_url(self.base_url), scrub(what, self._api_key), attempt, self.attempts, delay)
 
     # -- answers and failures
 
     def _error(self, message: str, **kw: Any) -> LLMError:
-        return LLMError(redact(message, self._api_key), **kw)
+        return LLMError(scrub(message, self._api_key, *url_secrets(self.base_url)), **kw)
 
     def _exhausted(self, exc: BaseException) -> LLMError:
         n = attempts_of(exc, self.attempts)

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from tasks.common.secrets import scrub
+
 
 def one_line(text: Any, limit: int = 500) -> str:
     """``text`` on one line (white space folded), cut to ``limit`` characters with "..."."""
@@ -15,8 +17,9 @@ def one_line(text: Any, limit: int = 500) -> str:
 
 
 def error_text(exc: BaseException, limit: int = 500) -> str:
-    """An exception as one line: ``Type: message`` (the type alone when there is no message)."""
-    msg = one_line(exc, limit)
+    """An exception as one line: ``Type: message`` (the type alone when there is no message),
+    credentials masked (tasks.common.secrets): what a failed chat or evaluator row keeps."""
+    msg = one_line(scrub(str(exc)), limit)
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 

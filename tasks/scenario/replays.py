@@ -17,6 +17,7 @@ import orjson
 from models.scenario import TRANSITIONS, ReplaySession, ReplayType
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
+from tasks.common.secrets import scrub
 from tasks.store import catalog
 
 
@@ -134,7 +135,9 @@ def list_all(con, project: str | None = None) -> list[dict[str, Any]]:
 
 def transition(con, replay_id: str, new_state: str, reason: str | None = None,
                run_test_id: str | None = None) -> ReplaySession:
-    """Move a replay session to ``new_state`` (refused when not allowed); times are kept."""
+    """Move a replay session to ``new_state`` (refused when not allowed); times are kept, and the
+    reason with credentials masked (it is often an error's text)."""
+    reason = scrub(reason) if reason else None
     rs = get(con, replay_id)
     check_transition(rs.state, new_state)
     at = now()

@@ -232,6 +232,19 @@ def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> t
     return agent, True
 
 
+def _failure(origin_id: str, settings, exc: Exception) -> GenerationFailure:
+    """A transcript the model could not describe, kept for review: the reason and the model's
+    last reply, with the LLM's key (and anything credential-like) masked: a model may echo it."""
+    from tasks.common.secrets import scrub, url_secrets
+
+    key = settings.llm_api_key.get_secret_value() if getattr(settings, "llm_api_key", None) else None
+    secrets = (key, *url_secrets(str(settings.llm_base_url or "")))
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    raw = getattr(exc, "raw", None)
+    return GenerationFailure(origin_id=origin_id, writer=f"llm:{settings.llm_model}", reason=scrub(reason, *secrets),
+                             raw=None if raw is None else scrub(raw, *secrets))
+
+
 def describe_batch(transcripts: list[Transcript], settings) -> list[tuple[ConversationNotes, GenerationFailure | None]]:
     """Describe a batch of transcripts: with the model when one is configured (a failure
     falls back to the offline writer and is reported), else offline."""
@@ -251,9 +264,7 @@ def describe_batch(transcripts: list[Transcript], settings) -> list[tuple[Conver
         try:
             out.append((LLMWriter(client, model=settings.llm_model).describe(t), None))
         except (InvalidReply, LLMError) as exc:
-            fail = GenerationFailure(origin_id=t.origin_id, writer=f"llm:{settings.llm_model}",
-                                     reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                                     raw=getattr(exc, "raw", None))
+            fail = _failure(t.origin_id, settings, exc)
             out.append((writer_offline.describe(t), fail))
     if client is not None and hasattr(client, "close"):
         client.close()

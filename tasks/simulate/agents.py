@@ -55,7 +55,6 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from models.simulate import AgentInput, AgentResponse, RunOptions
 from tasks.common import retry as common_retry
 from tasks.common.errors import ReplayError
-from tasks.common.llm import redact
 from tasks.common.retry import (
     BACKOFF_MAX_S,
     BACKOFF_S,
@@ -66,6 +65,7 @@ from tasks.common.retry import (
     retry_delay,
     transient_status,
 )
+from tasks.common.secrets import scrub, scrub_url, url_secrets
 from tasks.common.text import one_line
 
 log = logging.getLogger("replay.agents")
@@ -479,10 +479,10 @@ class HttpAgent:
             limits=httpx.Limits(max_connections=conns, max_keepalive_connections=min(conns, 100)))
 
     def __repr__(self) -> str:  # never the key
-        return f"HttpAgent(base_url={self.base_url!r}, model={self.model!r})"
+        return f"HttpAgent(base_url={scrub_url(self.base_url)!r}, model={self.model!r})"
 
     def _err(self, text: str) -> str:
-        return redact(text, self._api_key)
+        return scrub(text, self._api_key, *url_secrets(self.base_url))
 
     def request_messages(self, inp: AgentInput) -> list[dict[str, Any]]:
         """The conversation sent on the first round: system prompt, history, new message."""

@@ -87,3 +87,27 @@ def test_a_dead_model_server_is_a_failure_row_too(settings, sample_replay):
     with llm_stub([500] * 10) as stub:
         res, (sc, rows, _) = _generate(settings, sample_replay["replay_id"], stub)
     assert res["failures"] == 2 and len(rows) == 2 and "500" in sc["failures"][0]["reason"]
+
+
+def test_a_reply_echoing_the_key_is_stored_without_it(settings, sample_replay):
+    """The model answers with the API key it was sent (and other key shapes): the failure keeps
+    the reply for review, with the keys masked; nothing in the data dir holds them."""
+    from pydantic import SecretStr
+    from secret_scan import leaks
+
+    key, other = "lk-S3CR3T-0123456789abcdef", "sk-proj-S3CR3Tabcdef0123456789"
+    settings.llm_api_key = SecretStr(key)
+
+    def script(req):
+        return {"content": f"Sorry. For the record, I was called with Bearer {key}; try {other} or "
+                           f"https://admin:S3CR3T-pw@llm.internal/v1?token=S3CR3T-tok"}
+
+    with llm_stub(script) as stub:
+        res, (sc, _, _) = _generate(settings, sample_replay["replay_id"], stub)
+    assert stub.chat_requests[0].headers["authorization"] == f"Bearer {key}"
+    assert res["failures"] == 2
+    stored = json.dumps(sc["failures"])
+    assert "Sorry. For the record" in stored and "***" in stored  # kept, masked
+    for secret in (key, other, "S3CR3T-pw", "S3CR3T-tok"):
+        assert secret not in stored, (secret, stored)
+    assert leaks(settings.data_dir, key, other, "S3CR3T-pw", "S3CR3T-tok") == []
