@@ -11,6 +11,7 @@ block whose *name* is a parameter (``*_api_key_block``), or else from the worker
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +26,14 @@ SECRET_FIELDS = {"phoenix_api_key_block": "phoenix_api_key", "agent_api_key_bloc
 _SECRETISH = ("key", "token", "password", "secret")
 # a Prefect block name: lowercase letters, digits and dashes
 _BLOCK_NAME = r"^[a-z0-9][a-z0-9-]*$"
+
+
+def _has_credentials(url: str) -> bool:
+    """A user or password in the URL, or a query parameter named like a secret."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return True
+    return any(w in name.lower() for name, _ in parse_qsl(parts.query) for w in _SECRETISH)
 
 
 class NightlyParams(BaseModel):
@@ -83,6 +92,10 @@ class NightlyParams(BaseModel):
             raise ValueError("phoenix_project needs phoenix_url")
         if self.phoenix_url and not self.phoenix_url.startswith(("http://", "https://")):
             raise ValueError(f"phoenix_url must be an http(s) URL, not {self.phoenix_url!r}")
+        if self.phoenix_url and _has_credentials(self.phoenix_url):
+            raise ValueError("phoenix_url carries credentials (a user and password, or a key parameter): secrets "
+                             "are never parameters; save the key as a Prefect Secret block and pass its name as "
+                             "phoenix_api_key_block, or set REPLAY_PHOENIX_API_KEY for the worker")
         return self
 
     @property

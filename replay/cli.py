@@ -55,8 +55,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 def _say_error(msg: str) -> None:
-    """One line on stderr, never wrapped."""
-    sys.stderr.write(f"replay: error: {' '.join(msg.split())}\n")
+    """One line on stderr, never wrapped, credentials masked (tasks.common.secrets)."""
+    from tasks.common.secrets import scrub
+
+    sys.stderr.write(f"replay: error: {' '.join(scrub(msg).split())}\n")
 
 
 def handled(command: Callable[..., None]) -> Callable[..., None]:
@@ -138,6 +140,13 @@ def ingest(
     if phoenix and not project:
         raise UserError("--phoenix needs --project NAME (the Phoenix project to pull)")
     settings = ctx.obj.settings(phoenix_api_key=api_key)
+    if settings.prefect_api_url and phoenix:
+        from tasks.common.secrets import scrub_url
+
+        if scrub_url(phoenix) != phoenix:
+            raise UserError("the Phoenix URL carries credentials, and Prefect stores a flow run's parameters in "
+                            "clear: give the key with --api-key or REPLAY_PHOENIX_API_KEY, or run without "
+                            "PREFECT_API_URL")
     if settings.prefect_api_url:  # on the configured Prefect server, as the ingest flow
         from flows.ingest import ingest_flow
         from models.ingest import IngestInfo

@@ -156,6 +156,7 @@ def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
     for decl in tables.CATALOG:
         con.execute(create_table_sql(decl))
     migrate(con)
+    scrub_stored_secrets(con)
     refresh_views(con, lake_dir)
     set_watermark(con, "catalog", "shape", shape)
 
@@ -165,13 +166,45 @@ def catalog_shape(lake_dir: Path) -> str:
     (which depend on the lake's path and on which lake tables have files yet)."""
     ddl = [create_table_sql(decl) for decl in tables.CATALOG]
     views = [view_sql(decl, lake_dir) for decl in tables.LAKE + tables.CATALOG if decl.view]
-    return hashlib.sha256("\n".join(ddl + views).encode()).hexdigest()[:16]
+    return hashlib.sha256("\n".join(ddl + views + list(DATA_MIGRATIONS)).encode()).hexdigest()[:16]
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
     for decl in tables.LAKE + tables.CATALOG:
         if decl.view:
             con.execute(view_sql(decl, lake_dir))
+
+
+# what init_catalog also does to the rows of an older catalog; a new name here runs them once more
+DATA_MIGRATIONS = ("scrub-stored-secrets",)
+# a location or reason that may hold a credential: a URL's user info, a credential parameter, a key
+_MAYBE_SECRET = (r"://[^/\s]*@|[?&#][^=\s]*(key|token|passw|pwd|secret|sig|auth|cred)[^=\s]*=|bearer |basic |"
+                 r"sk-|eyJ|api[_-]?key|password")
+
+
+def scrub_stored_secrets(con: duckdb.DuckDBPyConnection) -> int:
+    """Mask the credentials earlier versions stored (a Phoenix URL's password in the cursor's
+    key and in reject locations and reasons); returns the rows rewritten. A cursor keeps its
+    value under the scrubbed key (the newest wins when two keys become one), so the next pull
+    with the same URL resumes where the last one stopped. Lake parts are immutable: the spans'
+    ``location`` pulled before keeps its URL."""
+    from tasks.common.secrets import scrub, scrub_url
+
+    changed = 0
+    for key, value, at in con.execute(sql("phoenix_watermarks")).fetchall():
+        url, sep, project = key.rpartition("|")
+        clean = f"{scrub_url(url).rstrip('/')}{sep}{project}" if sep else scrub(key)
+        if clean != key:
+            con.execute(sql("delete_watermark"), {"source": "phoenix", "key": key})
+            con.execute(sql("set_watermark"), {"source": "phoenix", "key": clean, "value": value, "updated_at": at})
+            changed += 1
+    for reject_id, location, reason in con.execute(sql("rejects_with_credentials"), {"pattern": _MAYBE_SECRET}).fetchall():
+        clean_location, clean_reason = scrub(location), scrub(reason)
+        if (clean_location, clean_reason) != (location, reason):
+            con.execute(sql("update_reject_text"),
+                        {"reject_id": reject_id, "location": clean_location, "reason": clean_reason})
+            changed += 1
+    return changed
 
 
 @contextlib.contextmanager

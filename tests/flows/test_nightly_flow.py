@@ -227,3 +227,6 @@ def test_params_refuse_secret_values_and_two_sources():
     with pytest.raises(ValidationError):
         NightlyParams(project="p", agent="m:f", agent_api_key_block="Sk-Not A Block Name")
     assert NightlyParams(project="p", agent="m:f", phoenix_url="http://h").phoenix_project_name == "p"
+    for url in ("http://u:pw@h:6006", "http://h/?api_key=k", "https://h/?token=t"):
+        with pytest.raises(ValidationError, match="phoenix_url carries credentials"):
+            NightlyParams(project="p", agent="m:f", phoenix_url=url)

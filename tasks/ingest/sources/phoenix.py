@@ -63,6 +63,8 @@ page and persisting its cursor re-reads that page; dedup absorbs it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -84,6 +86,7 @@ from tasks.common.retry import (
     attempts_of,
     raise_for_transient,
 )
+from tasks.common.secrets import scrub, scrub_url
 from tasks.store import catalog
 
 SOURCE = "phoenix"
@@ -107,7 +110,11 @@ _STATUS = {
 
 
 class PhoenixError(ReplayError, RuntimeError):
-    """A one-line, user-facing failure talking to Phoenix (never carries the API key)."""
+    """A one-line, user-facing failure talking to Phoenix (never carries the API key nor the
+    URL's password: the message is scrubbed, tasks.common.secrets)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 @dataclass(slots=True)
@@ -127,7 +134,7 @@ class PhoenixPage:
     cursor: str | None  # the cursor this page was asked with (None: from the start)
     next_cursor: str | None  # Phoenix's: first span of the next page; None on the last
     resume_cursor: str | None  # persist this after storing ``spans`` (see module doc)
-    location: str  # f"{base_url}/v1/projects/{project}/spans#cursor={cursor or ''}"
+    location: str  # f"{base_url}/v1/projects/{project}/spans#cursor={cursor or ''}", base_url scrubbed
     spans: list[RawSpan] = field(default_factory=list)
     rejects: list[PhoenixReject] = field(default_factory=list)
 
@@ -295,13 +302,15 @@ def phoenix_span_to_raw(record: Any, *, project: str, location: str) -> RawSpan:
 
 
 def page_location(base_url: str, project: str, cursor: str | None) -> str:
-    return f"{base_url.rstrip('/')}/v1/projects/{project}/spans#cursor={cursor or ''}"
+    """Where a page's spans came from (every span's ``location``): the URL without credentials."""
+    return f"{scrub_url(base_url).rstrip('/')}/v1/projects/{project}/spans#cursor={cursor or ''}"
 
 
 def parse_phoenix_page(
     body: Any, *, base_url: str, project: str, cursor: str | None
 ) -> PhoenixPage:
     """A decoded response body -> PhoenixPage. Raises PhoenixError if it is not a page."""
+    base_url = scrub_url(base_url)
     location = page_location(base_url, project, cursor)
     if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
         raise PhoenixError(
@@ -332,11 +341,32 @@ def parse_phoenix_page(
 def make_phoenix_client(
     base_url: str, api_key: str | None = None, *, timeout: float = 30.0
 ) -> httpx.Client:
-    """An httpx client for :func:`iter_phoenix_pages`: root URL (no ``/v1``), bearer key."""
+    """An httpx client for :func:`iter_phoenix_pages`: root URL (no ``/v1``), bearer key. A user
+    and password in the URL (a basic-auth proxy in front of Phoenix) become the Basic
+    ``Authorization`` header (as httpx would send them, in place of the key) and leave the
+    client's URL, so that no error, location or key built from it carries them."""
+    url = httpx.URL(base_url.rstrip("/"))
     headers = {"Accept": "application/json"}
-    if api_key:
+    if url.username or url.password:
+        basic = base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+        url = url.copy_with(userinfo=b"")
+    elif api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+    return httpx.Client(base_url=url, headers=headers, timeout=timeout)
+
+
+def _client_secrets(client: httpx.Client) -> tuple[str, ...]:
+    """The credentials a client sends (its key, its basic-auth password and header), to mask in
+    whatever a server answers: some echo the request back."""
+    scheme, _, value = client.headers.get("authorization", "").partition(" ")
+    out = [value]
+    if scheme.lower() == "basic":
+        try:
+            out.append(base64.b64decode(value).decode().partition(":")[2])
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    return tuple(v for v in out if v)
 
 
 def _retry_policy() -> RetryPolicy:
@@ -345,15 +375,15 @@ def _retry_policy() -> RetryPolicy:
                        backoff_max_s=RETRY_WAIT_MAX_S, retry_after_max_s=RETRY_WAIT_MAX_S)
 
 
-def _detail(response: httpx.Response) -> str:
-    text = response.text.strip()
+def _detail(response: httpx.Response, secrets: tuple[str, ...] = ()) -> str:
+    text = scrub(response.text.strip(), *secrets)
     try:
         detail = response.json().get("detail", text)
     except (ValueError, AttributeError):
         detail = text
     if not isinstance(detail, str):
         detail = json.dumps(detail)
-    return " ".join(detail.split())[:200]
+    return " ".join(scrub(detail, *secrets).split())[:200]
 
 
 def _get(client: httpx.Client, path: str, params: dict[str, Any], base_url: str) -> httpx.Response:
@@ -362,11 +392,11 @@ def _get(client: httpx.Client, path: str, params: dict[str, Any], base_url: str)
     except TransientResponse as e:
         raise PhoenixError(
             f"Phoenix at {base_url} kept failing: HTTP {e.response.status_code} "
-            f"{_detail(e.response)} (after {attempts_of(e)} attempts)"
+            f"{_detail(e.response, _client_secrets(client))} (after {attempts_of(e)} attempts)"
         ) from None
     except httpx.TransportError as e:
         raise PhoenixError(
-            f"cannot reach Phoenix at {base_url}: {type(e).__name__}: {e} "
+            f"cannot reach Phoenix at {base_url}: {type(e).__name__}: {scrub(str(e), *_client_secrets(client))} "
             f"(after {attempts_of(e)} attempts); is the server up and the URL right?"
         ) from None
     return response
@@ -375,18 +405,24 @@ def _get(client: httpx.Client, path: str, params: dict[str, Any], base_url: str)
 def _check(response: httpx.Response, *, client: httpx.Client, base_url: str,
            project: str, cursor: str | None) -> Any:
     status = response.status_code
+    secrets = _client_secrets(client)
     if status in (401, 403):
         if "authorization" not in client.headers:
             raise PhoenixError(
                 f"Phoenix refused the request at {base_url} (HTTP {status}): it needs an API "
                 "key; set REPLAY_PHOENIX_API_KEY"
             )
+        if client.headers["authorization"].lower().startswith("basic "):
+            raise PhoenixError(
+                f"Phoenix refused the user and password of the URL {base_url} (HTTP {status}: "
+                f"{_detail(response, secrets)}); check them"
+            )
         raise PhoenixError(
-            f"Phoenix refused the API key at {base_url} (HTTP {status}: {_detail(response)}); "
+            f"Phoenix refused the API key at {base_url} (HTTP {status}: {_detail(response, secrets)}); "
             "check REPLAY_PHOENIX_API_KEY (a system or user API key from Phoenix settings)"
         )
     if status == 404:
-        detail = _detail(response)
+        detail = _detail(response, secrets)
         if detail.lower().startswith("project"):
             raise PhoenixError(f"no project {project} in Phoenix at {base_url}")
         raise PhoenixError(
@@ -401,7 +437,7 @@ def _check(response: httpx.Response, *, client: httpx.Client, base_url: str,
     if status != 200:
         raise PhoenixError(
             f"Phoenix at {base_url} answered HTTP {status} for project {project}: "
-            f"{_detail(response)}"
+            f"{_detail(response, secrets)}"
         )
     try:
         return response.json()
@@ -414,17 +450,18 @@ def _check(response: httpx.Response, *, client: httpx.Client, base_url: str,
 
 
 def iter_phoenix_pages(
-    client: httpx.Client, project: str, cursor: str | None, page_size: int
+    client: httpx.Client, project: str, cursor: str | None, page_size: int, *, url: str | None = None
 ) -> Iterator[PhoenixPage]:
     """Every span of ``project`` from ``cursor`` (inclusive; None = from the first span)
     on, in insertion order, one converted page per request, until the last page.
 
     Always yields at least one page (possibly empty), so the caller always has a
     ``resume_cursor`` to persist. ``client`` carries base URL and auth
-    (:func:`make_phoenix_client`). Transient failures (connection errors, 429, 5xx) are
+    (:func:`make_phoenix_client`); ``url``, the URL as given (default: the client's), is what
+    errors and locations show, credentials masked. Transient failures (connection errors, 429, 5xx) are
     retried ``RETRY_ATTEMPTS`` times in all; anything else raises :class:`PhoenixError`.
     """
-    base_url = str(client.base_url).rstrip("/")
+    base_url = scrub_url((url or str(client.base_url)).rstrip("/"))  # what errors and locations show
     if not base_url:
         raise ValueError("iter_phoenix_pages needs a client with base_url set")
     limit = max(1, min(int(page_size), MAX_PAGE_SIZE))
@@ -449,7 +486,9 @@ def iter_phoenix_pages(
 
 # --------------------------------------------------------------------------- the pull stage
 def watermark_key(url: str, project: str) -> str:
-    return f"{url.rstrip('/')}|{project}"
+    """The cursor's key: the URL without credentials (the same URL gives the same key, whatever
+    its password) and the project."""
+    return f"{scrub_url(url).rstrip('/')}|{project}"
 
 
 def pull(con, settings, url: str, project: str) -> list[ExtractInfo]:
@@ -474,7 +513,7 @@ def pull(con, settings, url: str, project: str) -> list[ExtractInfo]:
 
     with make_phoenix_client(url, api_key) as client:
         try:
-            for page in iter_phoenix_pages(client, project, cursor, settings.phoenix_page_size):
+            for page in iter_phoenix_pages(client, project, cursor, settings.phoenix_page_size, url=url):
                 pending.append(page)
                 if sum(len(p.spans) + len(p.rejects) for p in pending) >= settings.phoenix_commit_spans:
                     commit()

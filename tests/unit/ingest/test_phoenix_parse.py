@@ -442,3 +442,36 @@ def test_iter_stops_if_the_server_repeats_the_cursor():
     fake = FakePhoenix({"C": {"data": [], "next_cursor": "C"}})
     with client_for(fake) as client, pytest.raises(PhoenixError, match="same cursor"):
         list(iter_phoenix_pages(client, "e2e-proj", "C", 4))
+
+
+# --------------------------------------------------------------------------- credentials in the URL
+
+
+def test_the_url_credentials_become_a_basic_header_and_leave_the_client_url():
+    client = make_phoenix_client("http://me:p%40ss-S3CR3T@127.0.0.1:6006/", "k3y")
+    assert str(client.base_url).rstrip("/") == "http://127.0.0.1:6006"
+    assert client.headers["authorization"] == "Basic bWU6cEBzcy1TM0NSM1Q="  # me:p@ss-S3CR3T
+    assert make_phoenix_client(BASE, "k3y").headers["authorization"] == "Bearer k3y"
+
+
+def test_the_cursor_key_has_no_password_and_is_stable():
+    assert phx.watermark_key("http://me:pw@h:6006/", "p") == phx.watermark_key("http://me:pw@h:6006", "p") \
+        == phx.watermark_key("http://other:pw2@h:6006", "p") == "http://***@h:6006|p"
+    assert phx.watermark_key("http://127.0.0.1:6006/", "p") == "http://127.0.0.1:6006|p"  # as before: no migration
+
+
+def test_locations_and_errors_show_the_url_without_its_password():
+    url = "http://me:pw-S3CR3T@127.0.0.1:6006"
+    page = parse("page_first.json", cursor=None)
+    assert page.location.startswith(BASE)
+    client = make_phoenix_client(url)
+    client._transport = httpx.MockTransport(lambda r: httpx.Response(
+        500, json={"detail": f"echo {r.headers['authorization']} pw-S3CR3T"}))
+    with pytest.raises(phx.PhoenixError) as err:
+        list(iter_phoenix_pages(client, "e2e-proj", None, 4, url=url))
+    assert "http://***@127.0.0.1:6006" in str(err.value) and "S3CR3T" not in str(err.value)
+    client._transport = httpx.MockTransport(two_pages())
+    pages = list(iter_phoenix_pages(client, "e2e-proj", None, 4, url=url))
+    assert {s["location"] for p in pages for s in p.spans} == {
+        "http://***@127.0.0.1:6006/v1/projects/e2e-proj/spans#cursor=",
+        "http://***@127.0.0.1:6006/v1/projects/e2e-proj/spans#cursor=U3Bhbjo1"}
