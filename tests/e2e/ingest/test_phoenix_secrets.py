@@ -70,3 +70,10 @@ def test_an_api_key_echoed_by_a_failing_phoenix_is_not_shown(tmp_path):
         assert f"Bearer {API_KEY}" in stub.requests[0]["authorization"]  # it was sent, and echoed
         _clean(r, API_KEY)
     assert leaks(data, API_KEY) == []
+
+
+def test_with_prefect_a_url_with_credentials_is_refused_before_it_becomes_a_parameter(tmp_path):
+    r = replay(tmp_path / "data", "ingest", "--phoenix", f"http://{USER}:{PASSWORD}@127.0.0.1:9", "--project", PROJECT,
+               env=replay_env(PREFECT_API_URL="http://127.0.0.1:9/api"))
+    assert r.returncode == 1 and "Prefect stores a flow run's parameters in clear" in r.stderr, r.stderr
+    _clean(r, PASSWORD)
