@@ -4,7 +4,9 @@ Each part is opened as Parquet, its schema compared with its table's declaration
 (models/tables.py: every column it has must be declared, with the declared type; a column it
 lacks is an older part, which the views read as NULL), then read in full with its page checksums
 verified (pyarrow ``page_checksum_verification``): a damaged page is an error instead of other
-values. DuckDB, which the views read with, does not verify page checksums; this does.
+values. DuckDB, which the views read with, does not verify page checksums; this does. The
+footer has no checksum: the min/max and null counts of each row group's flat columns are
+compared with the values read (DuckDB skips row groups on them).
 
 A part written before page checksums (``write_page_checksum``) cannot be verified: it is a
 warning, and only what no longer decodes (a broken header, a compressed page that does not
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models import tables
@@ -44,6 +47,27 @@ def schema_problems(schema: pa.Schema, table: str) -> list[str]:
             out.append(f"column {f.name} is not declared for {table}")
         elif f.type != declared.field(f.name).type:
             out.append(f"column {f.name} is {f.type}, declared {declared.field(f.name).type}")
+    return out
+
+
+def stats_problems(meta: pq.RowGroupMetaData, rows: pa.Table) -> list[str]:
+    """The footer's statistics of a row group's flat columns that the values read contradict.
+    The footer has no checksum, and DuckDB skips a row group on its min/max: a flipped bit there
+    would silently drop rows from a filtered query."""
+    out = []
+    for i in range(meta.num_columns):
+        col = meta.column(i)
+        stats, name = col.statistics, col.path_in_schema
+        if stats is None or "." in name or name not in rows.column_names:
+            continue  # nested leaves (lists, structs) are left out
+        values = rows.column(name)
+        if stats.has_null_count and stats.null_count != values.null_count:
+            out.append(f"column {name}: footer says {stats.null_count} nulls, the pages {values.null_count}")
+        elif stats.has_min_max and values.null_count < len(values):
+            mm = pc.min_max(values)
+            low, high = mm["min"].as_py(), mm["max"].as_py()
+            if (stats.min, stats.max) != (low, high):
+                out.append(f"column {name}: footer min/max {stats.min!r}/{stats.max!r}, the pages {low!r}/{high!r}")
     return out
 
 
@@ -75,9 +99,12 @@ def verify_part(path: Path, table: str) -> list[PartProblem]:
             return problem("error", "; ".join(wrong))
         for rg in range(pf.num_row_groups):
             try:
-                pf.read_row_group(rg)
+                rows = pf.read_row_group(rg)
             except _READ_ERRORS as exc:
                 return problem("error", f"row group {rg}{_damaged_columns(pf, rg)}: {exc}")
+            wrong = stats_problems(pf.metadata.row_group(rg), rows)
+            if wrong:
+                return problem("error", f"row group {rg}: " + "; ".join(wrong))
         try:
             checksummed = pages.first_page_has_crc(path, pf.metadata)
         except _READ_ERRORS as exc:
@@ -136,4 +163,4 @@ def run_check(settings, quarantine: bool = False) -> CheckInfo:
     return info
 
 
-__all__ = ["QUARANTINE", "quarantine_path", "run_check", "schema_problems", "verify_part"]
+__all__ = ["QUARANTINE", "quarantine_path", "run_check", "schema_problems", "stats_problems", "verify_part"]
