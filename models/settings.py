@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     task_runner: Literal["thread", "dask", "ray"] = "thread"
     dask_address: str | None = Field(None, description="tcp://host:8786 of a Dask scheduler; "
                                      "None = a local cluster of two worker processes")
+    # TEST ONLY: a crash point. "chat_turns:N" kills this process (SIGKILL) right after the Nth
+    # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted).
+    test_crash_after: str | None = Field(None, description="test only: chat_turns[:N], a kill -9 between "
+                                         "a batch's two parts")
 
     @property
     def lake_dir(self) -> Path:
