@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     semantic_model: Literal["wordllama", "sentence-transformers", "none"] = "wordllama"
     # the similarity an answer needs to pass ground_truth_match (None: the model's calibrated one)
     semantic_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # evaluate: the time an evaluator may take on one chat (all its turns); past it, its scores of
+    # that chat are timeout failures and it is left behind in a thread the process does not wait for
+    evaluator_timeout_s: float = Field(300.0, gt=0)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
     # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)

@@ -76,25 +76,56 @@ def store_metrics(con, metrics: dict[str, Any]) -> None:
                 row)
 
 
-def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score every chat and turn of an execution; store the scores, the evaluators' specs and the
-    metrics row; returns the metrics row."""
+class Scoring:
+    """What scoring an execution needs, read from the catalog: its chats, turns and scenario
+    rows, and the evaluators (built-in and custom)."""
+
+    def __init__(self, con, settings, execution_id: str, evals: list[Any]) -> None:
+        self.execution_id, self.evals = execution_id, evals
+        ex, self.chats, self.turns_by_chat, self.rows_by_index = load_execution_data(con, execution_id)
+        self.context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
+
+
+def load_evaluators(settings, evaluator_refs: list[str] | None) -> list[Any]:
+    """The built-ins and the custom ``module:Class`` evaluators (user code: imported before any
+    lock is taken)."""
+    from tasks.evaluate import evaluators as ev
+
+    return ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
+
+
+def score(settings, s: Scoring) -> list[EvalScore]:
+    """Run the evaluators (no catalog: user code, each under ``settings.evaluator_timeout_s``
+    per chat)."""
+    from tasks.evaluate import evaluators as ev
+
+    scores = ev.run_evaluators(s.evals, s.chats, s.turns_by_chat, s.rows_by_index, settings, context=s.context,
+                               timeout_s=getattr(settings, "evaluator_timeout_s", None))
+    for sc in scores:
+        sc.execution_id = s.execution_id
+    return scores
+
+
+def store(con, settings, s: Scoring, scores: list[EvalScore]) -> dict[str, Any]:
+    """Store the scores, the evaluators' specs and the metrics row; returns the metrics row."""
     from tasks.evaluate import evaluators as ev
     from tasks.evaluate.metrics import execution_metrics
 
-    ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
-    evals = ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
-    context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
-    scores = ev.run_evaluators(evals, chats, turns_by_chat, rows_by_index, settings, context=context)
-    for s in scores:
-        s.execution_id = execution_id
-    write_scores(settings.lake_dir, execution_id, scores)
+    write_scores(settings.lake_dir, s.execution_id, scores)
     catalog.refresh_views(con, settings.lake_dir)
-    specs = [ev.spec_of(e, [s for s in scores if s.evaluator == e.name]) for e in evals]
-    save_specs(con, evals, specs)
-    metrics = execution_metrics(execution_id, chats, scores, specs)
+    specs = [ev.spec_of(e, [x for x in scores if x.evaluator == e.name]) for e in s.evals]
+    save_specs(con, s.evals, specs)
+    metrics = execution_metrics(s.execution_id, s.chats, scores, specs)
     store_metrics(con, metrics)
     return metrics
+
+
+def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
+    """Score every chat and turn of an execution on ``con``; store the scores, the evaluators'
+    specs and the metrics row; returns the metrics row. (:func:`evaluate_step` does the same
+    without holding the catalog while the evaluators run.)"""
+    s = Scoring(con, settings, execution_id, load_evaluators(settings, evaluator_refs))
+    return store(con, settings, s, score(settings, s))
 
 
 def tool_descriptions(con, ex: Any) -> dict[str, str]:
@@ -151,9 +182,14 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the composition
 def evaluate_step(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score an execution under the writer lock; returns its metrics row."""
+    """Score an execution; returns its metrics row. The writer lock is held only to read the
+    execution and then to store its scores, never while the evaluators (user code) run."""
+    evals = load_evaluators(settings, evaluator_refs)
     with catalog.writer(settings) as con:
-        return evaluate(con, settings, execution_id, evaluator_refs)
+        s = Scoring(con, settings, execution_id, evals)
+    scores = score(settings, s)
+    with catalog.writer(settings) as con:
+        return store(con, settings, s, scores)
 
 
 def run_evaluation(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None,
