@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # evaluate: the time an evaluator may take on one chat (all its turns); past it, its scores of
     # that chat are timeout failures and it is left behind in a thread the process does not wait for
     evaluator_timeout_s: float = Field(300.0, gt=0)
+    # the characters of a text (an answer, a user message) the evaluators and the divergence
+    # check read: a longer one is judged on its beginning, with a note in the score's detail
+    eval_text_chars: int = Field(100_000, ge=1000)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
     # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)

@@ -27,16 +27,26 @@ from tasks.store import catalog, lake
 _COLUMN = re.compile(r"^(avg|passk)_[a-z0-9_]+$")
 
 
-def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
-    """(execution, chats, turns by chat id, scenario rows by row index)."""
+TEXTS = ("user_message", "assistant_message", "original_assistant_message")
+MAX_CHARS = Settings.model_fields["eval_text_chars"].default
+
+
+def load_execution_data(con, execution_id: str, max_chars: int = MAX_CHARS
+                        ) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
+    """(execution, chats, turns by chat id, scenario rows by row index). A turn's texts are cut
+    to ``max_chars`` characters; a turn with a longer one has ``truncated``: {text: full length}."""
     from tasks import scenario, simulate
 
     ex = simulate.load_execution(con, execution_id)
     chats = catalog.rows(con, "execution_chats", {"execution_id": execution_id})
     turns_by_chat: dict[str, list[dict]] = {}
-    for t in catalog.rows(con, "execution_turns", {"execution_id": execution_id}):
+    for t in catalog.rows(con, "execution_turns", {"execution_id": execution_id, "max_chars": max_chars}):
         t["tool_calls"] = orjson.loads(t["tool_calls"]) if t["tool_calls"] else []
         t["original_tool_calls"] = orjson.loads(t["original_tool_calls"]) if t["original_tool_calls"] else []
+        lengths = {k: t.pop(f"{k}_chars") for k in TEXTS}
+        cut = {k: n for k, n in lengths.items() if n is not None and n > max_chars}
+        if cut:
+            t["truncated"] = cut
         turns_by_chat.setdefault(t["chat_id"], []).append(t)
     try:
         _sc, rows, _agent = scenario.get_scenario(con, ex["scenario_id"])
@@ -82,7 +92,8 @@ class Scoring:
 
     def __init__(self, con, settings, execution_id: str, evals: list[Any]) -> None:
         self.execution_id, self.evals = execution_id, evals
-        ex, self.chats, self.turns_by_chat, self.rows_by_index = load_execution_data(con, execution_id)
+        ex, self.chats, self.turns_by_chat, self.rows_by_index = load_execution_data(
+            con, execution_id, getattr(settings, "eval_text_chars", MAX_CHARS))
         self.context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
 
 
@@ -96,14 +107,31 @@ def load_evaluators(settings, evaluator_refs: list[str] | None) -> list[Any]:
 
 def score(settings, s: Scoring) -> list[EvalScore]:
     """Run the evaluators (no catalog: user code, each under ``settings.evaluator_timeout_s``
-    per chat)."""
+    per chat). A score of a turn (or a chat) whose texts were cut says so in its detail."""
     from tasks.evaluate import evaluators as ev
 
     scores = ev.run_evaluators(s.evals, s.chats, s.turns_by_chat, s.rows_by_index, settings, context=s.context,
                                timeout_s=getattr(settings, "evaluator_timeout_s", None))
+    cut = {(t["chat_id"], t["turn_index"]): t["truncated"] for ts in s.turns_by_chat.values() for t in ts
+           if t.get("truncated")}
+    limit = getattr(settings, "eval_text_chars", MAX_CHARS)
     for sc in scores:
         sc.execution_id = s.execution_id
+        note = truncation_note(sc, cut, limit)
+        if note:
+            sc.detail = {**(sc.detail or {}), "truncated": note}
     return scores
+
+
+def truncation_note(sc: EvalScore, cut: dict[tuple[str, int], dict[str, int]], limit: int) -> str | None:
+    """What the evaluator did not read of a score's turn (its chat's turns, for a chat score)."""
+    turns = ([(sc.turn_index, cut[(sc.chat_id, sc.turn_index)])] if (sc.chat_id, sc.turn_index) in cut
+             else sorted((i, c) for (chat, i), c in cut.items() if chat == sc.chat_id) if sc.turn_index is None
+             else [])
+    if not turns:
+        return None
+    parts = [f"turn {i} {k} ({n:,} chars)" for i, c in turns for k, n in c.items()]
+    return f"judged on the first {limit:,} characters of: " + ", ".join(parts)
 
 
 def store(con, settings, s: Scoring, scores: list[EvalScore]) -> dict[str, Any]:

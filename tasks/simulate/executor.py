@@ -201,11 +201,15 @@ class _Conversation:
                                   "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else "error")
 
     def _check_divergence(self, i: int, answer: str | None, calls: list[ToolCallLog], orig: Any) -> float | None:
-        """The answer's similarity to production's; the first divergent turn is remembered."""
+        """The answer's similarity to production's; the first divergent turn is remembered. Both
+        answers are judged on their first ``settings.eval_text_chars`` characters (as the
+        evaluators: an answer of 50 MB is not embedded whole)."""
+        from tasks.common.text import judged
         from tasks.simulate.divergence import diverged
 
+        limit = getattr(self.ctx.settings, "eval_text_chars", None)
         is_div, score, _reason = diverged(
-            answer, orig.assistant_message, [{"name": c.name, "arguments": c.arguments} for c in calls],
+            judged(answer, limit), judged(orig.assistant_message, limit), [{"name": c.name, "arguments": c.arguments} for c in calls],
             [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls], self.opts.divergence_threshold,
             config=self.opts.tool_match, model=getattr(self.ctx.settings, "semantic_model", None))
         if is_div and self.chat.divergence_turn is None:

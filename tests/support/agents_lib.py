@@ -152,3 +152,15 @@ class ExitingEvaluator(_OnRowZero):
         import sys
 
         sys.exit(0)
+
+
+def huge_answers(input):
+    """Answers $HUGE_ANSWER_MB MB of text (random words, barely compressible) on the first turn
+    of the first $HUGE_ANSWER_ROWS rows (default 3); echoes otherwise."""
+    if input.metadata["row_index"] < int(os.environ.get("HUGE_ANSWER_ROWS", "3")) and input.turn_index == 0:
+        rng = random.Random(input.metadata["row_index"])
+        words = [f"{rng.getrandbits(40):x}" for _ in range(4096)]
+        size = int(float(os.environ.get("HUGE_ANSWER_MB", "50")) * 1_000_000)
+        block = " ".join(rng.choice(words) for _ in range(200_000))
+        return (block * (size // len(block) + 1))[:size]
+    return f"echo: {input.new_message['content']}"

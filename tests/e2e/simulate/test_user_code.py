@@ -103,3 +103,25 @@ def test_an_evaluator_calling_sys_exit_is_an_error_row(scen):
     r = replay(d, "--json", "evaluate", info["execution_id"], "--evaluator", "agents_lib:ExitingEvaluator", env=env())
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     assert json.loads(r.stdout)["execution_id"] == info["execution_id"]
+
+
+def test_50_mb_answers_are_scored_within_duckdbs_memory_limit(scen):
+    """Six answers of 50 MB in one batch, DuckDB at its default 512 MB: the execution is scored
+    (each judge read the first REPLAY_EVAL_TEXT_CHARS characters, and the score says so)."""
+    d, scenario_id = scen
+    r = replay(d, *run_args(scenario_id, "agents_lib:huge_answers"), env=env(HUGE_ANSWER_ROWS="6"), timeout=180)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    info = json.loads(r.stdout)
+    assert info["status"] == "completed" and info["completed_chats"] == 12
+    assert info["metrics"]["avg_ground_truth_match"] is not None
+    r = replay(d, "sql", f"select c.row_index, length(t.assistant_message) n, s.evaluator, s.error, "
+                         f"s.detail->>'truncated' note from eval_scores s join chats c using (chat_id) "
+                         f"join chat_turns t using (chat_id) where s.execution_id = '{info['execution_id']}' "
+                         f"and s.turn_index = 0 and t.turn_index = 0 and s.evaluator = 'ground_truth_match' "
+                         f"order by c.row_index", "--format", "json")
+    rows = json.loads(r.stdout)
+    assert [x["n"] for x in rows[:6]] == [50_000_000] * 6  # kept whole in the lake
+    assert all(x["error"] is None for x in rows)
+    assert [x["note"] for x in rows[:6]] == ["judged on the first 100,000 characters of: "
+                                             "turn 0 assistant_message (50,000,000 chars)"] * 6
+    assert all(x["note"] is None for x in rows[6:])
