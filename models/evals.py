@@ -70,7 +70,9 @@ class EvalContext(BaseModel):
     """What an evaluator sees. ``turn_index`` is None for a chat-level evaluation."""
 
     chat: dict[str, Any]  # a row of the `chats` view
-    turns: list[dict[str, Any]]  # the chat's rows of the `chat_turns` view, in order (tool_calls parsed)
+    # the chat's rows of the `chat_turns` view, in order (tool_calls parsed); texts cut to
+    # settings.eval_text_chars characters, a turn with a longer one has truncated: {text: full length}
+    turns: list[dict[str, Any]]
     row: ScenarioRow | None = None  # the scenario row (production's turns), None when it is gone
     turn_index: int | None = None
     settings: Any = None  # for evaluators that call a model (llm_base_url, llm_model, ...)

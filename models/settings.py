@@ -50,12 +50,22 @@ class Settings(BaseSettings):
     semantic_model: Literal["wordllama", "sentence-transformers", "none"] = "wordllama"
     # the similarity an answer needs to pass ground_truth_match (None: the model's calibrated one)
     semantic_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # evaluate: the time an evaluator may take on one chat (all its turns); past it, its scores of
+    # that chat are timeout failures and it is left behind in a thread the process does not wait for
+    evaluator_timeout_s: float = Field(300.0, gt=0)
+    # the characters of a text (an answer, a user message) the evaluators and the divergence
+    # check read: a longer one is judged on its beginning, with a note in the score's detail
+    eval_text_chars: int = Field(100_000, ge=1000)
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
     # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)
     task_runner: Literal["thread", "dask", "ray"] = "thread"
     dask_address: str | None = Field(None, description="tcp://host:8786 of a Dask scheduler; "
                                      "None = a local cluster of two worker processes")
+    # TEST ONLY: a crash point. "chat_turns:N" kills this process (SIGKILL) right after the Nth
+    # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted).
+    test_crash_after: str | None = Field(None, description="test only: chat_turns[:N], a kill -9 between "
+                                         "a batch's two parts")
 
     @property
     def lake_dir(self) -> Path:

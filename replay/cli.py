@@ -75,6 +75,12 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
         except KeyboardInterrupt:
             _say_error("interrupted")
             raise typer.Exit(130) from None
+        except SystemExit as exc:  # user code (an agent, an evaluator) called sys.exit where nothing caught it
+            _say_error(f"user code called sys.exit({exc.code!r}) in replay {ctx.command_path.split(' ', 1)[-1]}; "
+                       "run with --debug for the traceback")
+            if ctx.obj.debug:
+                traceback.print_exception(exc)
+            raise typer.Exit(1) from None
         except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
             if ctx.obj.debug:
                 traceback.print_exception(exc)

@@ -34,6 +34,13 @@ def clip(text: Any, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
+def judged(text: str | None, limit: int | None) -> str | None:
+    """The part of a text a judge (an evaluator, the divergence check) reads: its first ``limit``
+    characters (None: all of it). Judging a 50 MB answer whole costs gigabytes; what an answer
+    says is in its beginning."""
+    return text if text is None or limit is None or len(text) <= limit else text[:limit]
+
+
 def json_text(value: Any) -> str | None:
     """A value as stored in a text column: text as is, anything else as JSON, None as None."""
     if value is None or isinstance(value, str):
@@ -51,4 +58,4 @@ def json_value(value: Any, default: Any = None) -> Any:
     return value
 
 
-__all__ = ["clip", "error_text", "json_text", "json_value", "one_line"]
+__all__ = ["clip", "error_text", "json_text", "json_value", "judged", "one_line"]

@@ -27,16 +27,26 @@ from tasks.store import catalog, lake
 _COLUMN = re.compile(r"^(avg|passk)_[a-z0-9_]+$")
 
 
-def load_execution_data(con, execution_id: str) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
-    """(execution, chats, turns by chat id, scenario rows by row index)."""
+TEXTS = ("user_message", "assistant_message", "original_assistant_message")
+MAX_CHARS = Settings.model_fields["eval_text_chars"].default
+
+
+def load_execution_data(con, execution_id: str, max_chars: int = MAX_CHARS
+                        ) -> tuple[dict, list[dict], dict[str, list[dict]], dict[int, Any]]:
+    """(execution, chats, turns by chat id, scenario rows by row index). A turn's texts are cut
+    to ``max_chars`` characters; a turn with a longer one has ``truncated``: {text: full length}."""
     from tasks import scenario, simulate
 
     ex = simulate.load_execution(con, execution_id)
     chats = catalog.rows(con, "execution_chats", {"execution_id": execution_id})
     turns_by_chat: dict[str, list[dict]] = {}
-    for t in catalog.rows(con, "execution_turns", {"execution_id": execution_id}):
+    for t in catalog.rows(con, "execution_turns", {"execution_id": execution_id, "max_chars": max_chars}):
         t["tool_calls"] = orjson.loads(t["tool_calls"]) if t["tool_calls"] else []
         t["original_tool_calls"] = orjson.loads(t["original_tool_calls"]) if t["original_tool_calls"] else []
+        lengths = {k: t.pop(f"{k}_chars") for k in TEXTS}
+        cut = {k: n for k, n in lengths.items() if n is not None and n > max_chars}
+        if cut:
+            t["truncated"] = cut
         turns_by_chat.setdefault(t["chat_id"], []).append(t)
     try:
         _sc, rows, _agent = scenario.get_scenario(con, ex["scenario_id"])
@@ -76,25 +86,74 @@ def store_metrics(con, metrics: dict[str, Any]) -> None:
                 row)
 
 
-def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score every chat and turn of an execution; store the scores, the evaluators' specs and the
-    metrics row; returns the metrics row."""
+class Scoring:
+    """What scoring an execution needs, read from the catalog: its chats, turns and scenario
+    rows, and the evaluators (built-in and custom)."""
+
+    def __init__(self, con, settings, execution_id: str, evals: list[Any]) -> None:
+        self.execution_id, self.evals = execution_id, evals
+        ex, self.chats, self.turns_by_chat, self.rows_by_index = load_execution_data(
+            con, execution_id, getattr(settings, "eval_text_chars", MAX_CHARS))
+        self.context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
+
+
+def load_evaluators(settings, evaluator_refs: list[str] | None) -> list[Any]:
+    """The built-ins and the custom ``module:Class`` evaluators (user code: imported before any
+    lock is taken)."""
+    from tasks.evaluate import evaluators as ev
+
+    return ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
+
+
+def score(settings, s: Scoring) -> list[EvalScore]:
+    """Run the evaluators (no catalog: user code, each under ``settings.evaluator_timeout_s``
+    per chat). A score of a turn (or a chat) whose texts were cut says so in its detail."""
+    from tasks.evaluate import evaluators as ev
+
+    scores = ev.run_evaluators(s.evals, s.chats, s.turns_by_chat, s.rows_by_index, settings, context=s.context,
+                               timeout_s=getattr(settings, "evaluator_timeout_s", None))
+    cut = {(t["chat_id"], t["turn_index"]): t["truncated"] for ts in s.turns_by_chat.values() for t in ts
+           if t.get("truncated")}
+    limit = getattr(settings, "eval_text_chars", MAX_CHARS)
+    for sc in scores:
+        sc.execution_id = s.execution_id
+        note = truncation_note(sc, cut, limit)
+        if note:
+            sc.detail = {**(sc.detail or {}), "truncated": note}
+    return scores
+
+
+def truncation_note(sc: EvalScore, cut: dict[tuple[str, int], dict[str, int]], limit: int) -> str | None:
+    """What the evaluator did not read of a score's turn (its chat's turns, for a chat score)."""
+    turns = ([(sc.turn_index, cut[(sc.chat_id, sc.turn_index)])] if (sc.chat_id, sc.turn_index) in cut
+             else sorted((i, c) for (chat, i), c in cut.items() if chat == sc.chat_id) if sc.turn_index is None
+             else [])
+    if not turns:
+        return None
+    parts = [f"turn {i} {k} ({n:,} chars)" for i, c in turns for k, n in c.items()]
+    return f"judged on the first {limit:,} characters of: " + ", ".join(parts)
+
+
+def store(con, settings, s: Scoring, scores: list[EvalScore]) -> dict[str, Any]:
+    """Store the scores, the evaluators' specs and the metrics row; returns the metrics row."""
     from tasks.evaluate import evaluators as ev
     from tasks.evaluate.metrics import execution_metrics
 
-    ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
-    evals = ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
-    context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
-    scores = ev.run_evaluators(evals, chats, turns_by_chat, rows_by_index, settings, context=context)
-    for s in scores:
-        s.execution_id = execution_id
-    write_scores(settings.lake_dir, execution_id, scores)
+    write_scores(settings.lake_dir, s.execution_id, scores)
     catalog.refresh_views(con, settings.lake_dir)
-    specs = [ev.spec_of(e, [s for s in scores if s.evaluator == e.name]) for e in evals]
-    save_specs(con, evals, specs)
-    metrics = execution_metrics(execution_id, chats, scores, specs)
+    specs = [ev.spec_of(e, [x for x in scores if x.evaluator == e.name]) for e in s.evals]
+    save_specs(con, s.evals, specs)
+    metrics = execution_metrics(s.execution_id, s.chats, scores, specs)
     store_metrics(con, metrics)
     return metrics
+
+
+def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
+    """Score every chat and turn of an execution on ``con``; store the scores, the evaluators'
+    specs and the metrics row; returns the metrics row. (:func:`evaluate_step` does the same
+    without holding the catalog while the evaluators run.)"""
+    s = Scoring(con, settings, execution_id, load_evaluators(settings, evaluator_refs))
+    return store(con, settings, s, score(settings, s))
 
 
 def tool_descriptions(con, ex: Any) -> dict[str, str]:
@@ -151,9 +210,14 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the composition
 def evaluate_step(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score an execution under the writer lock; returns its metrics row."""
+    """Score an execution; returns its metrics row. The writer lock is held only to read the
+    execution and then to store its scores, never while the evaluators (user code) run."""
+    evals = load_evaluators(settings, evaluator_refs)
     with catalog.writer(settings) as con:
-        return evaluate(con, settings, execution_id, evaluator_refs)
+        s = Scoring(con, settings, execution_id, evals)
+    scores = score(settings, s)
+    with catalog.writer(settings) as con:
+        return store(con, settings, s, scores)
 
 
 def run_evaluation(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None,

@@ -34,9 +34,7 @@ what to do), :class:`AgentReplyError` (a malformed reply, not transient),
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
-import functools
 import importlib
 import importlib.util
 import inspect
@@ -67,6 +65,7 @@ from tasks.common.retry import (
 )
 from tasks.common.secrets import scrub, scrub_url, url_secrets
 from tasks.common.text import one_line
+from tasks.common.usercode import DaemonPool, user_exit
 
 log = logging.getLogger("replay.agents")
 
@@ -289,10 +288,16 @@ def normalize_response(value: Any, where: str = "the agent") -> AgentResponse:
 # --------------------------------------------------------------------------- Python agents
 
 
+class AgentExit(AgentError):
+    """The agent called ``sys.exit`` or raised another ``BaseException`` that is not an
+    ``Exception``: an error of that turn (the chat fails), never the end of Replay."""
+
+
 class PythonAgent:
-    """A Python callable taking an ``AgentInput``. A sync one runs in this agent's own thread
-    pool (sized to the run's concurrency, so chats are not capped by asyncio's default
-    executor); note that a thread cannot be stopped: on a timeout it runs on, unawaited."""
+    """A Python callable taking an ``AgentInput``. A sync one runs in this agent's own daemon
+    threads (as many as the run's concurrency, so chats are not capped by asyncio's default
+    executor). A thread cannot be stopped: on a timeout the call is given up on and runs on,
+    unawaited, in a thread the process does not wait for at exit (``tasks.common.usercode``)."""
 
     kind = "python"
 
@@ -301,28 +306,30 @@ class PythonAgent:
         self.ref = ref
         self.is_async = _is_async_callable(fn)
         self._threads = max(1, min(int(threads), MAX_THREADS))
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: DaemonPool | None = None
 
     def __repr__(self) -> str:
         return f"PythonAgent({self.ref!r})"
 
     async def respond(self, inp: AgentInput) -> AgentResponse:
-        if self.is_async:
-            result = self.fn(inp)
-        else:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    self._threads, thread_name_prefix="replay-agent")
-            ctx = contextvars.copy_context()
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._pool, functools.partial(ctx.run, self.fn, inp))
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            if self.is_async:
+                result = self.fn(inp)
+            else:
+                if self._pool is None:
+                    self._pool = DaemonPool(self._threads, name="replay-agent")
+                result = await self._pool.run(contextvars.copy_context().run, self.fn, inp)
+            if inspect.isawaitable(result):
+                result = await result
+        except (Exception, KeyboardInterrupt, asyncio.CancelledError):
+            raise
+        except BaseException as exc:  # SystemExit & co. from the agent: this turn's error
+            raise AgentExit(user_exit(exc, "the agent") or type(exc).__name__) from None
         return normalize_response(result, where=f"agent {self.ref}")
 
     async def aclose(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
 
@@ -711,7 +718,7 @@ async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float |
 
 
 __all__ = [
-    "Agent", "AgentError", "AgentHTTPError", "AgentLoadError", "AgentReplyError",
+    "Agent", "AgentError", "AgentExit", "AgentHTTPError", "AgentLoadError", "AgentReplyError",
     "AgentTimeout", "AgentToolLoopError", "AgentUnavailable", "HttpAgent", "LIVE_TOOL_ERROR",
     "MAX_TOOL_ROUNDS", "PythonAgent", "call_with_retries", "is_transient", "load_agent",
     "load_http_agent", "load_python_agent", "normalize_response", "normalize_tool_call",

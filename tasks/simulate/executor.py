@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import itertools
+import os
+import signal
 import sys
 import time
 import uuid
@@ -198,11 +201,15 @@ class _Conversation:
                                   "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else "error")
 
     def _check_divergence(self, i: int, answer: str | None, calls: list[ToolCallLog], orig: Any) -> float | None:
-        """The answer's similarity to production's; the first divergent turn is remembered."""
+        """The answer's similarity to production's; the first divergent turn is remembered. Both
+        answers are judged on their first ``settings.eval_text_chars`` characters (as the
+        evaluators: an answer of 50 MB is not embedded whole)."""
+        from tasks.common.text import judged
         from tasks.simulate.divergence import diverged
 
+        limit = getattr(self.ctx.settings, "eval_text_chars", None)
         is_div, score, _reason = diverged(
-            answer, orig.assistant_message, [{"name": c.name, "arguments": c.arguments} for c in calls],
+            judged(answer, limit), judged(orig.assistant_message, limit), [{"name": c.name, "arguments": c.arguments} for c in calls],
             [{"name": c.name, "arguments": c.arguments} for c in orig.tool_calls], self.opts.divergence_threshold,
             config=self.opts.tool_match, model=getattr(self.ctx.settings, "semantic_model", None))
         if is_div and self.chat.divergence_turn is None:
@@ -247,19 +254,49 @@ def _tool_row(c: ToolCallLog) -> dict[str, Any]:
             "status": c.status, "source": c.source, "matched_turn": c.matched_turn}
 
 
+_BATCHES_WRITTEN = itertools.count(1)
+
+
+def crash_point(crash_after: str | None, where: str) -> None:
+    """TEST ONLY (``REPLAY_TEST_CRASH_AFTER=where[:N]``): kill -9 this process at ``where`` of the
+    Nth batch it writes, to test what a crash there leaves behind."""
+    if not crash_after:
+        return
+    at, _, n = crash_after.partition(":")
+    if at == where and next(_BATCHES_WRITTEN) == int(n or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def write_batch(lake_dir: Path, execution_id: str, results: list[tuple[ChatRecord, list[ChatTurnRecord]]],
-                name: str | None = None) -> None:
-    """One finished batch -> one atomic part per table (turns first: a chat row means its turns
-    are there). ``name``: the parts' file name (a batch that may run again names its own, so
-    that it replaces its parts instead of adding rows); a new unique one by default."""
+                name: str | None = None, crash_after: str | None = None) -> None:
+    """One finished batch -> one atomic part per table, both of one name: chat_turns first, then
+    chats, the batch's commit (the `chat_turns` view shows a chat's turns once its chat row is
+    there; :func:`discard_half_batches` removes a turns part whose chats part never came).
+    ``name``: the parts' file name (a batch that may run again names its own, so that it
+    replaces its parts instead of adding rows); a new unique one by default.
+    ``crash_after``: the test-only crash point (settings.test_crash_after)."""
     name = name or f"part-{int(time.time() * 1e6)}-{uuid.uuid4().hex[:6]}.parquet"
     turn_rows = [{**t.model_dump(exclude={"tool_calls", "original_tool_calls"}), "execution_id": execution_id,
                   "tool_calls": [_tool_row(c) for c in t.tool_calls],
                   "original_tool_calls": t.original_tool_calls} for _, ts in results for t in ts]
     lake.write_atomic(pa.Table.from_pylist(turn_rows, schema=lake.CHAT_TURNS),
                       exec_dir(lake_dir, "chat_turns", execution_id) / name)
+    crash_point(crash_after, "chat_turns")
     lake.write_atomic(pa.Table.from_pylist([c.model_dump() for c, _ in results], schema=lake.CHATS),
                       exec_dir(lake_dir, "chats", execution_id) / name)
+
+
+def discard_half_batches(lake_dir: Path, execution_id: str) -> list[str]:
+    """Remove the chat_turns parts of an execution whose chats part (the same name) was never
+    written: a batch cut by a crash between its two parts. Its chats are not finished, so they
+    run again; without this their turns would count twice. Call it under
+    :func:`execution_lock` (no batch of the execution is being written). Returns the names."""
+    chats = exec_dir(lake_dir, "chats", execution_id)
+    turns = exec_dir(lake_dir, "chat_turns", execution_id)
+    half = [p for p in sorted(turns.glob("*.parquet")) if not (chats / p.name).exists()] if turns.is_dir() else []
+    for p in half:
+        p.unlink(missing_ok=True)
+    return [p.name for p in half]
 
 
 def finished_chats(lake_dir: Path, execution_id: str) -> dict[str, str]:
@@ -353,7 +390,8 @@ async def run_chats(ctx: ChatContext, chats: list[tuple[str, ScenarioRow, int]],
 async def run_batch_now(ctx: ChatContext, no: int, batch: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
                         progress: Progress | None) -> int:
     results = await asyncio.gather(*(run_chat(ctx, cid, row, k) for cid, row, k in batch))
-    await asyncio.to_thread(write_batch, lake_dir, ctx.execution_id, results)
+    await asyncio.to_thread(write_batch, lake_dir, ctx.execution_id, results,
+                            crash_after=getattr(ctx.settings, "test_crash_after", None))
     failed = sum(1 for c, _ in results if c.status == "failed")
     if progress is not None:
         progress.batch_done(len(results), failed, no)

@@ -108,7 +108,8 @@ def run_batch_here(settings_fields: dict[str, Any], execution_id: str, scenario_
                 await ctx.llm_client.aclose()
 
     results = executor.run_async(go())
-    executor.write_batch(settings.lake_dir, execution_id, results, part_name(batch))
+    executor.write_batch(settings.lake_dir, execution_id, results, part_name(batch),
+                         crash_after=settings.test_crash_after)
     failed = sum(1 for c, _ in results if c.status == "failed")
     return {"batch": batch_no, "chats": len(results), "completed": len(results) - failed, "failed": failed,
             "pid": os.getpid(), "seconds": round(time.perf_counter() - t0, 3)}

@@ -22,6 +22,7 @@ from tasks.simulate.executor import (
     Progress,
     RunError,
     create_run,
+    discard_half_batches,
     execution_lock,
     finish,
     finished_chats,
@@ -72,6 +73,7 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
     mode = runner.kind if settings.task_runner == "thread" else f"{runner.kind}-{settings.task_runner}"
     with execution_lock(settings.lake_dir, execution_id):
         try:
+            discard_half_batches(settings.lake_dir, execution_id)  # a crash cut a batch in two
             done = finished_chats(settings.lake_dir, execution_id)
             todo = [c for c in plan(execution_id, rows, ex.options.repeat) if c[0] not in done]
             if todo:

@@ -92,7 +92,7 @@ def write_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        pq.write_table(table, tmp, compression=compression, row_group_size=32_768, write_page_checksum=True)
+        _write_parquet(table, tmp, compression)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -110,6 +110,43 @@ def read_part(path: str | Path, columns: list[str] | None = None, schema: pa.Sch
     ``OSError`` instead of decoding into other values (a page without a checksum, in a part
     written before checksums, is read as it is)."""
     return pq.read_table(path, columns=columns, schema=schema, page_checksum_verification=True)
+
+
+ROW_GROUP_ROWS = 32_768
+ROW_GROUP_BYTES = 32 * 1024 * 1024  # a reader holds a row group's column at once: keep it small
+
+
+def row_group_bounds(table: pa.Table, max_bytes: int = ROW_GROUP_BYTES, max_rows: int = ROW_GROUP_ROWS) -> list[int]:
+    """Where ``table``'s row groups start: at most ``max_rows`` rows and, as far as one row
+    allows, ``max_bytes`` of data each (its text counted exactly, the rest as an average a row).
+    A part whose answers are 50 MB each must not put them all in one row group: DuckDB would
+    read that column of the group in one allocation, beyond its memory limit."""
+    n = table.num_rows
+    if n == 0 or table.nbytes <= max_bytes:
+        return list(range(0, max(n, 1), max_rows))
+    texts = [c for c, f in zip(table.columns, table.schema, strict=True)
+             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)]
+    text_bytes = [pc.fill_null(pc.binary_length(c), 0).to_numpy() for c in texts]
+    rest = max(0, table.nbytes - sum(int(b.sum()) for b in text_bytes)) / n
+    row = sum(text_bytes) + rest if text_bytes else [rest] * n
+    bounds, size, start = [0], 0.0, 0
+    for i in range(n):
+        if i > start and (size + row[i] > max_bytes or i - start >= max_rows):
+            bounds.append(i)
+            size, start = 0.0, i
+        size += row[i]
+    return bounds
+
+
+def _write_parquet(table: pa.Table, path: Path, compression: str) -> None:
+    bounds = row_group_bounds(table)
+    if len(bounds) == 1:
+        pq.write_table(table, path, compression=compression, row_group_size=ROW_GROUP_ROWS,
+                       write_page_checksum=True)
+        return
+    with pq.ParquetWriter(path, table.schema, compression=compression, write_page_checksum=True) as w:
+        for start, end in zip(bounds, bounds[1:] + [table.num_rows], strict=True):
+            w.write_table(table.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
 
 
 def publish(staged: Path, lake: Path, table: str, day: str, name: str) -> Path:

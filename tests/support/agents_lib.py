@@ -82,3 +82,85 @@ class ShortAnswers:
 
         words = len((ctx.turn or {}).get("assistant_message") or "".split())
         return EvalResult(value=float(words), passed=words <= 40, reason=f"{words} words")
+
+
+# --------------------------------------------------------------------------- user code that misbehaves
+# (tests/e2e/simulate/test_user_code.py): the turn or chat it misbehaves on is row 0's second turn
+def _is_the_one(input) -> bool:
+    return input.metadata["row_index"] == 0 and input.turn_index == 1
+
+
+def _mark(name: str) -> None:
+    """Touch $MARK_DIR/name: the test waits for it to know the misbehaviour has started."""
+    if os.environ.get("MARK_DIR"):
+        open(os.path.join(os.environ["MARK_DIR"], name), "a").close()
+
+
+def sync_hangs(input):
+    """A sync agent that never returns on one turn (a blocking call without a timeout)."""
+    if _is_the_one(input):
+        import threading
+
+        threading.Event().wait()
+    return f"echo: {input.new_message['content']}"
+
+
+def sync_exits(input):
+    """A sync agent that calls sys.exit(0) on one turn."""
+    if _is_the_one(input):
+        import sys
+
+        sys.exit(0)
+    return f"echo: {input.new_message['content']}"
+
+
+async def async_exits(input):
+    """An async agent that raises SystemExit(3) on one turn."""
+    if _is_the_one(input):
+        raise SystemExit(3)
+    return f"echo: {input.new_message['content']}"
+
+
+class _OnRowZero:
+    version = "1"
+    level = "chat"
+
+    def evaluate(self, ctx):
+        if ctx.chat["row_index"] == 0:
+            self.misbehave()
+        return True
+
+
+class HangingEvaluator(_OnRowZero):
+    """Never returns on row 0's chats (marks that it started hanging)."""
+
+    name = "hangs"
+
+    def misbehave(self):
+        import threading
+
+        _mark("evaluator-hangs")
+        threading.Event().wait()
+
+
+class ExitingEvaluator(_OnRowZero):
+    """Calls sys.exit(0) on row 0's chats."""
+
+    name = "exits"
+
+    def misbehave(self):
+        import sys
+
+        sys.exit(0)
+
+
+def huge_answers(input):
+    """Answers $HUGE_ANSWER_MB MB of text (random words, barely compressible) on the first turn
+    of the first $HUGE_ANSWER_ROWS rows (default 3); echoes otherwise."""
+    if input.metadata["row_index"] < int(os.environ.get("HUGE_ANSWER_ROWS", "3")) and input.turn_index == 0:
+        rng = random.Random(input.metadata["row_index"])
+        words = [f"{rng.getrandbits(40):x}" for _ in range(4096)]
+        size = int(float(os.environ.get("HUGE_ANSWER_MB", "50")) * 1_000_000)
+        block = " ".join(rng.choice(words) for _ in range(200_000))
+        return (block * (size // len(block) + 1))[:size]
+    return f"echo: {input.new_message['content']}"

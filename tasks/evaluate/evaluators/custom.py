@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from models.evals import EvalContext, EvalResult
 from tasks.common.errors import ReplayError
 from tasks.common.text import error_text
+from tasks.common.usercode import user_exit
 from tasks.evaluate.evaluators.base import finite
 
 # --------------------------------------------------------------------------- loading
@@ -60,6 +61,16 @@ class CustomEvaluator:
             close()
 
 
+def _user_call(fn: Callable[[], Any], failed: Callable[[str], str]) -> Any:
+    """``fn()``; anything it raises (an import error, ``sys.exit``) -> EvaluatorLoadError(failed(why))."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - any failure is the user's to fix, sys.exit too
+        raise EvaluatorLoadError(failed(user_exit(e, "it") or error_text(e))) from None
+
+
 def load_evaluator(ref: str) -> CustomEvaluator:
     """A custom evaluator from ``module:Class`` (the class is instantiated without
     arguments; an instance or a factory function also works). Raises EvaluatorLoadError
@@ -67,22 +78,16 @@ def load_evaluator(ref: str) -> CustomEvaluator:
     if not isinstance(ref, str) or ref.count(":") != 1 or not all(p.strip() for p in ref.split(":")):
         raise EvaluatorLoadError(f"evaluator {ref!r} is not 'module:Class' (e.g. my_evals:Polite)")
     mod_name, attr = (p.strip() for p in ref.split(":"))
-    try:
-        module = importlib.import_module(mod_name)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's to fix
-        raise EvaluatorLoadError(f"evaluator {ref!r}: cannot import {mod_name!r} "
-                                 f"({error_text(e)})") from None
+    module = _user_call(lambda: importlib.import_module(mod_name),
+                        lambda why: f"evaluator {ref!r}: cannot import {mod_name!r} ({why})")
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise EvaluatorLoadError(f"evaluator {ref!r}: {mod_name!r} has no {attr!r}")
         obj = getattr(obj, part)
     if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "evaluate")):
-        try:
-            obj = obj()
-        except Exception as e:  # noqa: BLE001
-            raise EvaluatorLoadError(f"evaluator {ref!r}: {attr}() failed ({error_text(e)}); "
-                                     "it must build without arguments") from None
+        obj = _user_call(obj, lambda why: f"evaluator {ref!r}: {attr}() failed ({why}); "
+                                          "it must build without arguments")
     missing = [a for a in ("name", "version") if not getattr(obj, a, None)]
     if not callable(getattr(obj, "evaluate", None)):
         missing.append("evaluate()")

@@ -40,7 +40,10 @@ def expected_shape(decl: tables.Table) -> list[tuple[str, str]]:
 
 
 def blank_row(decl: tables.Table) -> dict:
-    return {c.name: lake.blank(c.type, AT) for c in decl.columns}
+    row = {c.name: lake.blank(c.type, AT) for c in decl.columns}
+    if "chat_id" in row:  # a chat's turns are visible once its chat row is: one chat for both
+        row["chat_id"] = "chat-0"
+    return row
 
 
 def write_blank_parts(lake_dir, decls=tables.LAKE) -> None:
