@@ -118,3 +118,16 @@ def test_ordinary_queries_and_allow_files(box):
     assert allowed.returncode == 0 and allowed.stdout.splitlines() == ["value", SECRET], allowed.stderr
     assert_one_line_error(outside_allowed)  # the catalog file itself is outside the lake
 
+
+def test_replays_create_where_attacks_are_one_line(box):
+    """The CLI face of finding 4 (tests/sql/scenario/test_where_predicate.py has every case)."""
+    secret = box["outside"] / "secret.csv"
+    r1, r2 = (replay(box["data"], "replays", "create", "--project", "support-agent", "--type", "session",
+                     "--where", where, timeout=120)
+              for where in ("true) OR (true",
+                            f"false) UNION SELECT value FROM read_csv('{secret}') --"))
+    for r in (r1, r2):
+        assert "--where must be one predicate" in assert_one_line_error(r)
+        assert SECRET not in r.stdout + r.stderr
+    listed = replay(box["data"], "--json", "replays", "list")
+    assert listed.returncode == 0 and SECRET not in listed.stdout
