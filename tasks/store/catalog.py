@@ -92,10 +92,12 @@ def lake_source(lake_dir: Path, table: str | tables.Table, absolute: bool = Fals
     none. The files are read by name, under the typed empty relation: a declared column no
     file has yet (the lake is older than the column) reads NULL. The files are named relative
     to the data dir (``lake/<table>/*/*.parquet``, found through ``file_search_path``) unless
-    ``absolute``."""
+    ``absolute`` or the data dir's path has a comma (``file_search_path`` is a comma-separated
+    list: such a data dir's views name its absolute path, and are rebuilt when it moves)."""
     decl = _declared(table)
     if not lake.has_files(lake_dir, decl.name):
         return empty_relation(decl)
+    absolute = absolute or "," in str(lake_dir.resolve())
     where = lake_dir.resolve() if absolute else Path(lake_dir.name)
     files = (f"read_parquet({quote(lake.table_glob(where, decl.name))}, hive_partitioning = false, "
              f"union_by_name = true)")
@@ -177,7 +179,8 @@ def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
 
 def catalog_shape(lake_dir: Path) -> str:
     """A digest of what :func:`init_catalog` makes: the catalog tables' DDL and the views' SQL
-    (which depend on which lake tables have files yet, not on where the data dir is)."""
+    (which depend on which lake tables have files yet, not on where the data dir is — but for
+    a path with a comma, see :func:`lake_source`)."""
     ddl = [create_table_sql(decl) for decl in tables.CATALOG]
     views = [view_sql(decl, lake_dir) for decl in tables.LAKE + tables.CATALOG if decl.view]
     return hashlib.sha256("\n".join(ddl + views).encode()).hexdigest()[:16]

@@ -51,3 +51,13 @@ def test_moved_and_copied_data_dirs(tmp_path):
     moved, copy = counts(c, b)
     assert moved == grown and copy == grown
     assert not a.exists()
+
+
+def test_a_data_dir_with_a_comma_in_its_path_moves_too(tmp_path):
+    """``file_search_path`` is a comma-separated list: such a data dir's views name its absolute
+    path; ``replay sql`` reads the moved lake all the same, a writer rebuilds the views."""
+    a, b = tmp_path / "x,y" / "a", tmp_path / "x,y" / "b"
+    assert replay(a, "ingest", SAMPLES_DIR / "otlp").returncode == 0
+    subprocess.run(["mv", str(a), str(b)], check=True)
+    (moved,) = counts(b)
+    assert moved["spans"] == 139
