@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.simulate import Mode, RunOptions, ToolMode
 
@@ -83,6 +83,21 @@ class NightlyParams(BaseModel):
                         "(phoenix_api_key_block, agent_api_key_block, llm_api_key_block), or set "
                         "REPLAY_PHOENIX_API_KEY / REPLAY_AGENT_API_KEY / REPLAY_LLM_API_KEY for the worker")
         return data
+
+    @field_validator("select_where")
+    @classmethod
+    def _one_predicate(cls, where: str) -> str:
+        """Refused here, when the parameters are set, as ``replays create --where`` refuses it:
+        DuckDB must parse it as exactly one expression (what it may read is decided where it
+        runs: the project's sessions, in a sandbox)."""
+        import duckdb
+
+        try:
+            duckdb.SQLExpression(where)
+        except duckdb.Error as exc:
+            first = " ".join((str(exc).splitlines() or [type(exc).__name__])[0].split())
+            raise ValueError(f"select_where must be one predicate over the sessions view: {first}") from None
+        return where
 
     @model_validator(mode="after")
     def _one_source(self) -> NightlyParams:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -175,6 +174,10 @@ def ingest(
 
 
 # --------------------------------------------------------------------------- sql
+TABLE_ROWS = 100  # rows the table format shows unless --all
+TABLE_CELL = 60  # characters a table cell shows (csv and json print every value in full)
+
+
 @app.command("sql")
 @handled
 def sql_cmd(
@@ -182,14 +185,26 @@ def sql_cmd(
     query: str = typer.Argument(..., help="Read-only SQL over the views (spans, turns, sessions, rejects, ...)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
+    all_rows: bool = typer.Option(False, "--all", help=f"The table shows every row, not the first {TABLE_ROWS}."),
+    allow_files: Optional[list[Path]] = typer.Option(
+        None, "--allow-files", help="Also let the query read this directory (or file); repeatable. "
+                                    "Without it the query reads the lake only."),
 ) -> None:
-    """Run a read-only SQL query on the catalog (never starts Prefect)."""
+    """Run one read-only SQL statement on the catalog (never starts Prefect). It can read the
+    lake's views and nothing else on disk; csv and json stream every row in full, the table
+    shows the first 100 rows (--all: every row) with long cells cut."""
     fmt_ = "json" if _json_flag(ctx, json_out) else fmt
     if fmt_ not in ("table", "json", "csv"):
         raise UserError(f"unknown --format {fmt_!r}: use table, json or csv")
+    missing = [str(p) for p in allow_files or [] if not p.exists()]
+    if missing:
+        raise UserError(f"--allow-files: no such file or directory: {', '.join(missing)}")
     from tasks.store import catalog
 
-    print_rows(*_on_catalog(ctx, catalog.run_read_only, query), fmt_)
+    with catalog.sql_reader(ctx.obj.settings(), allow_files or []) as con:
+        cols, batches = catalog.stream_read_only(con, query)
+        write_rows(cols, batches, fmt_, max_rows=None if all_rows else TABLE_ROWS, cell_chars=TABLE_CELL,
+                   page_rows=TABLE_ROWS)
 
 
 def _cell(v: Any) -> Any:
@@ -198,24 +213,82 @@ def _cell(v: Any) -> Any:
     return v
 
 
+def _short(v: Any, chars: int | None) -> tuple[str, bool]:
+    """A table cell: one line, at most ``chars`` characters (an ellipsis ends a cut one)."""
+    text = "" if v is None else str(_cell(v))
+    if chars is None:
+        return text, False
+    text = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
+    return (text[:chars - 1] + "…", True) if len(text) > chars else (text, False)
+
+
 def print_rows(cols: list[str], rows: list[tuple], fmt: str) -> None:
+    write_rows(cols, [rows], fmt)
+
+
+def write_rows(cols: list[str], batches: Iterable[list[tuple]], fmt: str, max_rows: int | None = None,
+               cell_chars: int | None = None, page_rows: int | None = None) -> None:
+    """Rows as json (one array of row objects), csv (a header line, then rows) or a table. json and
+    csv are written batch by batch as the rows come; the table shows ``max_rows`` rows at most (it
+    says how many it left out), cuts cells to ``cell_chars`` and, uncapped, prints a table every
+    ``page_rows`` rows."""
     if fmt == "json":
-        _emit_json([dict(zip(cols, r, strict=False)) for r in rows])
+        _write_json(cols, batches)
     elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(cols)
-        for r in rows:
-            w.writerow(["" if v is None else _cell(v) for v in r])
-        sys.stdout.write(buf.getvalue())
+        for batch in batches:
+            w.writerows(["" if v is None else _cell(v) for v in r] for r in batch)
     else:
+        _write_table(cols, batches, max_rows, cell_chars, page_rows)
+
+
+def _write_json(cols: list[str], batches: Iterable[list[tuple]]) -> None:
+    """One JSON array, the same bytes as ``orjson.dumps`` of the whole list, written a batch at a time."""
+    first = True
+    sys.stdout.write("[")
+    for batch in batches:
+        body = orjson.dumps([dict(zip(cols, r, strict=False)) for r in batch], default=_jsonable).decode()[1:-1]
+        if body:
+            sys.stdout.write(body if first else "," + body)
+            first = False
+    sys.stdout.write("]\n")
+
+
+def _write_table(cols: list[str], batches: Iterable[list[tuple]], max_rows: int | None,
+                 cell_chars: int | None, page_rows: int | None) -> None:
+    """A rich table of the first ``max_rows`` rows; the rest are counted, not kept. With
+    ``page_rows`` (``replay sql --all``) every ``page_rows`` rows are printed as they come, each
+    page a table with its header."""
+    page: list[list[str]] = []
+    shown = total = 0
+    cut = False
+
+    def flush() -> None:
         t = Table(show_lines=False)
         for c in cols:
             t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*("" if v is None else str(_cell(v)) for v in r))
+        for cells in page:
+            t.add_row(*cells)
         out.print(t)
-        out.print(f"({len(rows)} rows)")
+        page.clear()
+
+    for batch in batches:
+        total += len(batch)
+        for r in batch[:None if max_rows is None else max(0, max_rows - shown)]:
+            cells = [_short(v, cell_chars) for v in r]
+            cut = cut or any(c for _, c in cells)
+            page.append([text for text, _ in cells])
+            shown += 1
+            if page_rows and len(page) == page_rows:
+                flush()
+    if page or shown == 0:
+        flush()
+    note = f" (long cells cut to {cell_chars} characters: --format csv or json prints them in full)" if cut else ""
+    if shown < total:
+        out.print(f"({shown} of {total} rows shown: {total - shown} not shown; --all shows every row){note}")
+    else:
+        out.print(f"({total} rows){note}")
 
 
 # --------------------------------------------------------------------------- check

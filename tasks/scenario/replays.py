@@ -9,9 +9,11 @@ lists what is allowed, anything else is refused. Every transition's time is kept
 from __future__ import annotations
 
 import uuid
+import warnings
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import orjson
 
 from models.scenario import TRANSITIONS, ReplaySession, ReplayType
@@ -41,15 +43,45 @@ def check_transition(current: str, new: str) -> None:
         raise ReplaySessionError(f"a replay session in state {current} cannot move to {new}")
 
 
-def _check_predicate(con, view: str, where: str) -> None:
-    """The --where text must be one SQL expression over the view (no second statement)."""
-    text = f"SELECT 1 FROM {view} WHERE ({where})"
+class NothingSelected(ReplaySessionError):
+    """A valid selection that keeps no session (or trace) of the project."""
+
+
+def where_expression(where: str) -> duckdb.Expression:
+    """``where`` parsed by DuckDB as exactly one expression, or a one-line refusal: parentheses
+    that close the predicate early, a UNION, a second statement or a modifier do not parse as
+    one expression."""
     try:
-        statements = con.extract_statements(text)
-    except Exception as exc:  # noqa: BLE001 - duckdb parser errors
-        raise ReplaySessionError(f"--where is not a valid predicate over {view}: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1 or statements[0].type.name != "SELECT":
-        raise ReplaySessionError(f"--where must be one predicate over the {view} view, not statements")
+        return duckdb.SQLExpression(where)
+    except duckdb.Error as exc:
+        raise ReplaySessionError(f"--where must be one predicate (a boolean expression over the view's "
+                                 f"columns): {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join((str(exc).splitlines() or [type(exc).__name__])[0].split())
+
+
+def _where_ids(con, project: str, replay_type: ReplayType, where: str) -> list[str]:
+    """The ids of the project's sessions (or traces) that ``where`` keeps. The predicate is bound
+    over the project's rows only: they are copied into a sandbox (an in-memory database with
+    external access off) where it is evaluated, so it can read neither a file nor another
+    project's rows."""
+    view, key = ("sessions", "session_id") if replay_type == "session" else ("turns", "trace_id")
+    expr = where_expression(where)
+    with warnings.catch_warnings():  # "an extra copy of the rows": one project's rows, once
+        warnings.simplefilter("ignore")
+        rows = con.execute(catalog.sql(f"project_{view}"), {"project": project}).to_arrow_table()
+    memory_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with catalog.sandbox(view, rows, memory_limit) as box:
+        rel = box.table(view)
+        try:
+            kind = str(rel.select(expr).types[0])
+            if kind != "BOOLEAN":
+                raise ReplaySessionError(f"--where must be one predicate (a boolean expression), not a {kind}: {where}")
+            return [r[0] for r in rel.filter(expr).order(f"started_at, {key}").select(key).fetchall()]
+        except duckdb.Error as exc:
+            raise ReplaySessionError(f"--where failed on the {view} view: {_first_line(exc)}") from None
 
 
 def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None, select_all: bool,
@@ -74,18 +106,13 @@ def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None
             raise ReplaySessionError(f"{noun} id{'s' if len(other) > 1 else ''} of another project than {project}: "
                               + ", ".join(f"{i} ({rows[i]})" for i in other[:10]))
         return wanted
-    view = "sessions" if replay_type == "session" else "turns"
-    predicate = where or "true"
     if where:
-        _check_predicate(con, view, where)
-    try:
-        found = [r[0] for r in con.execute(catalog.sql(f"{noun}_ids_of_project").replace("{where}", predicate),
-                                           {"project": project}).fetchall()]
-    except Exception as exc:  # noqa: BLE001 - a user predicate that does not bind
-        raise ReplaySessionError(f"--where failed on the {view} view: {str(exc).splitlines()[0]}") from None
+        found = _where_ids(con, project, replay_type, where)
+    else:
+        found = [r[0] for r in con.execute(catalog.sql(f"{noun}_ids_of_project"), {"project": project}).fetchall()]
     if not found:
         what = f"matching --where {where!r}" if where else "at all"
-        raise ReplaySessionError(f"project {project} has no {noun}s {what}; nothing to replay")
+        raise NothingSelected(f"project {project} has no {noun}s {what}; nothing to replay")
     return found
 
 
@@ -155,18 +182,5 @@ def create_selection(con, project: str, where: str) -> ReplaySession | None:
     any other refusal is raised."""
     try:
         return create(con, project, "session", where=where)
-    except ReplaySessionError:
-        if _selects_nothing(con, project, where):
-            return None
-        raise
-
-
-def _selects_nothing(con, project: str, where: str) -> bool:
-    text = catalog.sql("session_ids_of_project").replace("{where}", where)
-    try:
-        statements = con.extract_statements(text)
-        if len(statements) != 1 or statements[0].type.name != "SELECT":
-            return False
-        return not con.execute(text, {"project": project}).fetchall()
-    except Exception:  # noqa: BLE001 - a predicate that does not bind: not "empty", the original error stands
-        return False
+    except NothingSelected:
+        return None

@@ -4,6 +4,13 @@ Every statement lives in ``tasks/store/sql/*.sql``; values are bound (``$name``)
 exception: DuckDB cannot bind a file path in a view, nor a name, so the lake path is quoted into
 the views and the names of models/tables.py into the views, ``CREATE TABLE`` and ``ALTER TABLE``.
 The tables, their columns and the views' column lists derive from models/tables.py.
+
+The stored views name the lake's files relative to the data dir (``lake/spans/*/*.parquet``) and
+every connection sets ``file_search_path`` to the data dir, so a moved data dir keeps working and
+a copy reads its own lake. ``replay sql`` (:func:`sql_reader`) runs on a connection that can read
+nothing but the lake (DuckDB ``enable_external_access`` off, ``allowed_directories``) and only a
+statement DuckDB's parser calls a SELECT (:func:`read_only_statement`); a user's ``--where`` is
+evaluated in :func:`sandbox`, an in-memory database holding only the rows it may see.
 """
 
 from __future__ import annotations
@@ -11,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import re
 import time
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -27,8 +34,10 @@ from tasks.common.errors import ReplayError
 from tasks.store import lake
 
 SQL_DIR = Path(__file__).parent / "sql"
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
-_EXPLAIN_ANALYZE = re.compile(r"^\s*EXPLAIN\s+ANALY[SZ]E\b", re.IGNORECASE)
+# the configuration of every connection that runs a user's SQL: no extension is installed or
+# loaded behind the user's back (an autoloaded httpfs would read URLs)
+LOCKED_DOWN = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+FETCH_ROWS = 512  # rows a batch when a result is streamed (spans: ~6 MB of Python objects)
 
 
 class CatalogError(ReplayError):
@@ -78,14 +87,19 @@ def empty_relation(table: str | tables.Table) -> str:
     return f"(SELECT {cols} WHERE false)"
 
 
-def lake_source(lake_dir: Path, table: str | tables.Table) -> str:
+def lake_source(lake_dir: Path, table: str | tables.Table, absolute: bool = False) -> str:
     """The relation a view reads: the lake's parquet files, or a typed empty one while there is
     none. The files are read by name, under the typed empty relation: a declared column no
-    file has yet (the lake is older than the column) reads NULL."""
+    file has yet (the lake is older than the column) reads NULL. The files are named relative
+    to the data dir (``lake/<table>/*/*.parquet``, found through ``file_search_path``) unless
+    ``absolute`` or the data dir's path has a comma (``file_search_path`` is a comma-separated
+    list: such a data dir's views name its absolute path, and are rebuilt when it moves)."""
     decl = _declared(table)
     if not lake.has_files(lake_dir, decl.name):
         return empty_relation(decl)
-    files = (f"read_parquet({quote(lake.table_glob(lake_dir, decl.name))}, hive_partitioning = false, "
+    absolute = absolute or "," in str(lake_dir.resolve())
+    where = lake_dir.resolve() if absolute else Path(lake_dir.name)
+    files = (f"read_parquet({quote(lake.table_glob(where, decl.name))}, hive_partitioning = false, "
              f"union_by_name = true)")
     return f"(SELECT * FROM {empty_relation(decl)} UNION ALL BY NAME SELECT * FROM {files})"
 
@@ -103,12 +117,15 @@ def view_columns(table: str | tables.Table) -> str:
     return ", ".join(out)
 
 
-def view_sql(table: str | tables.Table, lake_dir: Path) -> str:
+def view_sql(table: str | tables.Table, lake_dir: Path, temp: bool = False) -> str:
     """``CREATE OR REPLACE VIEW`` of a table: ``sql/view_<view>.sql`` with its {columns} (and, for a
-    lake table, its {source}) filled in (DDL: nothing here can be bound)."""
+    lake table, its {source}) filled in (DDL: nothing here can be bound). ``temp``: a temporary
+    view of this connection only, over the lake's absolute path (what :func:`sql_reader` reads)."""
     decl = _declared(table)
     text = sql(f"view_{decl.view}").replace("{columns}", view_columns(decl))
-    return text.replace("{source}", lake_source(lake_dir, decl)) if decl.home == "lake" else text
+    if temp:
+        text = text.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", 1)
+    return text.replace("{source}", lake_source(lake_dir, decl, absolute=temp)) if decl.home == "lake" else text
 
 
 # --------------------------------------------------------------------------- catalog tables
@@ -163,7 +180,8 @@ def init_catalog(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
 
 def catalog_shape(lake_dir: Path) -> str:
     """A digest of what :func:`init_catalog` makes: the catalog tables' DDL and the views' SQL
-    (which depend on the lake's path and on which lake tables have files yet)."""
+    (which depend on which lake tables have files yet, not on where the data dir is — but for
+    a path with a comma, see :func:`lake_source`)."""
     ddl = [create_table_sql(decl) for decl in tables.CATALOG]
     views = [view_sql(decl, lake_dir) for decl in tables.LAKE + tables.CATALOG if decl.view]
     return hashlib.sha256("\n".join(ddl + views + list(DATA_MIGRATIONS)).encode()).hexdigest()[:16]
@@ -250,12 +268,14 @@ def writer(settings, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnecti
         yield con
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, read_only: bool, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection to the catalog whose views find the lake under the catalog's own directory."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=config or {})
             con.execute("SET enable_progress_bar = false")
+            con.execute(f"SET file_search_path = {quote(str(path.resolve().parent))}")
             return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -276,30 +296,136 @@ def reader(settings) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _words(text: str) -> list[tuple[str, int]]:
+    """DuckDB's own tokens of ``text`` as (word, offset), comments left out."""
+    toks = duckdb.tokenize(text)
+    ends = [pos for pos, _ in toks[1:]] + [len(text)]
+    return [(text[pos:end].strip(), pos) for (pos, kind), end in zip(toks, ends, strict=True)
+            if kind != duckdb.token_type.comment]
+
+
+def _check_explain(text: str) -> None:
+    """EXPLAIN of one SELECT, without ANALYZE (which runs its statement): the options are read
+    from DuckDB's tokens (``EXPLAIN ANALYZE``, ``EXPLAIN (ANALYZE, ...)``), the explained
+    statement is parsed again by DuckDB."""
+    words = _words(text)
+    i = 1
+    if i < len(words) and words[i][0] == "(":
+        depth = 0
+        for j in range(i, len(words)):
+            depth += {"(": 1, ")": -1}.get(words[j][0], 0)
+            if depth == 0:
+                break
+        options, i = words[1:j + 1], j + 1
+    else:
+        options = words[1:2] if len(words) > 1 and words[1][0].upper() in ("ANALYZE", "ANALYSE") else []
+        i += len(options)
+    if any(w.upper() in ("ANALYZE", "ANALYSE") for w, _ in options):
+        raise CatalogError("only read-only queries are allowed here (EXPLAIN ANALYZE runs its statement)")
+    inner = duckdb.extract_statements(text[words[i][1]:]) if i < len(words) else []
+    if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+        kind = inner[0].type.name if len(inner) == 1 else "no single"
+        raise CatalogError(f"only read-only queries are allowed here (EXPLAIN of a {kind} statement)")
+
+
+def read_only_statement(query: str) -> str:
+    """The one statement of ``query`` when DuckDB's parser calls it a SELECT (or an EXPLAIN of
+    one, without ANALYZE); otherwise CatalogError with a one-line reason."""
+    try:
+        statements = duckdb.extract_statements(query)
+        if not statements:
+            raise CatalogError("empty query")
+        if len(statements) > 1:
+            raise CatalogError(f"only one read-only statement at a time is allowed here (got {len(statements)})")
+        (st,) = statements
+        if st.type == duckdb.StatementType.EXPLAIN:
+            _check_explain(st.query)
+        elif st.type != duckdb.StatementType.SELECT:
+            raise CatalogError(f"only read-only queries are allowed here (got a {st.type.name} statement)")
+    except duckdb.Error as exc:
+        raise CatalogError(_first_line(exc)) from None
+    return st.query
+
+
+def stream_read_only(con: duckdb.DuckDBPyConnection, query: str,
+                     batch_rows: int = FETCH_ROWS) -> tuple[list[str], Iterator[list[tuple]]]:
+    """Run a read-only query (:func:`read_only_statement`); returns its columns and its rows in
+    batches as DuckDB streams them (the whole result is never held)."""
+    statement = read_only_statement(query)
+    try:
+        cur = con.execute(statement)
+    except duckdb.Error as exc:
+        raise CatalogError(_first_line(exc)) from None
+    cols = [d[0] for d in cur.description or []]
+
+    def batches() -> Iterator[list[tuple]]:
+        while True:
+            try:
+                rows = cur.fetchmany(batch_rows)
+            except duckdb.Error as exc:
+                raise CatalogError(_first_line(exc)) from None
+            if not rows:
+                return
+            yield rows
+
+    return cols, batches()
+
+
 def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str], list[tuple]]:
-    """Run a read-only query: only SELECT-like statements; returns (columns, rows) of the last."""
+    """Run a read-only query: (columns, rows)."""
+    cols, batches = stream_read_only(con, query)
+    return cols, [row for batch in batches for row in batch]
+
+
+@contextlib.contextmanager
+def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The connection of ``replay sql``: read-only, it reads the lake and nothing else — external
+    access off, the lake (and the directories or files of ``allow``) the only paths allowed, no
+    extension installed or loaded, the configuration locked. The lake's views are this
+    connection's temporary views over the lake's absolute path."""
+    if not settings.catalog_path.exists():
+        with writer(settings):
+            pass
+    con = _connect(settings.catalog_path, read_only=True, config=LOCKED_DOWN)
     try:
-        statements = con.extract_statements(query)
-    except duckdb.Error as exc:
-        raise CatalogError(str(exc).splitlines()[0]) from None
-    if not statements:
-        raise CatalogError("empty query")
-    for st in statements:
-        kind = st.type.name
-        if kind not in READ_ONLY_STATEMENTS:
-            raise CatalogError(f"only read-only queries are allowed here (got a {kind} statement)")
-        if kind == "EXPLAIN" and _EXPLAIN_ANALYZE.match(st.query):
-            raise CatalogError("only read-only queries are allowed here (EXPLAIN ANALYZE runs its statement)")
-    cols: list[str] = []
-    rows: list[tuple] = []
+        con.execute(f"SET memory_limit = {quote(settings.duckdb_memory_limit)}")
+        for decl in tables.LAKE:
+            if decl.view:
+                con.execute(view_sql(decl, settings.lake_dir, temp=True))
+        paths = [p.resolve() for p in allow]
+        dirs = [str(settings.lake_dir.resolve()) + "/"] + [str(p) + "/" for p in paths if not p.is_file()]
+        files = [str(p) for p in paths if p.is_file()]
+        con.execute(f"SET allowed_directories = [{', '.join(map(quote, dirs))}]")
+        if files:
+            con.execute(f"SET allowed_paths = [{', '.join(map(quote, files))}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def sandbox(name: str, rows: pa.Table, memory_limit: str = "512MB") -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory database holding ``rows`` as the table ``name`` and nothing else, with
+    external access off and its configuration locked: where a user's expression is evaluated
+    (``replays create --where``): it sees those rows and no file, no other table."""
+    con = duckdb.connect(":memory:", config=LOCKED_DOWN)
     try:
-        for st in statements:
-            cur = con.execute(st.query)
-            cols = [d[0] for d in cur.description or []]
-            rows = cur.fetchall()
-    except duckdb.Error as exc:
-        raise CatalogError(str(exc).splitlines()[0]) from None
-    return cols, rows
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET memory_limit = {quote(memory_limit)}")
+        con.register("_rows", rows)
+        con.execute(f"CREATE TABLE {ident(name)} AS SELECT * FROM _rows")
+        con.unregister("_rows")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+    finally:
+        con.close()
 
 
 # --------------------------------------------------------------------------- bookkeeping
