@@ -391,8 +391,7 @@ def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPy
         with writer(settings):
             pass
     con = _connect(settings.catalog_path, read_only=True, config=LOCKED_DOWN)
-    try:
-        con.execute(f"SET memory_limit = {quote(settings.duckdb_memory_limit)}")
+    try:  # no memory limit of its own: DuckDB's default (a share of RAM), as any reader
         for decl in tables.LAKE:
             if decl.view:
                 con.execute(view_sql(decl, settings.lake_dir, temp=True))

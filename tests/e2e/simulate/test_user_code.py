@@ -119,6 +119,7 @@ def test_50_mb_answers_are_scored_within_duckdbs_memory_limit(scen):
                          f"join chat_turns t using (chat_id) where s.execution_id = '{info['execution_id']}' "
                          f"and s.turn_index = 0 and t.turn_index = 0 and s.evaluator = 'ground_truth_match' "
                          f"order by c.row_index", "--format", "json")
+    assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert [x["n"] for x in rows[:6]] == [50_000_000] * 6  # kept whole in the lake
     assert all(x["error"] is None for x in rows)
