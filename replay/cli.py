@@ -70,7 +70,13 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
             command(ctx, *args, **kwargs)
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under stop_on_signals (Stopped)
+            from tasks.common.processes import Stopped
+
+            if isinstance(exc, Stopped):
+                _say_error(f"{exc} (cleanly: what was committed stays, nothing is half-written); "
+                           "run the command again to finish")
+                raise typer.Exit(128 + exc.signum) from None
             _say_error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
@@ -138,16 +144,19 @@ def ingest(
     if phoenix and not project:
         raise UserError("--phoenix needs --project NAME (the Phoenix project to pull)")
     settings = ctx.obj.settings(phoenix_api_key=api_key)
-    if settings.prefect_api_url:  # on the configured Prefect server, as the ingest flow
-        from flows.ingest import ingest_flow
-        from models.ingest import IngestInfo
+    from tasks.common.processes import stop_on_signals
 
-        info = IngestInfo.model_validate(ingest_flow(paths=[str(p) for p in paths or []], project=project,
-                                                     phoenix_url=phoenix, data_dir=str(settings.data_dir)))
-    else:
-        from tasks.ingest import run_ingest
+    with stop_on_signals():  # SIGTERM/Ctrl-C: workers stopped, nothing half-published, one line, exit 143/130
+        if settings.prefect_api_url:  # on the configured Prefect server, as the ingest flow
+            from flows.ingest import ingest_flow
+            from models.ingest import IngestInfo
 
-        info = run_ingest(settings, paths=list(paths or []), project=project, phoenix_url=phoenix)
+            info = IngestInfo.model_validate(ingest_flow(paths=[str(p) for p in paths or []], project=project,
+                                                         phoenix_url=phoenix, data_dir=str(settings.data_dir)))
+        else:
+            from tasks.ingest import run_ingest
+
+            info = run_ingest(settings, paths=list(paths or []), project=project, phoenix_url=phoenix)
     if _json_flag(ctx, json_out):
         _emit_json(info.model_dump(mode="json"))
     else:
