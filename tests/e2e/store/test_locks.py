@@ -1,7 +1,7 @@
 """Locks and the processes that hold them (issue 11, findings 1 and 8), with real processes
 and real signals: a stopped ingest leaves no worker, no lock and no leftover behind; a command
 that waits for another Replay process says so at once; a reader waits for a writer instead of
-failing."""
+failing, and a writer does not hold the catalog while a model writes a scenario."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -142,3 +143,48 @@ def test_sql_waits_for_a_writer_that_holds_the_catalog(tmp_path):
     assert r.returncode == 0, sql.err_path.read_text()
     assert sql.out_path.read_text() == "n\n139\n"
     assert f"pid {holder.pid}" in said and "waiting" in said and "up to" in said, said
+
+
+def _notes(request):
+    """A valid scenario-writer reply for whatever transcript the request carries."""
+    prompt = "\n".join(m["content"] for m in request["messages"])
+    n = int(prompt.split("exactly ", 1)[1].split(" ", 1)[0])
+    return {"content": json.dumps({
+        "intents": ["model_intent"] * n,
+        "situation": "A returning customer who wants help with an order they placed last week.",
+        "outcome": "The agent looked the order up. It answered the question and closed the chat.",
+        "persona": {"name": "Alex", "age_group": "25-34", "occupation": "unknown", "location": "unknown",
+                    "personality": "calm", "communication_style": "casual", "languages": ["en"],
+                    "tone": "neutral", "verbosity": "medium", "typos": "none", "emoji_usage": "none",
+                    "slang_usage": "none"},
+        "steps": ["intent:model_intent", "outcome:resolved"], "branch_category": "resolved"})}
+
+
+def test_sql_answers_while_a_model_writes_a_scenario(tmp_path):
+    from llm_stub import llm_stub
+
+    d = tmp_path / "d"
+    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
+    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
+                           "--ids", "sess_91d9f9b439fc,sess_9dfbab13dfae").stdout)
+    answered = threading.Event()
+
+    def slow_model(request):  # the model answers once the reader has had its answer (or after 20 s)
+        answered.wait(20)
+        return _notes(request)
+
+    with llm_stub(slow_model) as stub:
+        env = replay_env(REPLAY_LLM_BASE_URL=stub.base_url, REPLAY_LLM_MODEL="stub-model")
+        gen = start_logged(d, ["--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "bot",
+                               "--scenario-name", "s", "--rows", "2"], tmp_path / "gen", env)
+        assert wait_for(lambda: stub.chat_requests, 60), gen.err_path.read_text()
+        t0 = time.monotonic()
+        r = replay(d, "sql", "select state from replay_sessions", "--format", "csv", timeout=60)
+        during, took = not answered.is_set(), time.monotonic() - t0
+        answered.set()
+        g = finish(gen, 60)
+    assert g.returncode == 0, gen.err_path.read_text()
+    assert r.returncode == 0 and during, r.stderr
+    assert r.stdout == "state\nGENERATING\n" and "waiting" not in r.stderr, (r.stdout, r.stderr)
+    assert json.loads(gen.out_path.read_text())["writer"] == "llm:stub-model"
+    print(f"replay sql answered in {took:.2f} s while the model was writing")
