@@ -32,6 +32,9 @@ class Settings(BaseSettings):
                                      "bounds the catalog process whatever the input size")
     sessionize_batch: int = Field(2_000, ge=1, description="traces rebuilt per batch (bounds memory)")
     reject_raw_chars: int = Field(2000, ge=100, description="raw record kept in a reject row")
+    # another Replay process's writer lock, or the catalog it has open: how long a command waits
+    lock_timeout_s: float = Field(600.0, ge=0, description="seconds a command waits for another process's "
+                                  "writer lock or open catalog (it says so on stderr at once)")
     # phoenix
     phoenix_api_key: SecretStr | None = None
     phoenix_page_size: int = Field(500, ge=1, le=1000, description="spans per Phoenix page (its cap: 1000)")

@@ -71,7 +71,13 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
             command(ctx, *args, **kwargs)
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under stop_on_signals (Stopped)
+            from tasks.common.processes import Stopped
+
+            if isinstance(exc, Stopped):
+                _say_error(f"{exc} (cleanly: what was committed stays, nothing is half-written); "
+                           "run the command again to finish")
+                raise typer.Exit(128 + exc.signum) from None
             _say_error("interrupted")
             raise typer.Exit(130) from None
         except SystemExit as exc:  # user code (an agent, an evaluator) called sys.exit where nothing caught it
@@ -152,16 +158,19 @@ def ingest(
             raise UserError("the Phoenix URL carries credentials, and Prefect stores a flow run's parameters in "
                             "clear: give the key with --api-key or REPLAY_PHOENIX_API_KEY, or run without "
                             "PREFECT_API_URL")
-    if settings.prefect_api_url:  # on the configured Prefect server, as the ingest flow
-        from flows.ingest import ingest_flow
-        from models.ingest import IngestInfo
+    from tasks.common.processes import stop_on_signals
 
-        info = IngestInfo.model_validate(ingest_flow(paths=[str(p) for p in paths or []], project=project,
-                                                     phoenix_url=phoenix, data_dir=str(settings.data_dir)))
-    else:
-        from tasks.ingest import run_ingest
+    with stop_on_signals():  # SIGTERM/Ctrl-C: workers stopped, nothing half-published, one line, exit 143/130
+        if settings.prefect_api_url:  # on the configured Prefect server, as the ingest flow
+            from flows.ingest import ingest_flow
+            from models.ingest import IngestInfo
 
-        info = run_ingest(settings, paths=list(paths or []), project=project, phoenix_url=phoenix)
+            info = IngestInfo.model_validate(ingest_flow(paths=[str(p) for p in paths or []], project=project,
+                                                         phoenix_url=phoenix, data_dir=str(settings.data_dir)))
+        else:
+            from tasks.ingest import run_ingest
+
+            info = run_ingest(settings, paths=list(paths or []), project=project, phoenix_url=phoenix)
     if _json_flag(ctx, json_out):
         _emit_json(info.model_dump(mode="json"))
     else:

@@ -34,7 +34,8 @@ import pyarrow as pa
 from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
 from tasks.common.errors import ReplayError
-from tasks.ingest._pool import pmap, worker_pool
+from tasks.common.processes import critical
+from tasks.ingest._pool import pmap, stop_workers, worker_pool
 from tasks.ingest.conventions import span_facts
 from tasks.ingest.sources.otlp import BadRecord, iter_request_spans
 from tasks.store import lake
@@ -311,7 +312,7 @@ def _is_trace_file(f: Path) -> bool:
 
 @dataclass
 class StagedRun:
-    """Parsed, not yet visible: part files under lake/_staging/<run_id>/."""
+    """Parsed, not yet visible: part files under lake/_staging/<pid>@<host>-<run_id>/."""
 
     run_id: str
     source: str
@@ -327,7 +328,7 @@ def stage_files(settings, paths: list[Path], project: str | None = None,
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
     ingested_us = int(datetime.now(timezone.utc).timestamp() * 1e6)
-    stage = settings.lake_dir / "_staging" / run_id
+    stage = lake.staging_dir(settings.lake_dir, run_id)
     jobs = []
     for fi, path in enumerate(paths):
         for ci, (start, end, first_line) in enumerate(plan_chunks(path)):
@@ -341,6 +342,8 @@ def stage_files(settings, paths: list[Path], project: str | None = None,
         streams = [j for j in jobs if j["end"] == STREAM]
         results = [parse_chunk(**j) for j in streams] + pmap(pool, parse_chunk, [j for j in jobs if j["end"] != STREAM])
     except BaseException:
+        if pool is not None:
+            stop_workers(pool)  # first: a worker still parsing would write into the staging dir again
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return StagedRun(run_id, source, stage, results, len(paths), t0)
@@ -349,13 +352,10 @@ def stage_files(settings, paths: list[Path], project: str | None = None,
 def commit_files(con, settings, staged: StagedRun, pool: ProcessPoolExecutor | None = None) -> ExtractInfo:
     """Deduplicate and publish a staged run; record it."""
     try:
-        info = commit_staged(con, settings, staged.stage, staged.run_id, staged.results, staged.source,
-                             staged.started, pool)
+        return commit_staged(con, settings, staged.stage, staged.run_id, staged.results, staged.source,
+                             staged.started, pool, files=staged.files)
     finally:
         shutil.rmtree(staged.stage, ignore_errors=True)
-    info.files = staged.files
-    catalog_record(con, staged.run_id, info)
-    return info
 
 
 def extract_files(settings, paths: list[Path], project: str | None = None,
@@ -363,10 +363,16 @@ def extract_files(settings, paths: list[Path], project: str | None = None,
     """The whole extract stage for files: parse (before the catalog opens), then commit."""
     from tasks.store import catalog
 
-    with catalog.write_lock(settings), worker_pool(settings) as pool:
-        staged = stage_files(settings, paths, project, source, pool)
-        with catalog.open_catalog(settings) as con:
-            return commit_files(con, settings, staged, pool)
+    with catalog.write_lock(settings, sweep_parts=True):
+        staged = None
+        try:
+            with worker_pool(settings) as pool:
+                staged = stage_files(settings, paths, project, source, pool)
+                with catalog.open_catalog(settings) as con:
+                    return commit_files(con, settings, staged, pool)
+        finally:  # once the pool has stopped its workers (none writes into it any more)
+            if staged is not None:
+                shutil.rmtree(staged.stage, ignore_errors=True)
 
 
 def drop_rows(path: str, rows: set[int]) -> int:
@@ -381,32 +387,31 @@ def drop_rows(path: str, rows: set[int]) -> int:
 
 
 def commit_staged(con, settings, stage: Path, run_id: str, results: list[ChunkResult],
-                  source: str, t0: float, pool: ProcessPoolExecutor | None = None) -> ExtractInfo:
-    """Drop duplicate spans (inside the run and against the lake), publish parts, store rejects."""
+                  source: str, t0: float, pool: ProcessPoolExecutor | None = None, files: int = 0) -> ExtractInfo:
+    """Drop duplicate spans (inside the run and against the lake), then publish parts, store
+    rejects and record the run: together (a stop signal waits for the end of that)."""
     from tasks.store import catalog
 
     parts = [p for r in results for p in r.parts]
     drops = catalog.duplicate_rows(con, settings.lake_dir, [p for p, _, _ in parts])
     left = dict(zip(sorted(drops), pmap(pool, drop_rows, [{"path": p, "rows": drops[p]} for p in sorted(drops)]), strict=False))
-    ingested = 0
-    for path, day, rows in parts:
-        rows = left.get(path, rows)
-        if rows == 0:
-            continue
-        lake.publish(Path(path), settings.lake_dir, "spans", day, f"{run_id}-{Path(path).name}")
-        ingested += rows
     rejects = [Reject(source=r["source"], location=r["location"], reason=r["reason"], raw=r["raw"],
                       reject_id=reject_id(r["source"], r["key"], r["raw"], r["reason"]))
                for res in results for r in res.rejects]
-    catalog.add_rejects(con, rejects)
-    if ingested:
-        catalog.refresh_views(con, settings.lake_dir)
-    read = sum(r.read for r in results)
-    total_bytes = sum(r.bytes for r in results)
-    duplicates = sum(r.spans for r in results) - ingested
-    return ExtractInfo(run_id=run_id, source=source, read=read, ingested=ingested,
-                       rejected=len(rejects), duplicates=duplicates, bytes=total_bytes,
-                       seconds=round(time.perf_counter() - t0, 3))
+    ingested = sum(left.get(path, rows) for path, _, rows in parts)
+    info = ExtractInfo(run_id=run_id, source=source, read=sum(r.read for r in results), ingested=ingested,
+                       rejected=len(rejects), duplicates=sum(r.spans for r in results) - ingested,
+                       bytes=sum(r.bytes for r in results), files=files)
+    with critical():
+        for path, day, rows in parts:
+            if left.get(path, rows):
+                lake.publish(Path(path), settings.lake_dir, "spans", day, f"{run_id}-{Path(path).name}")
+        catalog.add_rejects(con, rejects)
+        if ingested:
+            catalog.refresh_views(con, settings.lake_dir)
+        info.seconds = round(time.perf_counter() - t0, 3)
+        catalog_record(con, run_id, info)
+    return info
 
 
 def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dict[str, str]],
@@ -416,7 +421,7 @@ def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dic
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
     ingested_us = int(datetime.now(timezone.utc).timestamp() * 1e6)
-    stage = settings.lake_dir / "_staging" / run_id
+    stage = lake.staging_dir(settings.lake_dir, run_id)
     res = ChunkResult()
     batch = SpanBatch(stage, "part-00000-0000", settings.batch_rows, settings.batch_bytes)
     try:
@@ -431,11 +436,9 @@ def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dic
             res.spans += 1
         batch.flush()
         res.parts = batch.parts
-        info = commit_staged(con, settings, stage, run_id, [res], source, t0)
+        return commit_staged(con, settings, stage, run_id, [res], source, t0)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    catalog_record(con, run_id, info)
-    return info
 
 
 def catalog_record(con, run_id: str, info: ExtractInfo) -> None:

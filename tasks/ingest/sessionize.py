@@ -374,7 +374,7 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
     con.register("wanted_batches", pa.table({
         "trace_id": pa.array([t for b in batches for t in b], pa.string()),
         "batch": pa.array([i for i, b in enumerate(batches) for _ in b], pa.int32())}))
-    stage = settings.lake_dir / "_staging" / f"sessionize-{version}"
+    stage = lake.staging_dir(settings.lake_dir, f"sessionize-{version}")
     try:
         # one pass over the lake writes every batch's facts; each worker then reads only its own
         con.execute(catalog.sql("facts_by_batch").replace("{out}", catalog.quote(str(stage))), {"files": files})

@@ -8,6 +8,7 @@ opens DuckDB (with fork, a worker must not inherit an open catalog).
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -29,8 +30,8 @@ def pull_step(settings: Settings, url: str, project: str) -> list[ExtractInfo]:
     """Pull a Phoenix project's new spans (from the stored cursor) into the lake."""
     from tasks.ingest.sources import phoenix
 
-    with catalog.writer(settings) as con:
-        return phoenix.pull(con, settings, url, project)
+    with catalog.write_lock(settings, sweep_parts=True):
+        return phoenix.pull(functools.partial(catalog.open_catalog, settings), settings, url, project)
 
 
 def sessionize_step(settings: Settings) -> SessionizeInfo:

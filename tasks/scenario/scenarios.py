@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -25,6 +26,7 @@ from models.scenario import (
     GenerationFailure,
     Graph,
     Persona,
+    ReplaySession,
     ScenarioInfo,
     ScenarioRow,
     ToolCall,
@@ -271,17 +273,38 @@ def describe_batch(transcripts: list[Transcript], settings) -> list[tuple[Conver
     return out
 
 
-def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str, *,
-             agent_description: str | None = None, agent_type: str = "text", rows: int = 20,
-             persona_ids: list[str] | None = None, custom_columns: list[str] | None = None,
-             graph_file: str | None = None, generate_graph: bool = True, redact: bool = False,
-             describe: Callable[[list[Transcript]], list[tuple[ConversationNotes, GenerationFailure | None]]] | None = None,
-             ) -> ScenarioInfo:
-    """Generate the agent definition and the scenario of a replay session (INIT/GENERATING ->
-    GENERATING; FAILED with the reason when generation fails)."""
+Described = list[tuple[ConversationNotes, GenerationFailure | None]]
+
+
+@dataclass
+class Generation:
+    """A generation under way: what :func:`begin_generation` read from the catalog for
+    :func:`finish_generation`. The transcripts are described in between, with the catalog
+    closed (a model may take minutes; meanwhile other processes read and write the catalog)."""
+
+    replay: ReplaySession
+    agent_name: str
+    scenario_name: str
+    transcripts: list[Transcript]
+    declared_tools: list[Any]
+    rows: int
+    personas: list[Persona]
+    library: list[Persona]
+    custom: dict[str, Any]
+    supplied_graph: Graph | None
+    generate_graph: bool
+    redact: bool
+    agent_description: str | None
+
+
+def begin_generation(con, settings, replay_id: str, agent_name: str, scenario_name: str, *,
+                     agent_description: str | None = None, agent_type: str = "text", rows: int = 20,
+                     persona_ids: list[str] | None = None, custom_columns: list[str] | None = None,
+                     graph_file: str | None = None, generate_graph: bool = True, redact: bool = False) -> Generation:
+    """Check the request (ScenarioError, nothing written), move the replay session to
+    GENERATING and read its transcripts (FAILED with the reason when that fails)."""
     from tasks.scenario import graph as graphs
     from tasks.scenario import writer_offline
-    from tasks.scenario.redact import Redactor
 
     if not agent_name or not scenario_name:
         raise ScenarioError("--agent-name and --scenario-name are required")
@@ -306,56 +329,96 @@ def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str,
         transcripts = load_transcripts(con, replay)
         if not transcripts:
             raise ScenarioError(f"replay session {replay_id} selects no conversation that still exists")
-        described = (describe or (lambda ts: describe_batch(ts, settings)))(transcripts)
-        notes = [n for n, _ in described]
-        failures = [f for _, f in described if f]
-        graph = supplied or (graphs.build_graph(notes) if generate_graph else None)
-        if graph is None:
-            paths = [["start", *n.steps] for n in notes]
-        elif supplied:
-            paths = [graphs.path_for_supplied_graph(graph, n.steps) for n in notes]
-        else:
-            paths = [graphs.branch_path(graph, n.steps) for n in notes]
-        chosen = choose_rows(paths, rows, [n.branch_category for n in notes])
         declared = [orjson.loads(r[0]) for r in con.execute(
             catalog.sql("declared_tools"), {"traces": [turn.trace_id for t in transcripts for turn in t.turns]}).fetchall()]
-        declared_tools = declared[0] if declared and isinstance(declared[0], list) else []
-        description = agent_description or replay.suggestions.get("agent_description") or ""
-        draft = agent_draft(transcripts, declared_tools, agent_name, description)
-        scenario_rows = assemble_rows(transcripts, notes, paths, chosen, personas, library, custom,
-                                      seed=rows, vary=writer_offline.vary_persona)
-        redactions: dict[str, int] | None = None
-        if redact:
-            redactor = Redactor(getattr(settings, "redact_patterns", None) or None)
-            redact_rows(scenario_rows, draft, graph, redactor)
-            redactions = dict(redactor.counts)
-        agent, _ = save_agent_definition(con, draft, replay.project)
-        scenario_id = "scn_" + uuid.uuid4().hex[:12]
-        writers = Counter(n.writer for n in notes)
-        store_scenario(con, {
-            "scenario_id": scenario_id, "scenario_name": scenario_name, "replay_id": replay_id,
-            "project": replay.project, "agent_name": agent.agent_name, "agent_version": agent.version,
-            "source": f"{replay['replay_type']}_replay", "graph": graph.model_dump(by_alias=True) if graph else None,
-            "row_count": len(scenario_rows), "writer": ",".join(sorted(writers)),
-            "redactions": redactions, "failures": [f.model_dump() for f in failures] or None,
-            "created_at": now()}, scenario_rows)
-        con.execute(catalog.sql("set_replay_names"), {"replay_id": replay_id, "agent_name": agent.agent_name,
-                                                        "scenario_name": scenario_name})
     except Exception as exc:
-        replays.transition(con, replay_id, "FAILED", reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        fail_generation(con, replay_id, exc)
         raise
+    return Generation(replay=replay, agent_name=agent_name, scenario_name=scenario_name, transcripts=transcripts,
+                      declared_tools=declared[0] if declared and isinstance(declared[0], list) else [],
+                      rows=rows, personas=personas, library=library, custom=custom, supplied_graph=supplied,
+                      generate_graph=generate_graph, redact=redact, agent_description=agent_description)
+
+
+def fail_generation(con, replay_id: str, exc: BaseException) -> None:
+    """The replay session FAILED, with the reason (the first line of ``exc``)."""
+    replays.transition(con, replay_id, "FAILED", reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def finish_generation(con, settings, gen: Generation, described: Described) -> ScenarioInfo:
+    """The graph, the rows and the agent definition from the described transcripts, stored
+    (the replay session FAILED with the reason when that fails)."""
+    try:
+        return _finish(con, settings, gen, described)
+    except Exception as exc:
+        fail_generation(con, gen.replay.replay_id, exc)
+        raise
+
+
+def _finish(con, settings, gen: Generation, described: Described) -> ScenarioInfo:
+    from tasks.scenario import graph as graphs
+    from tasks.scenario import writer_offline
+    from tasks.scenario.redact import Redactor
+
+    replay, transcripts = gen.replay, gen.transcripts
+    notes = [n for n, _ in described]
+    failures = [f for _, f in described if f]
+    graph = gen.supplied_graph or (graphs.build_graph(notes) if gen.generate_graph else None)
+    if graph is None:
+        paths = [["start", *n.steps] for n in notes]
+    elif gen.supplied_graph:
+        paths = [graphs.path_for_supplied_graph(graph, n.steps) for n in notes]
+    else:
+        paths = [graphs.branch_path(graph, n.steps) for n in notes]
+    chosen = choose_rows(paths, gen.rows, [n.branch_category for n in notes])
+    description = gen.agent_description or replay.suggestions.get("agent_description") or ""
+    draft = agent_draft(transcripts, gen.declared_tools, gen.agent_name, description)
+    scenario_rows = assemble_rows(transcripts, notes, paths, chosen, gen.personas, gen.library, gen.custom,
+                                  seed=gen.rows, vary=writer_offline.vary_persona)
+    redactions: dict[str, int] | None = None
+    if gen.redact:
+        redactor = Redactor(getattr(settings, "redact_patterns", None) or None)
+        redact_rows(scenario_rows, draft, graph, redactor)
+        redactions = dict(redactor.counts)
+    agent, _ = save_agent_definition(con, draft, replay.project)
+    scenario_id = "scn_" + uuid.uuid4().hex[:12]
+    writers = Counter(n.writer for n in notes)
+    store_scenario(con, {
+        "scenario_id": scenario_id, "scenario_name": gen.scenario_name, "replay_id": replay.replay_id,
+        "project": replay.project, "agent_name": agent.agent_name, "agent_version": agent.version,
+        "source": f"{replay['replay_type']}_replay", "graph": graph.model_dump(by_alias=True) if graph else None,
+        "row_count": len(scenario_rows), "writer": ",".join(sorted(writers)),
+        "redactions": redactions, "failures": [f.model_dump() for f in failures] or None,
+        "created_at": now()}, scenario_rows)
+    con.execute(catalog.sql("set_replay_names"), {"replay_id": replay.replay_id, "agent_name": agent.agent_name,
+                                                    "scenario_name": gen.scenario_name})
     repeated = len(scenario_rows) - len({r.origin_id for r in scenario_rows})
     warnings = [] if not repeated else [
         f"{repeated} of {len(scenario_rows)} rows repeat a conversation another row already has: replayed "
         "(--mode replay) they send the same user turns, so they add no evidence (comparisons count each "
         f"production conversation once); --rows {len(scenario_rows) - repeated} avoids them, --mode simulate "
         "makes them differ"]
-    return ScenarioInfo(replay_id=replay_id, scenario_id=scenario_id, scenario_name=scenario_name,
+    return ScenarioInfo(replay_id=replay.replay_id, scenario_id=scenario_id, scenario_name=gen.scenario_name,
                         repeated_rows=repeated, warnings=warnings,
                         agent_name=agent.agent_name, agent_version=agent.version, rows=len(scenario_rows),
                         transcripts=len(transcripts), branches=len({r.conversation_branch for r in scenario_rows}),
                         failures=len(failures), redactions=redactions, writer=",".join(sorted(writers)),
-                        state=replays.get(con, replay_id).state)
+                        state=replays.get(con, replay.replay_id).state)
+
+
+def generate(con, settings, replay_id: str, agent_name: str, scenario_name: str, *,
+             describe: Callable[[list[Transcript]], Described] | None = None, **options: Any) -> ScenarioInfo:
+    """Generate the agent definition and the scenario of a replay session (INIT/GENERATING ->
+    GENERATING; FAILED with the reason when generation fails) on one open connection.
+    ``options``: those of :func:`begin_generation`. The stage (``run_scenario``) does the same
+    with the catalog closed while the transcripts are described."""
+    gen = begin_generation(con, settings, replay_id, agent_name, scenario_name, **options)
+    try:
+        described = (describe or (lambda ts: describe_batch(ts, settings)))(gen.transcripts)
+    except Exception as exc:
+        fail_generation(con, replay_id, exc)
+        raise
+    return finish_generation(con, settings, gen, described)
 
 
 def store_scenario(con, scenario: dict[str, Any], rows: list[ScenarioRow]) -> None:

@@ -2,8 +2,10 @@
 
 ``run_scenario`` is what ``replay scenarios generate``, the scenario flow, the nightly flow
 and the demo call. Transcripts are described in batches (one step per batch of ``batch``
-conversations, never one per row: with a model, each batch is one task run of the flow);
-the catalog writes happen once, in :func:`tasks.scenario.scenarios.generate`.
+conversations, never one per row: with a model, each batch is one task run of the flow),
+with the catalog closed: it is open (and other processes wait) only for the short writes
+before (:func:`~tasks.scenario.scenarios.begin_generation`) and after
+(:func:`~tasks.scenario.scenarios.finish_generation`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from models.scenario import ConversationNotes, GenerationFailure, ReplaySession,
 from models.settings import Settings
 from tasks.common.runner import IN_PROCESS, Runner
 from tasks.scenario import replays
-from tasks.scenario.scenarios import describe_batch, generate, get_scenario
+from tasks.scenario.scenarios import (
+    begin_generation,
+    describe_batch,
+    fail_generation,
+    finish_generation,
+    get_scenario,
+)
 from tasks.store import catalog
 
 Described = list[tuple[ConversationNotes, GenerationFailure | None]]
@@ -32,7 +40,15 @@ def run_scenario(settings: Settings, replay_id: str, agent_name: str, scenario_n
         return [item for part in parts for item in part]
 
     with catalog.writer(settings) as con:
-        return generate(con, settings, replay_id, agent_name, scenario_name, describe=describe, **options)
+        gen = begin_generation(con, settings, replay_id, agent_name, scenario_name, **options)
+    try:  # the model's calls, with the catalog closed: readers and other writers go on meanwhile
+        described = describe(gen.transcripts)
+    except Exception as exc:
+        with catalog.writer(settings) as con:
+            fail_generation(con, replay_id, exc)
+        raise
+    with catalog.writer(settings) as con:
+        return finish_generation(con, settings, gen, described)
 
 
 def select_sessions(settings: Settings, project: str, where: str) -> ReplaySession | None:

@@ -16,9 +16,8 @@ evaluated in :func:`sandbox`, an in-memory database holding only the rows it may
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import time
+import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
@@ -31,7 +30,8 @@ from models import tables
 from models.ingest import Reject
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
-from tasks.store import lake
+from tasks.common.processes import process_command
+from tasks.store import lake, locks
 
 SQL_DIR = Path(__file__).parent / "sql"
 # the configuration of every connection that runs a user's SQL: no extension is installed or
@@ -225,33 +225,15 @@ def scrub_stored_secrets(con: duckdb.DuckDBPyConnection) -> int:
     return changed
 
 
-@contextlib.contextmanager
-def write_lock(settings, timeout: float = 600.0) -> Iterator[None]:
-    """The one writer: an exclusive lock on the data dir (DuckDB allows one writing process)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = settings.data_dir / ".replay.lock"
-    with open(lock_path, "a+") as lock:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise CatalogError(f"another Replay process holds {lock_path} for more than {timeout:.0f} s; "
-                                       "wait for it to finish") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+write_lock = locks.write_lock  # the one writer: tasks/store/locks.py
 
 
 @contextlib.contextmanager
 def open_catalog(settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection with the bookkeeping tables and views in place.
-    Hold ``write_lock`` around it."""
-    con = _connect(settings.catalog_path, read_only=False)
+    Hold ``write_lock`` around it, and keep it open for short work only: while it is open no
+    other process can read the catalog (``replay sql`` waits)."""
+    con = _connect(settings, read_only=False)
     try:
         con.execute(f"SET memory_limit = {quote(settings.duckdb_memory_limit)}")
         con.execute("SET preserve_insertion_order = false")
@@ -262,15 +244,34 @@ def open_catalog(settings) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextlib.contextmanager
-def writer(settings, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(settings, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """``write_lock`` + ``open_catalog``."""
     with write_lock(settings, timeout), open_catalog(settings) as con:
         yield con
 
 
-def _connect(path: Path, read_only: bool, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-    """A connection to the catalog whose views find the lake under the catalog's own directory."""
-    deadline = time.monotonic() + 30
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def _catalog_holder(settings, error: str) -> str | None:
+    """Who has the catalog open, from DuckDB's lock error (its PID) and the writer lock's record."""
+    m = _HOLDER_PID.search(error)
+    if m is None:
+        return None
+    pid = int(m.group(1))
+    rec = locks.holder(settings)
+    if rec is not None and rec.get("pid") == pid:
+        return locks.describe(rec)
+    return f"pid {pid} ({process_command(pid) or '?'})"
+
+
+def _connect(settings, read_only: bool, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection to the catalog; while another process has it open (a writer, or readers
+    while this one writes) wait for it, saying so, up to the lock timeout."""
+    path = settings.catalog_path
+    last = [""]
+    wait = locks.Waiting(f"the catalog {path}", locks.lock_timeout(settings),
+                         lambda: _catalog_holder(settings, last[0]), cap=0.5)
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config or {})
@@ -278,9 +279,10 @@ def _connect(path: Path, read_only: bool, config: dict[str, Any] | None = None) 
             con.execute(f"SET file_search_path = {quote(str(path.resolve().parent))}")
             return con
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise CatalogError(f"cannot open the catalog {path}: {str(exc).splitlines()[0]}") from None
-            time.sleep(0.2)
+            last[0] = str(exc).splitlines()[0]
+            if "lock" not in last[0].lower():
+                raise CatalogError(f"cannot open the catalog {path}: {last[0]}") from None
+            wait.pause()
 
 
 @contextlib.contextmanager
@@ -289,7 +291,7 @@ def reader(settings) -> Iterator[duckdb.DuckDBPyConnection]:
     if not settings.catalog_path.exists():
         with writer(settings):
             pass
-    con = _connect(settings.catalog_path, read_only=True)
+    con = _connect(settings, read_only=True)
     try:
         yield con
     finally:
@@ -390,7 +392,7 @@ def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPy
     if not settings.catalog_path.exists():
         with writer(settings):
             pass
-    con = _connect(settings.catalog_path, read_only=True, config=LOCKED_DOWN)
+    con = _connect(settings, read_only=True, config=LOCKED_DOWN)
     try:  # no memory limit of its own: DuckDB's default (a share of RAM), as any reader
         for decl in tables.LAKE:
             if decl.view:

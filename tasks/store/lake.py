@@ -8,13 +8,23 @@ Every page of a part carries a CRC-32 (``write_page_checksum``); :func:`read_par
 (pyarrow's ``page_checksum_verification``), so a flipped bit is an error, never other values.
 DuckDB's reader (the views) does not verify page checksums: ``replay check`` does
 (:mod:`tasks.store.check`).
+
+Temporary parts and staging dirs (``lake/_staging/<pid>@<host>-<run>``) carry their writer's pid and host, so that
+the next writer removes those of dead processes (:func:`sweep`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import re
+import shutil
+import socket
+import time
 import uuid
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models import tables
+from tasks.common.processes import pid_alive
 
 # the schemas derive from the declarations (models/tables.py); these names stay for their users
 TS, TOOL_CALL, CHAT_TOOL_CALL = tables.TS, tables.TOOL_CALL, tables.CHAT_TOOL_CALL
@@ -90,7 +101,7 @@ def list_files(lake: Path, table: str) -> list[Path]:
 def write_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> Path:
     """Write ``table`` to ``path`` so that no reader ever sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = tmp_path(path)
     try:
         _write_parquet(table, tmp, compression)
         fd = os.open(tmp, os.O_RDONLY)
@@ -147,6 +158,81 @@ def _write_parquet(table: pa.Table, path: Path, compression: str) -> None:
     with pq.ParquetWriter(path, table.schema, compression=compression, write_page_checksum=True) as w:
         for start, end in zip(bounds, bounds[1:] + [table.num_rows], strict=True):
             w.write_table(table.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
+
+
+# --------------------------------------------------------------------------- leftovers of dead writers
+LEGACY_TMP_AGE_S = 3600  # a temporary part without an owner in its name (older Replay) older than this is left over
+_TMP_OWNER = re.compile(r"\.(\d+)@([0-9a-f]{6})\.[0-9a-f]{8}\.tmp$")
+_STAGING_OWNER = re.compile(r"^(\d+)@([0-9a-f]{6})-")
+
+
+@cache
+def _host() -> str:
+    return hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """``<pid>@<host>`` of a temporary file or staging dir (this process's by default)."""
+    return f"{os.getpid() if pid is None else pid}@{_host()}"
+
+
+def tmp_path(path: Path, pid: int | None = None) -> Path:
+    """The hidden name ``path`` is written under before its rename: ``.<name>.<pid>@<host>.<random>.tmp``."""
+    return path.with_name(f".{path.name}.{owner_tag(pid)}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def staging_dir(lake: Path, run: str, pid: int | None = None) -> Path:
+    """Where a run stages its parts before they are published: ``lake/_staging/<pid>@<host>-<run>``."""
+    return lake / "_staging" / f"{owner_tag(pid)}-{run}"
+
+
+def _owner_gone(match: re.Match | None) -> bool | None:
+    """Whether the owner named in a leftover's name is gone (None: the name names none; a
+    process on another host is never judged gone)."""
+    if match is None:
+        return None
+    return match.group(2) == _host() and not pid_alive(int(match.group(1)))
+
+
+def sweep(lake: Path, parts: bool = True) -> list[Path]:
+    """Remove what dead writers left behind: staging dirs and (``parts``) temporary parts whose
+    owner process is gone. Call it holding the writer lock: then a staging dir that names no
+    owner (an older Replay's) is left over too, as only a lock holder stages. The staging dirs
+    are one listing; the temporary parts one listing per day partition (~10 ms a thousand)."""
+    removed: list[Path] = []
+    staging = lake / "_staging"
+    if staging.is_dir():
+        for d in staging.iterdir():
+            if _owner_gone(_STAGING_OWNER.match(d.name)) is not False:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+    if parts:
+        old = time.time() - LEGACY_TMP_AGE_S
+        for f in _temporary_parts(lake):
+            gone = _owner_gone(_TMP_OWNER.search(f.name))
+            with contextlib.suppress(FileNotFoundError):
+                if gone or (gone is None and f.stat().st_mtime < old):
+                    f.unlink()
+                    removed.append(f)
+    return removed
+
+
+def _temporary_parts(lake: Path) -> list[Path]:
+    """The hidden ``*.tmp`` files of the tables' day partitions."""
+    out: list[Path] = []
+    for table in _subdirs(lake, lambda name: not name.startswith(("_", "."))):
+        for day in _subdirs(table, lambda name: name.startswith("day=")):
+            with os.scandir(day) as files:
+                out += [Path(f.path) for f in files if f.name.startswith(".") and f.name.endswith(".tmp")]
+    return out
+
+
+def _subdirs(path: Path | str, keep) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [e.path for e in entries if keep(e.name) and e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
 
 
 def publish(staged: Path, lake: Path, table: str, day: str, name: str) -> Path:

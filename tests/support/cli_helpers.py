@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +66,24 @@ def assert_one_line_error(r: subprocess.CompletedProcess) -> str:
     assert lines[0].startswith("replay: error:"), r.stderr
     assert "Traceback" not in r.stderr
     return lines[0]
+
+
+def start_logged(data_dir: str | Path | None, args, logs: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``start`` with stdout and stderr going to files (``logs``.out, ``logs``.err; their paths
+    on the Popen as ``out_path``, ``err_path``): what a test reads while the process still runs,
+    and what never blocks on a pipe that a surviving child process keeps open."""
+    out_path, err_path = logs.with_suffix(".out"), logs.with_suffix(".err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        p = subprocess.Popen(replay_cmd(data_dir, args), stdout=out, stderr=err, env=env or replay_env(), cwd=ROOT)
+    p.out_path, p.err_path = out_path, err_path
+    return p
+
+
+def wait_for(predicate, timeout: float, every: float = 0.05):
+    """The first truthy value of ``predicate()`` within ``timeout`` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)

@@ -491,13 +491,16 @@ def watermark_key(url: str, project: str) -> str:
     return f"{scrub_url(url).rstrip('/')}|{project}"
 
 
-def pull(con, settings, url: str, project: str) -> list[ExtractInfo]:
+def pull(open_catalog, settings, url: str, project: str) -> list[ExtractInfo]:
     """Pull every span of ``project`` added since the last pull; commit every
-    ``phoenix_commit_spans`` spans. Raises PhoenixError after storing what it got."""
+    ``phoenix_commit_spans`` spans. Raises PhoenixError after storing what it got.
+    ``open_catalog()``: the catalog, opened for each commit only (never while pages download:
+    meanwhile other processes read it); hold the writer lock around the pull."""
     from tasks.ingest.extract import extract_spans
 
     key = watermark_key(url, project)
-    cursor = catalog.get_watermark(con, SOURCE, key)
+    with open_catalog() as con:
+        cursor = catalog.get_watermark(con, SOURCE, key)
     api_key = settings.phoenix_api_key.get_secret_value() if settings.phoenix_api_key else None
     infos: list[ExtractInfo] = []
     pending: list[PhoenixPage] = []
@@ -507,8 +510,9 @@ def pull(con, settings, url: str, project: str) -> list[ExtractInfo]:
             return
         spans = [s for p in pending for s in p.spans]
         rejects = [{"location": r.location, "reason": r.reason, "raw": r.raw} for p in pending for r in p.rejects]
-        infos.append(extract_spans(con, settings, spans, rejects, source=SOURCE, project=project))
-        catalog.set_watermark(con, SOURCE, key, pending[-1].resume_cursor)
+        with open_catalog() as con:
+            infos.append(extract_spans(con, settings, spans, rejects, source=SOURCE, project=project))
+            catalog.set_watermark(con, SOURCE, key, pending[-1].resume_cursor)
         pending.clear()
 
     with make_phoenix_client(url, api_key) as client:
