@@ -24,7 +24,8 @@ def leaks(data_dir: Path, *secrets: str) -> list[str]:
     catalog = Path(data_dir) / "replay.duckdb"
     if catalog.exists():
         con = duckdb.connect(str(catalog), read_only=True)
-        try:
+        try:  # the views name the lake relative to the data dir
+            con.execute(f"SET file_search_path = '{Path(data_dir).resolve()}'")
             names = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
             for name in names:
                 text = json.dumps(con.execute(f'select * from "{name}"').fetchall(), default=str)
