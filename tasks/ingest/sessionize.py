@@ -28,9 +28,11 @@ import orjson
 import pyarrow as pa
 
 from models import tables
-from models.ingest import SessionizeInfo
+from models.ingest import Reject, SessionizeInfo
 from tasks.common.clock import now
+from tasks.common.text import I64_MAX, error_text
 from tasks.ingest._pool import pmap
+from tasks.ingest.extract import reject_id
 from tasks.store import lake
 
 _EPOCH = datetime(1970, 1, 1)
@@ -221,8 +223,8 @@ def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
         "assistant_message": assistant,
         "tool_calls": tool_calls,
         "llm_calls": len(llms),
-        "input_tokens": sum(s["input_tokens"] or 0 for s in llms),
-        "output_tokens": sum(s["output_tokens"] or 0 for s in llms),
+        "input_tokens": min(sum(s["input_tokens"] or 0 for s in llms), I64_MAX),  # saturates
+        "output_tokens": min(sum(s["output_tokens"] or 0 for s in llms), I64_MAX),
         "model": models[-1] if models else None,
         "status": "error" if failed else "ok",
         "error": err,
@@ -327,21 +329,58 @@ def _write(turns: pa.Table, sessions: pa.Table, lake_dir: Path, name: str) -> No
     lake.write_partitioned(sessions, lake_dir, "sessions", "started_at", name)
 
 
-def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
-                  version: int, at: datetime, name: str) -> tuple[int, list[str]]:
-    """Rebuild the turns and sessions of a batch of whole sessions from its facts folder
-    and write them as lake parts (runs in a worker process)."""
-    import pyarrow.dataset as ds
-
-    facts = ds.dataset(facts_dir, format="parquet").to_table().to_pylist()
-    turns = build_turns(facts, decided)
+def _rebuild(fact_rows: list[dict], decided: dict[str, str | None], version: int,
+             at: datetime) -> tuple[pa.Table, pa.Table]:
+    turns = build_turns(fact_rows, decided)
     for r in turns:
         r.update(version=version, sessionized_at=at, deleted=False)
     turns_table = pa.Table.from_pylist(turns, schema=lake.TURNS)
     sessions = lake.conform(build_sessions(turns_table), lake.SESSIONS,
                             version=version, sessionized_at=at, deleted=False)
-    _write(turns_table, sessions, Path(lake_dir), name)
-    return len(turns), sessions.column("session_id").to_pylist()
+    return turns_table, sessions
+
+
+def rebuild_sessions(fact_rows: list[dict], decided: dict[str, str | None], version: int,
+                     at: datetime) -> tuple[pa.Table, pa.Table, list[dict[str, str]]]:
+    """The turns and sessions of a batch of whole sessions, and a reject for each session (or
+    lone trace) that cannot be rebuilt: one bad session never stops the others. The batch is
+    rebuilt whole; only when that fails, one session at a time, to tell which one it was.
+    A reject: {location ("session ID" or "trace ID"), reason (one line), raw (its trace ids)}."""
+    try:
+        return (*_rebuild(fact_rows, decided, version, at), [])
+    except Exception:  # noqa: BLE001 - which session? rebuilt one by one below
+        pass
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in fact_rows:
+        sid = decided[r["trace_id"]]
+        groups[("session", sid) if sid is not None else ("trace", r["trace_id"])].append(r)
+    turns, sessions, rejects = [], [], []
+    for (what, key), rows in sorted(groups.items()):
+        try:
+            t, s = _rebuild(rows, decided, version, at)
+        except Exception as exc:  # noqa: BLE001 - this session is a reject, the batch goes on
+            traces = sorted({r["trace_id"] for r in rows})
+            rejects.append({"location": f"{what} {key}", "reason": f"cannot rebuild the {what}: {error_text(exc, 200)}",
+                            "raw": orjson.dumps({what: key, "traces": traces[:100], "spans": len(rows)}).decode()})
+            continue
+        turns.append(t)
+        sessions.append(s)
+    empty_turns, empty_sessions = lake.TURNS.empty_table(), lake.SESSIONS.empty_table()
+    return (pa.concat_tables([empty_turns, *turns]), pa.concat_tables([empty_sessions, *sessions]), rejects)
+
+
+def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
+                  version: int, at: datetime, name: str) -> tuple[int, list[str], list[dict[str, str]]]:
+    """Rebuild the turns and sessions of a batch of whole sessions from its facts folder
+    and write them as lake parts (runs in a worker process); the sessions it could not
+    rebuild come back as rejects."""
+    import pyarrow.dataset as ds
+
+    facts = ds.dataset(facts_dir, format="parquet").to_table().to_pylist()
+    turns_table, sessions, rejects = rebuild_sessions(facts, decided, version, at)
+    if turns_table.num_rows or sessions.num_rows:
+        _write(turns_table, sessions, Path(lake_dir), name)
+    return turns_table.num_rows, sessions.column("session_id").to_pylist(), rejects
 
 
 def sessionize(con, settings, pool=None) -> SessionizeInfo:
@@ -386,20 +425,27 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
         results = pmap(pool, rebuild_batch, jobs)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    n_turns = sum(n for n, _ in results)
-    seen_sessions = {sid for _, sids in results for sid in sids}
+    n_turns = sum(n for n, _, _ in results)
+    seen_sessions = {sid for _, sids, _ in results for sid in sids}
     n_sessions = len(seen_sessions)
+    rejects = [r for _, _, rs in results for r in rs]
     con.unregister("wanted_traces")
     name = f"v{version}"
-    # a session every trace has left: a tombstone
-    gone = sorted(sessions - seen_sessions)
+    # a session every trace has left: a tombstone (a session that could not be rebuilt keeps its
+    # last version, and is a reject)
+    failed = {r["location"].removeprefix("session ") for r in rejects if r["location"].startswith("session ")}
+    gone = sorted(sessions - seen_sessions - failed)
     if gone:
         tomb = [lake.tombstone(tables.SESSIONS, {"session_id": sid}, at, version=version) for sid in gone]
         lake.write_partitioned(pa.Table.from_pylist(tomb, schema=lake.SESSIONS), settings.lake_dir, "sessions",
                                "started_at", f"{name}-tombstones.parquet")
         n_sessions += len(tomb)
+    catalog.add_rejects(con, [Reject(source="sessionize", reject_id=reject_id("sessionize", r["location"], r["raw"],
+                                                                            r["reason"]), **r)
+                              for r in rejects])
     catalog.refresh_views(con, settings.lake_dir)
     catalog.set_watermark(con, "sessionize", "ingested_at", latest.isoformat())
     return SessionizeInfo(traces=len(traces), turns_written=n_turns, sessions_written=n_sessions,
+                          sessions_rejected=len(rejects),
                           sessions_touched=sorted(sessions)[:1000],
                           seconds=round(time.perf_counter() - t0, 3))

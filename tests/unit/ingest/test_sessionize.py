@@ -96,3 +96,28 @@ def test_tool_spans_without_results_take_them_from_tool_messages():
     fill_results(executed, [{"id": None, "name": "g", "result": "G"}, {"id": "a", "name": None, "result": "A"},
                             {"id": "c", "name": None, "result": "C"}])
     assert [e["result"] for e in executed] == ["A", "G", None]
+
+
+def test_a_session_that_cannot_be_rebuilt_is_a_reject_and_the_others_are_rebuilt():
+    from tasks.ingest.sessionize import rebuild_sessions
+
+    good = [fact("t1", "t1r", kind="AGENT", session_id="A", input_text="q", output_text="a"),
+            fact("t2", "t2r", kind="AGENT", input_text="q2", output_text="a2")]
+    bad = [fact("t3", "t3r", kind="AGENT", session_id="B"), fact("t4", "t4r", kind="AGENT", session_id="B")]
+    bad[1]["start_time"] = None  # no time: a row extract never writes
+    decided = {"t1": "A", "t2": None, "t3": "B", "t4": "B"}
+    turns, sessions, rejects = rebuild_sessions(good + bad, decided, version=1, at=T0)
+    assert sorted(turns.column("trace_id").to_pylist()) == ["t1", "t2"]
+    assert sessions.column("session_id").to_pylist() == ["A"]
+    (r,) = rejects
+    assert r["location"] == "session B" and r["reason"].startswith("cannot rebuild the session: TypeError")
+    assert json.loads(r["raw"]) == {"session": "B", "traces": ["t3", "t4"], "spans": 2}
+
+
+def test_token_sums_saturate():
+    big = (1 << 63) - 1
+    rows = [fact("t1", "r", kind="AGENT"),
+            fact("t1", "l1", parent="r", kind="LLM", input_tokens=big, output_tokens=1),
+            fact("t1", "l2", parent="r", kind="LLM", input_tokens=big, output_tokens=2)]
+    (turn,) = build_turns(rows)
+    assert (turn["input_tokens"], turn["output_tokens"]) == (big, 3)
