@@ -391,6 +391,16 @@ def span_kind(attrs: dict[str, Any], name: str) -> tuple[str, str]:
     return "UNKNOWN", "none"
 
 
+def _first_id(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` that holds an id: an empty or whitespace-only value is none (a
+    session id of spaces is not a session), and the next key is looked at."""
+    for k in keys:
+        v = _s(attrs.get(k))
+        if v is not None and not v.isspace():
+            return v
+    return None
+
+
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for k in keys:
         v = attrs.get(k)
@@ -407,8 +417,8 @@ def span_facts(span: RawSpan) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "kind": kind,
         "convention": convention,
-        "session_id": _s(_first(attrs, _SESSION_KEYS)),
-        "user_id": _s(_first(attrs, _USER_KEYS)),
+        "session_id": _first_id(attrs, _SESSION_KEYS),
+        "user_id": _first_id(attrs, _USER_KEYS),
         "input_text": _s(attrs.get("input.value")),
         "output_text": _s(attrs.get("output.value")),
         "model": None, "input_tokens": None, "output_tokens": None,
@@ -418,7 +428,7 @@ def span_facts(span: RawSpan) -> dict[str, Any]:
         "notes": [],
     }
     if facts["session_id"] is None:
-        facts["session_id"] = _s(_first(span["resource"], _SESSION_KEYS))
+        facts["session_id"] = _first_id(span["resource"], _SESSION_KEYS)
     if kind == "LLM" or (convention == "genai" and kind == "AGENT"):
         ins, outs = extract_messages(attrs, span["events"], full=False)
         user_msgs = [i for i, m in enumerate(ins) if m["role"] == "user"]

@@ -184,8 +184,13 @@ def _ms(a: datetime, b: datetime) -> float:
 def trace_session(spans: list[dict], root: dict) -> str | None:
     """The root's session id, else the most common among the spans that carry one
     (the same rule as tasks/sql/trace_sessions.sql)."""
-    sids = [s["session_id"] for s in spans if s["session_id"]]
-    return root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
+    sids = [s["session_id"] for s in spans if _is_id(s["session_id"])]
+    return root["session_id"] if _is_id(root["session_id"]) else (Counter(sids).most_common(1)[0][0] if sids else None)
+
+
+def _is_id(v: str | None) -> bool:
+    """A session id: not NULL, not empty, not only white space (as conventions.span_facts reads it)."""
+    return bool(v) and not v.isspace()
 
 
 def turn_tool_calls(llms: list[dict], tools: list[dict]) -> list[dict]:

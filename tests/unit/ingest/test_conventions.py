@@ -137,3 +137,11 @@ def test_token_counts_out_of_range_are_left_out_with_a_note():
                 1e308, -1e308, "lots"):
         n, notes = tokens(bad)
         assert n is None and len(notes) == 1 and notes[0].startswith("input_tokens "), (bad, notes)
+
+
+def test_blank_session_and_user_ids_are_none():
+    assert span_facts(raw({"session.id": "   ", "user.id": "\t"}))["session_id"] is None
+    assert span_facts(raw({"session.id": ""}, resource={"session.id": " "}))["session_id"] is None
+    f = span_facts(raw({"session.id": " ", "gen_ai.conversation.id": "real", "user.id": " ", "enduser.id": "u"}))
+    assert (f["session_id"], f["user_id"]) == ("real", "u")
+    assert span_facts(raw({"session.id": " padded "}))["session_id"] == " padded "  # an id is kept as written
