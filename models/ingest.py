@@ -31,6 +31,8 @@ class SessionizeInfo(BaseModel):
     traces: int = 0
     turns_written: int = 0
     sessions_written: int = 0
+    sessions_rejected: int = Field(0, description="sessions (or lone traces) that could not be rebuilt: "
+                                                  "a reject row each (source 'sessionize')")
     sessions_touched: list[str] = Field(default_factory=list)
     seconds: float = 0.0
 

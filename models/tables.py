@@ -205,6 +205,7 @@ SPANS = table("spans", """
     tool_call_id    str   TOOL span: the call's id
     tool_arguments  str   TOOL span: the call's arguments (text)
     tool_result     str   TOOL span: the call's result (text)
+    notes           str   what a column could not hold as the span said it (an integer beyond 64 bits written as is, a token count out of range left out), one line; NULL when nothing
 """)
 
 TURNS = table("turns", """

@@ -345,8 +345,26 @@ replays_app = typer.Typer(no_args_is_help=True, help="Replay sessions: what to r
 app.add_typer(replays_app, name="replays")
 
 
-def _split_ids(ids: Optional[list[str]]) -> list[str]:
-    return [i for chunk in ids or [] for i in chunk.split(",") if i.strip()]
+def _split_ids(ids: Optional[list[str]], ids_file: Optional[Path] = None) -> list[str]:
+    """``--ids``: comma-separated, each id stripped; an id in double quotes may hold commas
+    (``'"acme,inc",b'``, CSV quoting); repeatable. ``--ids-file``: one id a line, as written
+    (an id may hold commas, quotes, spaces); blank lines skipped."""
+    if ids and ids_file:
+        raise ReplayError("give --ids or --ids-file, not both")
+    if ids_file is not None:
+        try:
+            lines = ids_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReplayError(f"cannot read --ids-file {ids_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        found = [ln for ln in lines if ln.strip()]
+        if not found:
+            raise ReplayError(f"--ids-file {ids_file} holds no id (one a line)")
+        return found
+    out = []
+    for chunk in ids or []:
+        for row in csv.reader([chunk], skipinitialspace=True):
+            out.extend(i.strip() for i in row if i.strip())
+    return out
 
 
 @replays_app.command("create")
@@ -355,7 +373,10 @@ def replays_create(
     ctx: typer.Context,
     project: str = typer.Option(..., "--project", help="The project the sessions or traces belong to."),
     replay_type: str = typer.Option(..., "--type", help="session (multi-turn) or trace (one turn each)."),
-    ids: Optional[list[str]] = typer.Option(None, "--ids", help="Session or trace ids, comma-separated."),
+    ids: Optional[list[str]] = typer.Option(None, "--ids", help='Session or trace ids, comma-separated '
+                                            '(repeatable; quote an id holding a comma: \'"a,b",c\').'),
+    ids_file: Optional[Path] = typer.Option(None, "--ids-file", help="A file of session or trace ids, one a line "
+                                            "(as written: commas and quotes are part of the id)."),
     select_all: bool = typer.Option(False, "--all", help="Every session (or trace) of the project."),
     where: Optional[str] = typer.Option(None, "--where", help="A predicate over the sessions (or turns) view."),
     json_out: bool = typer.Option(False, "--json"),
@@ -363,7 +384,8 @@ def replays_create(
     """Create a replay session (state INIT) and print the suggested agent and scenario names."""
     from tasks.scenario import replays
 
-    rs = _on_catalog(ctx, replays.create, project, replay_type, _split_ids(ids), select_all, where, write=True)
+    rs = _on_catalog(ctx, replays.create, project, replay_type, _split_ids(ids, ids_file), select_all, where,
+                     write=True)
     if _json_flag(ctx, json_out):
         _emit_json(rs)
         return

@@ -45,7 +45,39 @@ def json_text(value: Any) -> str | None:
     """A value as stored in a text column: text as is, anything else as JSON, None as None."""
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value, default=str).decode()
+    return json_bytes(value).decode()
+
+
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
+_U64_MAX = (1 << 64) - 1
+_MAX_NOTES = 5
+
+
+def json_bytes(value: Any, notes: list[str] | None = None, where: str = "") -> bytes:
+    """``value`` as JSON, losslessly: an integer beyond 64 bits (which orjson cannot write) is
+    written digit for digit, and ``notes`` gets one line naming it (``where`` prefixes the path)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer beyond 64 bits, or a type JSON has no form for
+        found: list[str] = []
+        out = orjson.dumps(_exact_numbers(value, where, found), option=orjson.OPT_NON_STR_KEYS, default=str)
+        if notes is not None and found:
+            more = f" (and {len(found) - _MAX_NOTES} more)" if len(found) > _MAX_NOTES else ""
+            notes.append(f"{', '.join(found[:_MAX_NOTES])}{more}: integer beyond 64 bits, kept as written")
+        return out
+
+
+def _exact_numbers(value: Any, path: str, found: list[str]) -> Any:
+    """A copy of ``value`` whose integers beyond 64 bits are raw JSON numbers (``orjson.Fragment``)."""
+    if isinstance(value, dict):
+        return {(str(k) if isinstance(k, int) else k): _exact_numbers(v, f"{path}.{k}" if path else str(k), found)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_exact_numbers(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    if isinstance(value, int) and not isinstance(value, bool) and not I64_MIN <= value <= _U64_MAX:
+        found.append(path or "value")
+        return orjson.Fragment(str(value).encode())
+    return value
 
 
 def json_value(value: Any, default: Any = None) -> Any:
@@ -58,4 +90,5 @@ def json_value(value: Any, default: Any = None) -> Any:
     return value
 
 
-__all__ = ["clip", "error_text", "json_text", "json_value", "judged", "one_line"]
+__all__ = ["I64_MAX", "I64_MIN", "clip", "error_text", "json_bytes", "json_text", "json_value", "judged",
+           "one_line"]

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from models.spans import RawSpan
-from tasks.common.text import json_value
+from tasks.common.text import I64_MAX, json_bytes, json_value
 
 SPAN_KINDS = {"LLM", "TOOL", "AGENT", "CHAIN", "RETRIEVER", "EMBEDDING", "RERANKER",
               "GUARDRAIL", "EVALUATOR", "PROMPT", "UNKNOWN"}
@@ -49,19 +47,27 @@ def _s(v: Any) -> str | None:
         return None
     if isinstance(v, str):
         return v
-    return orjson.dumps(v).decode()
+    return json_bytes(v).decode()
 
 
-def _int(v: Any) -> int | None:
+def _count(v: Any, what: str, notes: list[str]) -> int | None:
+    """A token count: a whole number in 0..2^63-1 (a float is cut to its whole part). Anything
+    else is None, with a note when the span said something (the attribute keeps it as it came)."""
     if v is None or isinstance(v, bool):
         return None
     try:
-        return int(v)
+        n: int | None = int(v)
     except (TypeError, ValueError):
         try:
-            return int(float(v))
-        except (TypeError, ValueError):
-            return None
+            n = int(float(v))
+        except (TypeError, ValueError, OverflowError):
+            n = None
+    except OverflowError:  # int(float('inf'))
+        n = None
+    if n is not None and 0 <= n <= I64_MAX:
+        return n
+    notes.append(f"{what} {str(v)[:40]!r} is not a count in 0..2^63-1: left out (the attribute has it)")
+    return None
 
 
 # --------------------------------------------------------------------------- messages
@@ -385,6 +391,16 @@ def span_kind(attrs: dict[str, Any], name: str) -> tuple[str, str]:
     return "UNKNOWN", "none"
 
 
+def _first_id(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` that holds an id: an empty or whitespace-only value is none (a
+    session id of spaces is not a session), and the next key is looked at."""
+    for k in keys:
+        v = _s(attrs.get(k))
+        if v is not None and not v.isspace():
+            return v
+    return None
+
+
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for k in keys:
         v = attrs.get(k)
@@ -394,23 +410,25 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def span_facts(span: RawSpan) -> dict[str, Any]:
-    """The conversation facts of one span (all small, all JSON-able)."""
+    """The conversation facts of one span (all small, all JSON-able); ``notes``: what the span
+    said that a fact could not hold (a token count out of range), one line each."""
     attrs = span["attributes"]
     kind, convention = span_kind(attrs, span["name"])
     facts: dict[str, Any] = {
         "kind": kind,
         "convention": convention,
-        "session_id": _s(_first(attrs, _SESSION_KEYS)),
-        "user_id": _s(_first(attrs, _USER_KEYS)),
+        "session_id": _first_id(attrs, _SESSION_KEYS),
+        "user_id": _first_id(attrs, _USER_KEYS),
         "input_text": _s(attrs.get("input.value")),
         "output_text": _s(attrs.get("output.value")),
         "model": None, "input_tokens": None, "output_tokens": None,
         "user_message": None, "assistant_text": None, "system_prompt": None,
         "tool_calls": None, "tool_results": None, "tools": None,
         "tool_name": None, "tool_call_id": None, "tool_arguments": None, "tool_result": None,
+        "notes": [],
     }
     if facts["session_id"] is None:
-        facts["session_id"] = _s(_first(span["resource"], _SESSION_KEYS))
+        facts["session_id"] = _first_id(span["resource"], _SESSION_KEYS)
     if kind == "LLM" or (convention == "genai" and kind == "AGENT"):
         ins, outs = extract_messages(attrs, span["events"], full=False)
         user_msgs = [i for i, m in enumerate(ins) if m["role"] == "user"]
@@ -423,11 +441,13 @@ def span_facts(span: RawSpan) -> dict[str, Any]:
         if kind == "LLM":
             facts["model"] = _s(_first(attrs, ("llm.model_name", "gen_ai.response.model",
                                                "gen_ai.request.model")))
-            facts["input_tokens"] = _int(_first(attrs, ("llm.token_count.prompt", "gen_ai.usage.input_tokens",
-                                                        "gen_ai.usage.prompt_tokens")))
-            facts["output_tokens"] = _int(_first(attrs, ("llm.token_count.completion",
-                                                         "gen_ai.usage.output_tokens",
-                                                         "gen_ai.usage.completion_tokens")))
+            facts["input_tokens"] = _count(_first(attrs, ("llm.token_count.prompt", "gen_ai.usage.input_tokens",
+                                                          "gen_ai.usage.prompt_tokens")), "input_tokens",
+                                           facts["notes"])
+            facts["output_tokens"] = _count(_first(attrs, ("llm.token_count.completion",
+                                                           "gen_ai.usage.output_tokens",
+                                                           "gen_ai.usage.completion_tokens")), "output_tokens",
+                                            facts["notes"])
             facts["system_prompt"] = _system_prompt(attrs, ins)
             facts["tools"] = _s(_declared_tools(attrs))
             calls = [c for m in outs for c in m["tool_calls"]]

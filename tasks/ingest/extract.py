@@ -35,6 +35,7 @@ from models.ingest import ExtractInfo, Reject
 from models.spans import RawSpan
 from tasks.common.errors import ReplayError
 from tasks.common.processes import critical
+from tasks.common.text import error_text, json_bytes
 from tasks.ingest._pool import pmap, stop_workers, worker_pool
 from tasks.ingest.conventions import span_facts
 from tasks.ingest.sources.otlp import BadRecord, iter_request_spans
@@ -92,37 +93,41 @@ class SpanBatch:
         self._seq = 0
 
     def add(self, raw: RawSpan, project: str, source: str, ingested_us: int) -> None:
-        facts = span_facts(raw)
-        attrs = orjson.dumps(raw["attributes"], option=orjson.OPT_NON_STR_KEYS)
+        """One span's row. The row is computed whole before any column takes it: a span that cannot
+        be stored raises ``BadRecord`` (the caller's reject) and leaves the batch as it was."""
+        try:
+            row, day = self._row(raw, project, source, ingested_us)
+        except Exception as exc:  # noqa: BLE001 - a value no rule foresaw: one reject, never an abort
+            raise BadRecord(f"unusable span: {error_text(exc, 200)}") from exc
         c = self.cols
-        c["trace_id"].append(raw["trace_id"])
-        c["span_id"].append(raw["span_id"])
-        c["parent_span_id"].append(raw["parent_span_id"])
-        c["name"].append(raw["name"])
-        c["kind"].append(facts["kind"])
-        c["otel_kind"].append(raw["otel_kind"])
-        c["start_time"].append(raw["start_ns"] // 1000)
-        c["end_time"].append(raw["end_ns"] // 1000)
-        c["duration_ms"].append((raw["end_ns"] - raw["start_ns"]) / 1e6)
-        c["status"].append(raw["status_code"])
-        c["status_message"].append(raw["status_message"])
-        c["session_id"].append(facts["session_id"])
-        c["user_id"].append(facts["user_id"])
-        c["project"].append(project)
-        c["attributes"].append(attrs)
-        c["resource"].append(orjson.dumps(raw["resource"], option=orjson.OPT_NON_STR_KEYS))
-        c["events"].append(orjson.dumps(raw["events"], option=orjson.OPT_NON_STR_KEYS) if raw["events"] else None)
-        c["scope_name"].append(raw["scope"].get("name") or None)
-        c["convention"].append(facts["convention"])
-        c["source"].append(source)
-        c["location"].append(raw["location"])
-        c["ingested_at"].append(ingested_us)
-        for name in _FACT_COLUMNS:
-            c[name].append(facts[name])
-        self.days.append(_day(raw["start_ns"] // 86_400_000_000_000))
-        self.nbytes += len(attrs)
+        for name, value in row.items():
+            c[name].append(value)
+        self.days.append(day)
+        self.nbytes += len(row["attributes"])
         if len(self.days) >= self.batch_rows or self.nbytes >= self.batch_bytes:
             self.flush()
+
+    @staticmethod
+    def _row(raw: RawSpan, project: str, source: str, ingested_us: int) -> tuple[dict[str, Any], str]:
+        facts = span_facts(raw)
+        notes: list[str] = facts["notes"]
+        attrs = json_bytes(raw["attributes"], notes, "attributes")
+        row = {
+            "trace_id": raw["trace_id"], "span_id": raw["span_id"], "parent_span_id": raw["parent_span_id"],
+            "name": raw["name"], "kind": facts["kind"], "otel_kind": raw["otel_kind"],
+            "start_time": raw["start_ns"] // 1000, "end_time": raw["end_ns"] // 1000,
+            "duration_ms": (raw["end_ns"] - raw["start_ns"]) / 1e6,
+            "status": raw["status_code"], "status_message": raw["status_message"],
+            "session_id": facts["session_id"], "user_id": facts["user_id"], "project": project,
+            "attributes": attrs, "resource": json_bytes(raw["resource"], notes, "resource"),
+            "events": json_bytes(raw["events"], notes, "events") if raw["events"] else None,
+            "scope_name": raw["scope"].get("name") or None, "convention": facts["convention"],
+            "source": source, "location": raw["location"], "ingested_at": ingested_us,
+            "notes": "; ".join(notes) if notes else None,
+        }
+        for name in _FACT_COLUMNS:
+            row[name] = facts[name]
+        return row, _day(raw["start_ns"] // 86_400_000_000_000)
 
     def flush(self) -> None:
         n = len(self.days)
@@ -245,7 +250,11 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, stage_dir: str
                     res.rejects.append(_reject(source, where, f"line {lineno}", span, reason, raw_chars))
                     continue
                 proj = project or _s(raw["resource"].get("service.name")) or "default"
-                batch.add(raw, proj, source, ingested_us)
+                try:
+                    batch.add(raw, proj, source, ingested_us)
+                except BadRecord as exc:
+                    res.rejects.append(_reject(source, where, f"line {lineno}", span, str(exc), raw_chars))
+                    continue
                 res.spans += 1
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         # a truncated or corrupt .gz: what was read is kept, the rest is one reject row at the
@@ -432,7 +441,12 @@ def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dic
         for raw in spans:
             res.read += 1
             proj = project or _s(raw["resource"].get("service.name")) or "default"
-            batch.add(raw, proj, source, ingested_us)
+            try:
+                batch.add(raw, proj, source, ingested_us)
+            except BadRecord as exc:
+                res.rejects.append(_reject(source, raw["location"], raw["location"], raw, str(exc),
+                                           settings.reject_raw_chars))
+                continue
             res.spans += 1
         batch.flush()
         res.parts = batch.parts

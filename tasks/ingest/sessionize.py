@@ -19,18 +19,22 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable, Iterator
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from models import tables
-from models.ingest import SessionizeInfo
+from models.ingest import Reject, SessionizeInfo
 from tasks.common.clock import now
+from tasks.common.text import I64_MAX, error_text, json_bytes
 from tasks.ingest._pool import pmap
+from tasks.ingest.extract import reject_id
 from tasks.store import lake
 
 _EPOCH = datetime(1970, 1, 1)
@@ -78,6 +82,56 @@ def find_root(spans: list[dict]) -> dict:
     return min(roots or spans, key=lambda s: (s["start_time"], s["parent_span_id"] is not None, s["span_id"]))
 
 
+class _Open:
+    """Items not taken yet, each query answered in their order in O(1) amortized (a trace of a
+    million spans has half a million tool calls: scanning the list for each would be quadratic).
+
+    ``by_id(x)``: the first open item whose id is ``x``; ``compatible(id, name)``: the first open
+    item that has no id or whose id the query lacks (``not (id and item.id)``), and whose name
+    agrees (either name missing, or equal)."""
+
+    def __init__(self, items: list[dict], is_open: list[bool]):
+        self.taken = [not o for o in is_open]
+        self._all: deque[int] = deque()
+        self._ids: dict[Any, deque[int]] = defaultdict(deque)
+        self._names: dict[Any, deque[int]] = defaultdict(deque)
+        self._unnamed: deque[int] = deque()
+        self._noid: deque[int] = deque()
+        self._noid_names: dict[Any, deque[int]] = defaultdict(deque)
+        self._noid_unnamed: deque[int] = deque()
+        for i, it in enumerate(items):
+            if self.taken[i]:
+                continue
+            iid, name = it.get("id"), it.get("name")
+            self._all.append(i)
+            (self._names[name] if name else self._unnamed).append(i)
+            if iid:
+                self._ids[iid].append(i)
+            else:
+                self._noid.append(i)
+                (self._noid_names[name] if name else self._noid_unnamed).append(i)
+
+    def _head(self, q: deque[int] | None) -> int | None:
+        while q and self.taken[q[0]]:
+            q.popleft()
+        return q[0] if q else None
+
+    def _first(self, *queues: deque[int] | None) -> int | None:
+        heads = [h for h in map(self._head, queues) if h is not None]
+        return min(heads) if heads else None
+
+    def by_id(self, iid: Any) -> int | None:
+        return self._head(self._ids.get(iid))
+
+    def compatible(self, iid: Any, name: Any) -> int | None:
+        if iid:  # only items without an id
+            return self._first(self._noid_names.get(name), self._noid_unnamed) if name else self._head(self._noid)
+        return self._first(self._names.get(name), self._unnamed) if name else self._head(self._all)
+
+    def take(self, i: int) -> None:
+        self.taken[i] = True
+
+
 def match_tool_calls(requested: list[dict], executed: list[dict]) -> list[dict]:
     """Pair tool results with the calls a model requested.
 
@@ -87,26 +141,22 @@ def match_tool_calls(requested: list[dict], executed: list[dict]) -> list[dict]:
     then by order among the unmatched requests of the same name (or any name).
     Returns every call once, in execution order, requests never executed at the end.
     """
-    used = [False] * len(requested)
+    open_ = _Open(requested, [True] * len(requested))
     out = []
     for ex in executed:
-        j = None
-        if ex.get("id"):
-            j = next((i for i, r in enumerate(requested) if not used[i] and r.get("id") == ex["id"]), None)
-        if j is None:
-            j = next((i for i, r in enumerate(requested)
-                      if not used[i] and (not r.get("id") or not ex.get("id") or r.get("id") == ex.get("id"))
-                      and (not ex.get("name") or not r.get("name") or r.get("name") == ex.get("name"))), None)
+        j = open_.by_id(ex["id"]) if ex.get("id") else None
+        if j is None:  # no open request has its id: one without an id (or any, when it has none)
+            j = open_.compatible(ex.get("id"), ex.get("name"))
         call = dict(ex)
         if j is not None:
-            used[j] = True
+            open_.take(j)
             req = requested[j]
             call["id"] = call.get("id") or req.get("id")
             call["name"] = call.get("name") or req.get("name")
             call["arguments"] = call.get("arguments") or req.get("arguments")
         out.append(call)
     for i, r in enumerate(requested):
-        if not used[i]:
+        if not open_.taken[i]:
             out.append({"id": r.get("id"), "name": r.get("name"), "arguments": r.get("arguments"),
                         "result": None, "status": "unset"})
     return out
@@ -115,16 +165,16 @@ def match_tool_calls(requested: list[dict], executed: list[dict]) -> list[dict]:
 def fill_results(executed: list[dict], received: list[dict]) -> None:
     """Tool spans that lack their result (the deprecated GenAI event form) take it from the
     tool messages the model received: by id, else by order among the same tool name."""
+    open_ = _Open(executed, [e["result"] is None and e["status"] != "error" for e in executed])
     for r in received:
         if r.get("result") is None:
             continue
-        open_ = [e for e in executed if e["result"] is None and e["status"] != "error"]
-        e = next((e for e in open_ if r.get("id") and e.get("id") == r["id"]), None)
-        if e is None:
-            e = next((e for e in open_ if not (r.get("id") and e.get("id"))
-                      and (not r.get("name") or not e.get("name") or r["name"] == e["name"])), None)
-        if e is not None:
-            e["result"] = r["result"]
+        j = open_.by_id(r["id"]) if r.get("id") else None
+        if j is None:
+            j = open_.compatible(r.get("id"), r.get("name"))
+        if j is not None:
+            open_.take(j)
+            executed[j]["result"] = r["result"]
 
 
 def _ms(a: datetime, b: datetime) -> float:
@@ -134,8 +184,13 @@ def _ms(a: datetime, b: datetime) -> float:
 def trace_session(spans: list[dict], root: dict) -> str | None:
     """The root's session id, else the most common among the spans that carry one
     (the same rule as tasks/sql/trace_sessions.sql)."""
-    sids = [s["session_id"] for s in spans if s["session_id"]]
-    return root["session_id"] or (Counter(sids).most_common(1)[0][0] if sids else None)
+    sids = [s["session_id"] for s in spans if _is_id(s["session_id"])]
+    return root["session_id"] if _is_id(root["session_id"]) else (Counter(sids).most_common(1)[0][0] if sids else None)
+
+
+def _is_id(v: str | None) -> bool:
+    """A session id: not NULL, not empty, not only white space (as conventions.span_facts reads it)."""
+    return bool(v) and not v.isspace()
 
 
 def turn_tool_calls(llms: list[dict], tools: list[dict]) -> list[dict]:
@@ -163,12 +218,13 @@ def turn_tool_calls(llms: list[dict], tools: list[dict]) -> list[dict]:
             fill_results(executed, received)
     else:
         executed = received
-    tool_calls = match_tool_calls(requested, executed)
+    tool_calls = match_tool_calls(requested, executed)  # new dicts, keys in the TOOL_CALL order
     for c in tool_calls:
         for k in ("id", "name", "arguments", "result", "status"):
             v = c.get(k)
-            c[k] = v if v is None or isinstance(v, str) else orjson.dumps(v).decode()
-    return [{k: c.get(k) for k in ("id", "name", "arguments", "result", "status")} for c in tool_calls]
+            if not (v is None or isinstance(v, str)):
+                c[k] = json_bytes(v).decode()
+    return tool_calls
 
 
 _UNSET = object()
@@ -221,8 +277,8 @@ def build_turn(spans: list[dict], session_id: Any = _UNSET) -> dict[str, Any]:
         "assistant_message": assistant,
         "tool_calls": tool_calls,
         "llm_calls": len(llms),
-        "input_tokens": sum(s["input_tokens"] or 0 for s in llms),
-        "output_tokens": sum(s["output_tokens"] or 0 for s in llms),
+        "input_tokens": min(sum(s["input_tokens"] or 0 for s in llms), I64_MAX),  # saturates
+        "output_tokens": min(sum(s["output_tokens"] or 0 for s in llms), I64_MAX),
         "model": models[-1] if models else None,
         "status": "error" if failed else "ok",
         "error": err,
@@ -327,21 +383,136 @@ def _write(turns: pa.Table, sessions: pa.Table, lake_dir: Path, name: str) -> No
     lake.write_partitioned(sessions, lake_dir, "sessions", "started_at", name)
 
 
-def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
-                  version: int, at: datetime, name: str) -> tuple[int, list[str]]:
-    """Rebuild the turns and sessions of a batch of whole sessions from its facts folder
-    and write them as lake parts (runs in a worker process)."""
-    import pyarrow.dataset as ds
+# columns whose values repeat from span to span (one trace, a few kinds, models, parents): one
+# Python string each per trace instead of one per span
+_SHARED = frozenset({"trace_id", "parent_span_id", "kind", "status", "session_id", "user_id", "project",
+                     "convention", "model", "name", "tool_name", "system_prompt"})
 
-    facts = ds.dataset(facts_dir, format="parquet").to_table().to_pylist()
-    turns = build_turns(facts, decided)
+
+class _FactRow(tuple):
+    """One span's facts read by column name, as the dict it stands for (``row["kind"]``,
+    ``row.get(...)``): a tuple takes a third of a dict's memory, and a trace of a million spans
+    is held whole while its turn is built."""
+
+    __slots__ = ()
+    index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key):  # type: ignore[override]
+        return tuple.__getitem__(self, self.index[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = self.index.get(key)
+        return default if i is None else tuple.__getitem__(self, i)
+
+
+@cache
+def _row_type(names: tuple[str, ...]) -> type[_FactRow]:
+    return type("FactRow", (_FactRow,), {"__slots__": (), "index": {n: i for i, n in enumerate(names)}})
+
+
+def _fact_rows(table: pa.Table) -> list[_FactRow]:
+    """One trace's facts table as rows (repeated values shared)."""
+    row_type = _row_type(tuple(table.column_names))
+    shared: dict[Any, Any] = {}
+    rows: list[_FactRow] = []
+    for batch in table.to_batches(max_chunksize=65_536):  # the column lists of a slice at a time
+        cols = []
+        for name in table.column_names:
+            values = batch.column(name).to_pylist()
+            if name in _SHARED:
+                values = [v if v is None else shared.setdefault(v, v) for v in values]
+            cols.append(values)
+        rows.extend(map(row_type, zip(*cols, strict=True)))
+    return rows
+
+
+def trace_groups(facts: pa.Table | Iterable[dict]) -> Iterator[list]:
+    """The facts rows of each trace, one trace at a time: a table (what a batch reads) is cut
+    by trace and turned into rows trace by trace, so that only one trace is held as Python
+    objects; dict rows (tests) are grouped as they are."""
+    if not isinstance(facts, pa.Table):
+        by_trace: dict[str, list[dict]] = defaultdict(list)
+        for r in facts:
+            by_trace[r["trace_id"]].append(r)
+        yield from by_trace.values()
+        return
+    n = facts.num_rows
+    if not n:
+        return
+    tids = facts.column("trace_id")
+    if n > 1 and not pc.all(pc.less_equal(tids.slice(0, n - 1), tids.slice(1))).as_py():
+        facts = facts.sort_by("trace_id")  # (a copy: skipped when sorted, as one trace is)
+        tids = facts.column("trace_id")
+    starts = [0, *(i + 1 for i in pc.indices_nonzero(pc.not_equal(tids.slice(1), tids.slice(0, n - 1))).to_pylist()), n]
+    for a, b in zip(starts, starts[1:], strict=False):
+        yield _fact_rows(facts.slice(a, b - a))
+
+
+def _tables(turns: list[dict], version: int, at: datetime) -> tuple[pa.Table, pa.Table]:
     for r in turns:
         r.update(version=version, sessionized_at=at, deleted=False)
     turns_table = pa.Table.from_pylist(turns, schema=lake.TURNS)
     sessions = lake.conform(build_sessions(turns_table), lake.SESSIONS,
                             version=version, sessionized_at=at, deleted=False)
-    _write(turns_table, sessions, Path(lake_dir), name)
-    return len(turns), sessions.column("session_id").to_pylist()
+    return turns_table, sessions
+
+
+def _reject(what: str, key: str, decided: dict[str, str | None], exc: Exception) -> dict[str, str]:
+    traces = sorted(t for t, s in decided.items() if (s if what == "session" else t) == key)
+    return {"location": f"{what} {key}", "reason": f"cannot rebuild the {what}: {error_text(exc, 200)}",
+            "raw": orjson.dumps({what: key, "traces": traces[:100]}).decode()}
+
+
+def rebuild_sessions(facts: pa.Table | Iterable[dict], decided: dict[str, str | None], version: int,
+                     at: datetime) -> tuple[pa.Table, pa.Table, list[dict[str, str]]]:
+    """The turns and sessions of a batch of whole sessions, and a reject for each session (or
+    lone trace) that cannot be rebuilt: one bad session never stops the others (its turns are
+    left out, so that it keeps its last version whole). Turns are built trace by trace; the
+    tables are built for the batch, and only when that fails session by session, to tell which.
+    A reject: {location ("session ID" or "trace ID"), reason (one line), raw (its trace ids)}."""
+    turns: list[dict] = []
+    rejects: dict[tuple[str, str], dict[str, str]] = {}
+    for spans in trace_groups(facts):
+        tid = spans[0]["trace_id"]
+        sid = decided[tid]
+        try:
+            turns.append(build_turn(spans, sid))
+        except Exception as exc:  # noqa: BLE001 - this session is a reject, the batch goes on
+            key = ("session", sid) if sid is not None else ("trace", tid)
+            rejects.setdefault(key, _reject(*key, decided, exc))
+        del spans
+    if rejects:
+        turns = [t for t in turns if ("session", t["session_id"]) not in rejects]
+    turns = index_turns(turns)
+    try:
+        return (*_tables(turns, version, at), list(rejects.values()))
+    except Exception:  # noqa: BLE001 - which session? built one by one below
+        pass
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for t in turns:
+        groups[("session", t["session_id"]) if t["session_id"] is not None else ("trace", t["trace_id"])].append(t)
+    tables = []
+    for key, group in sorted(groups.items()):
+        try:
+            tables.append(_tables(group, version, at))
+        except Exception as exc:  # noqa: BLE001 - this session is a reject, the batch goes on
+            rejects[key] = _reject(*key, decided, exc)
+    return (pa.concat_tables([lake.TURNS.empty_table(), *(t for t, _ in tables)]),
+            pa.concat_tables([lake.SESSIONS.empty_table(), *(s for _, s in tables)]), list(rejects.values()))
+
+
+def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
+                  version: int, at: datetime, name: str) -> tuple[int, list[str], list[dict[str, str]]]:
+    """Rebuild the turns and sessions of a batch of whole sessions from its facts folder
+    and write them as lake parts (runs in a worker process); the sessions it could not
+    rebuild come back as rejects."""
+    import pyarrow.dataset as ds
+
+    facts = ds.dataset(facts_dir, format="parquet").to_table()
+    turns_table, sessions, rejects = rebuild_sessions(facts, decided, version, at)
+    if turns_table.num_rows or sessions.num_rows:
+        _write(turns_table, sessions, Path(lake_dir), name)
+    return turns_table.num_rows, sessions.column("session_id").to_pylist(), rejects
 
 
 def sessionize(con, settings, pool=None) -> SessionizeInfo:
@@ -386,20 +557,27 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
         results = pmap(pool, rebuild_batch, jobs)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    n_turns = sum(n for n, _ in results)
-    seen_sessions = {sid for _, sids in results for sid in sids}
+    n_turns = sum(n for n, _, _ in results)
+    seen_sessions = {sid for _, sids, _ in results for sid in sids}
     n_sessions = len(seen_sessions)
+    rejects = [r for _, _, rs in results for r in rs]
     con.unregister("wanted_traces")
     name = f"v{version}"
-    # a session every trace has left: a tombstone
-    gone = sorted(sessions - seen_sessions)
+    # a session every trace has left: a tombstone (a session that could not be rebuilt keeps its
+    # last version, and is a reject)
+    failed = {r["location"].removeprefix("session ") for r in rejects if r["location"].startswith("session ")}
+    gone = sorted(sessions - seen_sessions - failed)
     if gone:
         tomb = [lake.tombstone(tables.SESSIONS, {"session_id": sid}, at, version=version) for sid in gone]
         lake.write_partitioned(pa.Table.from_pylist(tomb, schema=lake.SESSIONS), settings.lake_dir, "sessions",
                                "started_at", f"{name}-tombstones.parquet")
         n_sessions += len(tomb)
+    catalog.add_rejects(con, [Reject(source="sessionize", reject_id=reject_id("sessionize", r["location"], r["raw"],
+                                                                            r["reason"]), **r)
+                              for r in rejects])
     catalog.refresh_views(con, settings.lake_dir)
     catalog.set_watermark(con, "sessionize", "ingested_at", latest.isoformat())
     return SessionizeInfo(traces=len(traces), turns_written=n_turns, sessions_written=n_sessions,
+                          sessions_rejected=len(rejects),
                           sessions_touched=sorted(sessions)[:1000],
                           seconds=round(time.perf_counter() - t0, 3))

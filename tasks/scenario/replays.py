@@ -88,6 +88,8 @@ def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None
                where: str | None) -> list[str]:
     """The session (or trace) ids a replay session covers; ReplaySessionError with a one-line reason
     when the selection is missing, ambiguous, unknown, of another project, or empty."""
+    # an id is taken as given (the CLI strips the comma-separated form); a blank one is no id
+    ids = [i for i in ids or [] if i and not i.isspace()]
     chosen = [bool(ids), select_all, bool(where)]
     if sum(chosen) == 0:
         raise ReplaySessionError("choose what to replay: --ids ID,ID or --all or --where SQL")
@@ -95,7 +97,7 @@ def select_ids(con, project: str, replay_type: ReplayType, ids: list[str] | None
         raise ReplaySessionError("give only one of --ids, --all, --where")
     noun = "session" if replay_type == "session" else "trace"
     if ids:
-        wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        wanted = list(dict.fromkeys(ids))
         rows = dict(con.execute(catalog.sql(f"projects_of_{noun}s"), {"ids": wanted}).fetchall())
         unknown = [i for i in wanted if i not in rows]
         if unknown:

@@ -458,6 +458,10 @@ def get_scenario(con, scenario_id: str) -> tuple[dict[str, Any], list[ScenarioRo
                                 custom=orjson.loads(d["custom"]) if d["custom"] else {}))
     a = catalog.one(con, "get_agent_definition", {"agent_name": scenario["agent_name"],
                                                   "version": scenario["agent_version"]})
+    if a is None:
+        raise ScenarioError(f"scenario {scenario_id} names agent {scenario['agent_name']} "
+                            f"v{scenario['agent_version']}, which this catalog does not hold; import the "
+                            "scenario again with its agent definition")
     agent = AgentDefinition(agent_name=a["agent_name"], version=a["version"], description=a["description"] or "",
                             system_prompt=a["system_prompt"], tools=orjson.loads(a["tools"]) if a["tools"] else [],
                             model=a["model"], agent_type=a["agent_type"], created_at=a["created_at"])
@@ -503,6 +507,10 @@ def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDef
     except (orjson.JSONDecodeError, ValueError) as exc:
         raise ScenarioError(f"{where}: invalid scenario file: {str(exc).splitlines()[0]}") from None
     scenario = dict(head["scenario"])
+    named = (scenario.get("agent_name"), scenario.get("agent_version"))
+    if named != (agent.agent_name, agent.version):
+        raise ScenarioError(f"{where}: the scenario names agent {named[0]} v{named[1]} but its agent definition is "
+                            f"{agent.agent_name} v{agent.version}; make them the same in the file")
     if scenario.get("row_count") != len(rows):
         raise ScenarioError(f"{where}: the header says {scenario.get('row_count')} rows, the file has {len(rows)}")
     return scenario, agent, rows

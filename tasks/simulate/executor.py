@@ -409,6 +409,9 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
     sc = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
     if sc is None:
         raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
+    if catalog.one(con, "get_agent_definition", {"agent_name": sc["agent_name"], "version": sc["agent_version"]}) is None:
+        raise RunError(f"scenario {scenario_id} names agent {sc['agent_name']} v{sc['agent_version']}, which this "
+                       "catalog does not hold; import the scenario again with its agent definition")
     if replay_id:
         rs = replays.get(con, replay_id)
         replays.check_transition(rs.state, "COMPLETED")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import Any, Iterator
 
 from models.spans import RawEvent, RawSpan
@@ -75,14 +76,13 @@ def any_value(v: Any) -> Any:
     if "intValue" in v:
         iv = v["intValue"]
         try:
-            return int(iv)
-        except (TypeError, ValueError):
+            return int(iv)  # beyond 64 bits too: the lake writes it digit for digit, with a note
+        except (TypeError, ValueError, OverflowError):
             return iv
     if "boolValue" in v:
         return v["boolValue"]
     if "doubleValue" in v:
-        dv = v["doubleValue"]
-        return float(dv) if isinstance(dv, str) else dv
+        return _double(v["doubleValue"])
     if "arrayValue" in v:
         return [any_value(x) for x in _list(_obj(v["arrayValue"], "arrayValue").get("values"), "arrayValue.values")]
     if "kvlistValue" in v:
@@ -90,6 +90,19 @@ def any_value(v: Any) -> Any:
     if "bytesValue" in v:
         return v["bytesValue"]  # base64 text, kept as it came
     return None
+
+
+def _double(dv: Any) -> Any:
+    """A doubleValue: a number; one written as text ("1.5", and proto-JSON's "NaN", "Infinity")
+    becomes a number when it is a finite one, else stays the text (JSON has no NaN or infinity:
+    kept as written rather than turned into null)."""
+    if not isinstance(dv, str):
+        return dv
+    try:
+        f = float(dv)
+    except ValueError:
+        return dv
+    return f if math.isfinite(f) else dv
 
 
 def _obj(v: Any, what: str) -> dict:

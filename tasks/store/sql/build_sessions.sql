@@ -3,7 +3,8 @@
 --        counts when not NULL and not ''):
 --        project: the most common among its turns, a tie to the one met first (by turn_index);
 --        user_id / first_user_message: the first turn's that has one; last_assistant_message:
---        the last turn's that has one; duration_ms: as a turn's latency_ms (us / 1e6 * 1e3)
+--        the last turn's that has one; duration_ms: as a turn's latency_ms (us / 1e6 * 1e3);
+--        token sums saturate at 2^63-1 (the column is BIGINT; DuckDB sums into HUGEINT)
 -- parameters: relation batch_turns (the batch's rebuilt turns, lake.TURNS) registered by the caller
 WITH turns AS (
     SELECT * FROM batch_turns WHERE session_id <> ''
@@ -26,8 +27,8 @@ SELECT t.session_id,
        max(t.ended_at) AS ended_at,
        (epoch_us(max(t.ended_at)) - epoch_us(min(t.started_at))) / 1e6 * 1e3 AS duration_ms,
        count(*) AS turn_count,
-       sum(t.input_tokens) AS input_tokens,
-       sum(t.output_tokens) AS output_tokens,
+       least(sum(t.input_tokens), 9223372036854775807)::BIGINT AS input_tokens,
+       least(sum(t.output_tokens), 9223372036854775807)::BIGINT AS output_tokens,
        sum(len(t.tool_calls)) AS tool_call_count,
        sum(t.error_count) AS error_count,
        arg_min(t.user_message, t.turn_index) FILTER (WHERE t.user_message <> '') AS first_user_message,

@@ -122,3 +122,26 @@ def test_flattened_with_gaps_in_the_indices_takes_the_slow_path():
                                "gen_ai.prompt.2.role": "user", "gen_ai.prompt.2.content": "two",
                                "gen_ai.prompt.10.role": "user", "gen_ai.prompt.10.content": "ten"}, [])
     assert [m["content"] for m in ins] == ["s", "two", "ten"]
+
+
+def test_token_counts_out_of_range_are_left_out_with_a_note():
+    def tokens(v):
+        f = span_facts(raw({"openinference.span.kind": "LLM", "llm.token_count.prompt": v}))
+        return f["input_tokens"], f["notes"]
+
+    assert tokens(7) == (7, [])
+    assert tokens("12") == (12, [])
+    assert tokens(2.0) == (2, [])
+    assert tokens((1 << 63) - 1) == ((1 << 63) - 1, [])
+    for bad in (1 << 63, 1 << 64, -(1 << 63), -1, float("inf"), float("nan"), "NaN", "Infinity", "1e400",
+                1e308, -1e308, "lots"):
+        n, notes = tokens(bad)
+        assert n is None and len(notes) == 1 and notes[0].startswith("input_tokens "), (bad, notes)
+
+
+def test_blank_session_and_user_ids_are_none():
+    assert span_facts(raw({"session.id": "   ", "user.id": "\t"}))["session_id"] is None
+    assert span_facts(raw({"session.id": ""}, resource={"session.id": " "}))["session_id"] is None
+    f = span_facts(raw({"session.id": " ", "gen_ai.conversation.id": "real", "user.id": " ", "enduser.id": "u"}))
+    assert (f["session_id"], f["user_id"]) == ("real", "u")
+    assert span_facts(raw({"session.id": " padded "}))["session_id"] == " padded "  # an id is kept as written

@@ -81,7 +81,11 @@ def test_every_anyvalue_kind():
     ]
     assert key_values(kvs) == {"s": "é", "i": 9007199254740993, "i2": 7, "d": 1.5, "b": True, "y": "AAE=",
                                "a": ["x", 2], "k": {"n": False}, "e": None}
-    assert any_value({"doubleValue": "NaN"}) != any_value({"doubleValue": "NaN"})  # a float NaN
+    # a double written as text: a number when finite; NaN and infinities (no JSON form) stay the text
+    assert any_value({"doubleValue": "1.5"}) == 1.5
+    assert [any_value({"doubleValue": v}) for v in ("NaN", "Infinity", "-Infinity", "1e400")] == \
+        ["NaN", "Infinity", "-Infinity", "1e400"]
+    assert any_value({"intValue": str(1 << 64)}) == 1 << 64  # the lake writes it digit for digit
 
 
 def test_a_request_yields_good_and_bad_spans_separately():

@@ -3,6 +3,9 @@
 import json
 from datetime import datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tasks.ingest.sessionize import build_session, build_turns, fill_results, match_tool_calls, plain_text
 
 T0 = datetime(2026, 11, 20, 9, 0, 0)
@@ -96,3 +99,114 @@ def test_tool_spans_without_results_take_them_from_tool_messages():
     fill_results(executed, [{"id": None, "name": "g", "result": "G"}, {"id": "a", "name": None, "result": "A"},
                             {"id": "c", "name": None, "result": "C"}])
     assert [e["result"] for e in executed] == ["A", "G", None]
+
+
+def test_a_session_that_cannot_be_rebuilt_is_a_reject_and_the_others_are_rebuilt():
+    from tasks.ingest.sessionize import rebuild_sessions
+
+    good = [fact("t1", "t1r", kind="AGENT", session_id="A", input_text="q", output_text="a"),
+            fact("t2", "t2r", kind="AGENT", input_text="q2", output_text="a2")]
+    bad = [fact("t3", "t3r", kind="AGENT", session_id="B"), fact("t4", "t4r", kind="AGENT", session_id="B")]
+    bad[1]["start_time"] = None  # no time: a row extract never writes
+    decided = {"t1": "A", "t2": None, "t3": "B", "t4": "B"}
+    turns, sessions, rejects = rebuild_sessions(good + bad, decided, version=1, at=T0)
+    assert sorted(turns.column("trace_id").to_pylist()) == ["t1", "t2"]
+    assert sessions.column("session_id").to_pylist() == ["A"]
+    (r,) = rejects
+    assert r["location"] == "session B" and r["reason"].startswith("cannot rebuild the session: TypeError")
+    assert json.loads(r["raw"]) == {"session": "B", "traces": ["t3", "t4"]}
+
+
+def test_token_sums_saturate():
+    big = (1 << 63) - 1
+    rows = [fact("t1", "r", kind="AGENT"),
+            fact("t1", "l1", parent="r", kind="LLM", input_tokens=big, output_tokens=1),
+            fact("t1", "l2", parent="r", kind="LLM", input_tokens=big, output_tokens=2)]
+    (turn,) = build_turns(rows)
+    assert (turn["input_tokens"], turn["output_tokens"]) == (big, 3)
+
+
+# --------------------------------------------------------------------------- matching in linear time
+def _reference_match(requested, executed):
+    """match_tool_calls as it was first written (a scan of the requests for every call)."""
+    used = [False] * len(requested)
+    out = []
+    for ex in executed:
+        j = None
+        if ex.get("id"):
+            j = next((i for i, r in enumerate(requested) if not used[i] and r.get("id") == ex["id"]), None)
+        if j is None:
+            j = next((i for i, r in enumerate(requested)
+                      if not used[i] and (not r.get("id") or not ex.get("id") or r.get("id") == ex.get("id"))
+                      and (not ex.get("name") or not r.get("name") or r.get("name") == ex.get("name"))), None)
+        call = dict(ex)
+        if j is not None:
+            used[j] = True
+            req = requested[j]
+            call["id"] = call.get("id") or req.get("id")
+            call["name"] = call.get("name") or req.get("name")
+            call["arguments"] = call.get("arguments") or req.get("arguments")
+        out.append(call)
+    for i, r in enumerate(requested):
+        if not used[i]:
+            out.append({"id": r.get("id"), "name": r.get("name"), "arguments": r.get("arguments"),
+                        "result": None, "status": "unset"})
+    return out
+
+
+def _reference_fill(executed, received):
+    for r in received:
+        if r.get("result") is None:
+            continue
+        open_ = [e for e in executed if e["result"] is None and e["status"] != "error"]
+        e = next((e for e in open_ if r.get("id") and e.get("id") == r["id"]), None)
+        if e is None:
+            e = next((e for e in open_ if not (r.get("id") and e.get("id"))
+                      and (not r.get("name") or not e.get("name") or r["name"] == e["name"])), None)
+        if e is not None:
+            e["result"] = r["result"]
+
+
+_IDS = st.sampled_from([None, "", "c1", "c2", "c3"])
+_NAMES = st.sampled_from([None, "", "a", "b"])
+_CALL = st.builds(lambda i, n, k: {"id": i, "name": n, "arguments": f"{{{k}}}"}, _IDS, _NAMES, st.integers(0, 9))
+_RUN = st.builds(lambda i, n, r, err: {"id": i, "name": n, "arguments": None, "result": r,
+                                       "status": "error" if err else "ok"},
+                 _IDS, _NAMES, st.sampled_from([None, "r1", "r2"]), st.booleans())
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(requested=st.lists(_CALL, max_size=8), executed=st.lists(_RUN, max_size=8),
+       received=st.lists(_RUN, max_size=8))
+def test_linear_matching_is_the_first_rule_exactly(requested, executed, received):
+    import copy
+
+    assert match_tool_calls(copy.deepcopy(requested), copy.deepcopy(executed)) == _reference_match(requested, executed)
+    mine, ref = copy.deepcopy(executed), copy.deepcopy(executed)
+    fill_results(mine, received)
+    _reference_fill(ref, received)
+    assert mine == ref
+
+
+
+def test_a_facts_table_rebuilds_as_its_rows_do():
+    import pyarrow as pa
+
+    from tasks.ingest.sessionize import rebuild_sessions
+
+    rows = []
+    for trace, start, sid in [("t2", 100, "S"), ("t1", 10, "S"), ("t3", 50, None)]:
+        rows += [fact(trace, f"{trace}r", kind="AGENT", start=start, end=start + 5, input_text=f"q{trace}",
+                      output_text=f"a{trace}", session_id=sid),
+                 fact(trace, f"{trace}l", parent=f"{trace}r", kind="LLM", start=start + 1, end=start + 2,
+                      input_tokens=10, output_tokens=2, user_message=f"q{trace}", model="m",
+                      tool_calls=json.dumps([{"id": "c", "name": "n", "arguments": "{}"}])),
+                 fact(trace, f"{trace}t", parent=f"{trace}r", kind="TOOL", start=start + 3, end=start + 4,
+                      tool_name="n", tool_call_id="c", tool_result="ok")]
+    decided = {"t1": "S", "t2": "S", "t3": None}
+    from_rows = rebuild_sessions(rows, decided, 1, T0)
+    from_table = rebuild_sessions(pa.Table.from_pylist(rows), decided, 1, T0)
+    key = [("trace_id", "ascending")]
+    assert from_table[0].sort_by(key).equals(from_rows[0].sort_by(key))
+    assert from_table[1].equals(from_rows[1]) and from_table[2] == from_rows[2] == []
+    assert sorted(from_table[0].column("turn_index").to_pylist()) == [0, 0, 1]
