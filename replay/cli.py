@@ -670,9 +670,8 @@ def compare_cmd(
                    [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
         out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
                   f"{result['first_divergent_turn']}")
-    if fail_on_regression and other_id and (result.significant_regressions or result.regressed_units):
-        what = [*result.significant_regressions,
-                *(f"{m} on {len(u)} conversation{'s' if len(u) > 1 else ''}" for m, u in result.regressed_units.items())]
+    what = compare.regression_gate(result) if fail_on_regression and other_id else []
+    if what:
         _say_error(f"significant regression in {', '.join(what)} ({execution_id} against {other_id})")
         raise typer.Exit(1)
 

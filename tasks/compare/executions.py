@@ -246,6 +246,14 @@ def verdict_lines(cmp: ExecutionComparison) -> list[str]:
     return lines
 
 
+def regression_gate(cmp: ExecutionComparison) -> list[str]:
+    """The CI gate of ``replay compare B A --fail-on-regression``: what makes it fail (a metric
+    that regressed significantly, or a metric on the conversations that regressed significantly
+    on their own), in words; empty = the gate passes."""
+    return [*cmp.significant_regressions,
+            *(f"{m} on {len(u)} conversation{'s' if len(u) > 1 else ''}" for m, u in cmp.regressed_units.items())]
+
+
 def repeatability(con, execution_id: str) -> dict[str, Any] | None:
     """With repetitions: how many replays a conversation had (``k``, the most), pass^k per
     pass-rate metric (``[label, value text]``, in rank order) and the flaky rows (their replays

@@ -1,205 +1,133 @@
-"""The report's charts: plotly figures as JSON-ready dicts ``{"data", "layout"}`` that the page
-draws with ``Plotly.newPlot``; plotly.js itself is inlined once (:func:`plotly_js`)."""
+"""The report's charts as small inline SVG, drawn here in Python: no chart library in the page.
+
+Why not plotly: the page inlined plotly.js (4.8 MB of the demo's 5.8 MB report). The plotly
+Python package ships only the full bundle, and its partial bundles (``plotly.js-basic-dist-min``,
+1.1 MB, without histograms) are an npm download, not something the package can produce
+offline; the charts the page needs — overlaid histograms and confidence intervals — are a few
+rectangles and lines, here a few kilobytes, drawn without JavaScript (they print, and they show
+with scripts off). Every text put into an SVG is escaped (:func:`tasks.report.formats.esc`).
+"""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from functools import lru_cache
+import math
 from typing import Any
 
-from tasks.report.formats import delta_class, esc, percentile, to_float
+from tasks.report.formats import esc, to_float
 
-GREEN, RED, GREY, BLUE, AMBER, PURPLE = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700", "#8250df"
-COLORWAY = [BLUE, PURPLE, "#1b7c83", AMBER, "#bc4c00", "#4d2d8c", "#0550ae", "#6e7781"]
-FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
-
-
-@lru_cache(maxsize=1)
-def _template():
-    import plotly.graph_objects as go
-
-    axis = dict(gridcolor="#eaeef2", linecolor="#d0d7de", zerolinecolor="#afb8c1", automargin=True,
-                ticks="", title=dict(font=dict(size=11, color="#57606a")))
-    return go.layout.Template(layout=dict(
-        font=dict(family=FONT, size=11, color="#24292f"), paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
-        colorway=COLORWAY, margin=dict(l=8, r=12, t=8, b=8), xaxis=axis, yaxis=axis, bargap=0.08,
-        legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom", font=dict(size=11)),
-        hoverlabel=dict(font=dict(family=FONT, size=12)),
-    ))
+BASE_FILL, CAND_FILL = "#8c959f", "#0969da"
+COLORS = {"bad": "#cf222e", "good": "#1a7f37", "bad-weak": "#e5868d", "good-weak": "#6fbf85", "neutral": "#57606a"}
 
 
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
+def _num(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
-def _label(s: Any) -> str:
-    """A text for plotly: escaped, because plotly renders a subset of HTML in labels."""
-    return esc(s)
+def bins_for(values: list[float], scale: tuple[Any, Any] = (None, None), unit: str = "") -> list[tuple[float, float]]:
+    """Histogram bins ``[(lo, hi), ...]``: ten of 10 points on a 0..100 % scale, one per whole
+    value on a small whole scale (csat 1..10), else up to 12 even bins over the values."""
+    lo_s, hi_s = to_float(scale[0]), to_float(scale[1])
+    if unit == "%" and lo_s == 0 and hi_s == 100:
+        return [(10.0 * i, 10.0 * (i + 1)) for i in range(10)]
+    lo = lo_s if lo_s is not None else min(values, default=0.0)
+    hi = hi_s if hi_s is not None else max(values, default=1.0)
+    if values:
+        lo, hi = min(lo, min(values)), max(hi, max(values))
+    whole = all(float(v).is_integer() for v in values)
+    if whole and float(lo).is_integer() and float(hi).is_integer() and 0 < hi - lo <= 12:
+        return [(v - 0.5, v + 0.5) for v in range(int(lo), int(hi) + 1)]
+    if hi <= lo:
+        return [(lo - 0.5, hi + 0.5)]
+    step = (hi - lo) / 12
+    return [(lo + i * step, lo + (i + 1) * step) for i in range(12)]
 
 
-def _figure(fig) -> dict[str, Any]:
-    fig.update_layout(template=_template())
-    d = fig.to_plotly_json()
-    return {"data": d.get("data", []), "layout": d.get("layout", {})}
+def _counts(values: list[float], bins: list[tuple[float, float]]) -> list[int]:
+    out = [0] * len(bins)
+    for v in values:
+        for i, (lo, hi) in enumerate(bins):
+            if lo <= v < hi or (i == len(bins) - 1 and v == hi):
+                out[i] += 1
+                break
+    return out
 
 
-def _bins(values: list[float]) -> tuple[dict[str, float] | None, dict[str, Any]]:
-    """(histogram bins, x-axis settings): one bar per value on small integer (or half) scales
-    such as csat 1..10 or pass/fail 0/1, 20 bins on 0..1, plotly's choice otherwise."""
-    lo, hi = min(values), max(values)
-    if all(float(2 * v).is_integer() for v in values) and hi - lo <= 30 and (hi > 1 or all(v in (0, 1) for v in values)):
-        size = 1.0 if all(float(v).is_integer() for v in values) else 0.5
-        if 0 <= lo and 1 < hi <= 10:  # a 1..10 scale: show all of it
-            lo, hi = 1.0, 10.0
-        bins = dict(start=lo - size / 2, end=hi + size / 2, size=size)
-        return bins, dict(dtick=1, range=[bins["start"], bins["end"]])
-    if 0 <= lo and hi <= 1:
-        return dict(start=0, end=1.0001, size=0.05), dict(range=[0, 1.05])
-    return None, {}
+def _bin_label(lo: float, hi: float, unit: str) -> str:
+    if hi - lo == 1 and (lo + 0.5).is_integer():
+        return f"{_num(lo + 0.5)}{unit}"
+    return f"{_num(lo)}–{_num(hi)}{unit}"
 
 
-def _count_axis(most: int) -> dict[str, Any]:
-    """Whole-number ticks on a count axis that would otherwise show 0.5 steps."""
-    return dict(dtick=1, rangemode="tozero") if most <= 8 else dict(rangemode="tozero")
+def histogram_svg(a: list[float] | None, b: list[float], *, scale: tuple[Any, Any] = (None, None), unit: str = "",
+                  width: int = 300, height: int = 128, names: tuple[str, str] = ("baseline", "candidate")) -> str:
+    """Per-chat values of the baseline (``a``, grey outline; None = no baseline) and of the
+    candidate (``b``, blue) over the same bins, as shares of each side's chats (the sides may
+    have different numbers of chats). Each bar's tooltip says how many chats it holds."""
+    vals = [*(a or []), *b]
+    if not vals:
+        return ""
+    bins = bins_for(vals, scale, unit)
+    shown_unit = unit if unit in ("%",) else ""
+    ca, cb = _counts(a or [], bins), _counts(b, bins)
+    na, nb = max(len(a or []), 1), max(len(b), 1)
+    top = max([x / na for x in ca] + [x / nb for x in cb] + [1e-9])
+    left, bottom, pad_top = 4, 18, 6
+    plot_w, plot_h = width - 2 * left, height - bottom - pad_top
+    bw = plot_w / len(bins)
+    parts = [f'<svg class="hist" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg">',
+             f'<line x1="{left}" y1="{pad_top + plot_h}" x2="{left + plot_w}" y2="{pad_top + plot_h}" class="axis"/>']
+    for i, (lo, hi) in enumerate(bins):
+        x = left + i * bw
+        label = esc(_bin_label(lo, hi, unit))
+        if b:
+            h = plot_h * (cb[i] / nb) / top
+            parts.append(f'<rect class="cand" x="{x + bw * 0.18:.1f}" y="{pad_top + plot_h - h:.1f}" '
+                         f'width="{bw * 0.64:.1f}" height="{h:.1f}"><title>{esc(names[1])}: {cb[i]} of {len(b)} chats '
+                         f'at {label}</title></rect>')
+        if a is not None:
+            h = plot_h * (ca[i] / na) / top
+            if ca[i]:
+                parts.append(f'<rect class="base" x="{x + bw * 0.08:.1f}" y="{pad_top + plot_h - h:.1f}" '
+                             f'width="{bw * 0.84:.1f}" height="{h:.1f}"><title>{esc(names[0])}: {ca[i]} of {len(a)} '
+                             f'chats at {label}</title></rect>')
+    for i in (0, len(bins) // 2, len(bins) - 1) if len(bins) > 2 else range(len(bins)):
+        lo, hi = bins[i]
+        text = _num(lo + 0.5) if hi - lo == 1 and (lo + 0.5).is_integer() else _num(lo if i < len(bins) - 1 else hi)
+        anchor = "start" if i == 0 else "end" if i == len(bins) - 1 else "middle"
+        x = left if i == 0 else left + plot_w if i == len(bins) - 1 else left + (i + 0.5) * bw
+        parts.append(f'<text x="{x:.1f}" y="{height - 4}" text-anchor="{anchor}">{esc(text + shown_unit)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
-def scores_figure(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    import plotly.graph_objects as go
+def interval_svg(delta: float | None, lo: float | None, hi: float | None, min_effect: float | None, cls: str,
+                 *, width: int = 150, height: int = 20) -> str:
+    """B - A with its 95 % interval on a scale centred on 0, the minimum meaningful effect as a
+    grey band around 0: a bar outside the band whose interval excludes 0 is a real change."""
+    d = to_float(delta)
+    if d is None:
+        return ""
+    lo_f, hi_f, me = to_float(lo), to_float(hi), to_float(min_effect) or 0.0
+    span = max(abs(x) for x in (d, lo_f or 0.0, hi_f or 0.0, me)) * 1.15 or 1.0
+    mid, half = width / 2, width / 2 - 4
 
-    numeric = [(v, r.get("passed")) for r in rows if (v := to_float(r.get("value"))) is not None]
-    if numeric:
-        bins, xaxis = _bins([v for v, _ in numeric])
-        fig = go.Figure()
-        for name, want, color in (("pass", True, GREEN), ("fail", False, RED), ("no verdict", None, GREY)):
-            xs = [v for v, p in numeric if (p is None if want is None else p is want)]
-            if xs:
-                fig.add_trace(go.Histogram(x=xs, name=name, marker_color=color, xbins=bins, bingroup="1",
-                                           hovertemplate="%{x}: %{y}<extra>" + name + "</extra>"))
-        fig.update_layout(barmode="stack", showlegend=True, yaxis=dict(title="count", **_count_axis(len(numeric))),
-                          xaxis=dict(title="value", **xaxis), legend=dict(traceorder="normal"))
-        return _figure(fig)
-    labels = Counter(str(r.get("label")) for r in rows if r.get("label") is not None)
-    if not labels:
-        return None
-    fig = go.Figure(go.Bar(x=[_label(k) for k in labels], y=list(labels.values()), marker_color=BLUE))
-    fig.update_layout(yaxis=dict(title="count", **_count_axis(max(labels.values()))), xaxis_title="label")
-    return _figure(fig)
+    def x(v: float) -> float:
+        return mid + half * v / span
 
-
-def latency_figure(latencies: list[float]) -> dict[str, Any] | None:
-    import plotly.graph_objects as go
-
-    if not latencies:
-        return None
-    fig = go.Figure(go.Histogram(x=latencies, marker_color=BLUE, name="turns",
-                                 hovertemplate="%{x} ms: %{y} turns<extra></extra>"))
-    for q, name, color in ((0.5, "p50", GREEN), (0.95, "p95", RED)):
-        x = percentile(latencies, q)
-        fig.add_vline(x=x, line_width=1.5, line_dash="dash", line_color=color,
-                      annotation_text=name, annotation_position="top right",
-                      annotation_font=dict(color=color, size=11))
-    fig.update_layout(xaxis_title="turn latency (ms)", yaxis=dict(title="turns", **_count_axis(len(latencies))),
-                      showlegend=False)
-    return _figure(fig)
+    color = COLORS.get(cls, COLORS["neutral"])
+    parts = [f'<svg class="ci" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             f'xmlns="http://www.w3.org/2000/svg" aria-hidden="true">']
+    if me > 0:
+        parts.append(f'<rect class="band" x="{x(-me):.1f}" y="2" width="{x(me) - x(-me):.1f}" height="{height - 4}"/>')
+    parts.append(f'<line class="zero" x1="{mid}" y1="1" x2="{mid}" y2="{height - 1}"/>')
+    if lo_f is not None and hi_f is not None and not (math.isclose(lo_f, hi_f)):
+        y = height / 2
+        parts.append(f'<line x1="{x(lo_f):.1f}" y1="{y}" x2="{x(hi_f):.1f}" y2="{y}" stroke="{color}" stroke-width="2"/>'
+                     f'<line x1="{x(lo_f):.1f}" y1="{y - 4}" x2="{x(lo_f):.1f}" y2="{y + 4}" stroke="{color}" stroke-width="1.5"/>'
+                     f'<line x1="{x(hi_f):.1f}" y1="{y - 4}" x2="{x(hi_f):.1f}" y2="{y + 4}" stroke="{color}" stroke-width="1.5"/>')
+    parts.append(f'<circle cx="{x(d):.1f}" cy="{height / 2}" r="4" fill="{color}"/></svg>')
+    return "".join(parts)
 
 
-def _short(s: str, n: int = 14) -> str:
-    return s if len(s) <= n else s[: n // 2 - 1] + "…" + s[-(n // 2 - 1):]
-
-
-def tokens_figure(chats: list[dict[str, Any]]) -> dict[str, Any] | None:
-    import plotly.graph_objects as go
-
-    rows = [(str(c["chat_id"]), to_float(c.get("input_tokens")) or 0.0, to_float(c.get("output_tokens")) or 0.0) for c in chats]
-    if not rows or not any(i or o for _, i, o in rows):
-        return None
-    fig = go.Figure()
-    if len(rows) <= 40:
-        ids = [_label(r[0]) for r in rows]
-        fig.add_trace(go.Bar(x=ids, y=[r[1] for r in rows], name="input", marker_color="#9ec5fe",
-                             hovertemplate="%{x}<br>input %{y:,} tokens<extra></extra>"))
-        fig.add_trace(go.Bar(x=ids, y=[r[2] for r in rows], name="output", marker_color=BLUE,
-                             hovertemplate="%{x}<br>output %{y:,} tokens<extra></extra>"))
-        fig.update_layout(barmode="stack", yaxis_title="tokens per chat", legend=dict(traceorder="normal"),
-                          xaxis=dict(tickvals=ids, ticktext=[_label(_short(r[0])) for r in rows], tickangle=-30))
-    else:
-        fig.add_trace(go.Histogram(x=[r[1] for r in rows], name="input", marker_color="#9ec5fe", opacity=0.75))
-        fig.add_trace(go.Histogram(x=[r[2] for r in rows], name="output", marker_color=BLUE, opacity=0.75))
-        fig.update_layout(barmode="overlay", xaxis_title="tokens per chat", yaxis_title="chats",
-                          legend=dict(traceorder="normal"))
-    return _figure(fig)
-
-
-def branches_figure(chats: list[dict[str, Any]], scores: list[dict[str, Any]],
-                  evaluators: list[str]) -> dict[str, Any] | None:
-    import plotly.graph_objects as go
-
-    if not chats:
-        return None
-    cat = {str(c["chat_id"]): str(c.get("branch_category") or "(none)") for c in chats}
-    cats = sorted(set(cat.values()))
-    fig = go.Figure()
-    done = Counter(cat[str(c["chat_id"])] for c in chats if c.get("status") == "completed")
-    total = Counter(cat.values())
-    series = [("completed", {k: (done[k], total[k]) for k in cats})]
-    passed: dict[str, Counter] = defaultdict(Counter)
-    judged: dict[str, Counter] = defaultdict(Counter)
-    for s in scores:
-        k = cat.get(str(s.get("chat_id")))
-        if k is None or s.get("passed") is None:
-            continue
-        judged[s["evaluator"]][k] += 1
-        passed[s["evaluator"]][k] += bool(s["passed"])
-    for ev in evaluators:
-        if judged[ev]:
-            series.append((ev, {k: (passed[ev][k], judged[ev][k]) for k in cats if judged[ev][k]}))
-    for i, (name, by_cat) in enumerate(series):
-        xs = list(by_cat)
-        fig.add_trace(go.Bar(
-            x=[_label(k) for k in xs], y=[n / d if d else None for n, d in by_cat.values()],
-            customdata=[[n, d] for n, d in by_cat.values()], name=_label(name),
-            texttemplate="%{y:.0%}", textposition="outside", cliponaxis=False, textfont=dict(size=10),
-            marker_color=GREY if i == 0 else COLORWAY[(i - 1) % len(COLORWAY)],
-            hovertemplate="%{x}<br>" + _label(name) + ": %{y:.0%} (%{customdata[0]}/%{customdata[1]})<extra></extra>"))
-    fig.update_layout(barmode="group", yaxis=dict(tickformat=".0%", range=[0, 1.12], title="pass rate"),
-                      xaxis=dict(type="category"), legend=dict(traceorder="normal"), bargroupgap=0.06)
-    return _figure(fig)
-
-
-def deltas_figure(deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """One row per metric, each on its own scale centred on 0 (metrics do not share units);
-    a delta's ``label``, ``delta_text`` and ``ci_text``, when given, are what it shows (the
-    delta table's words and numbers)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    rows = [d for d in deltas if to_float(d.get("delta")) is not None]
-    if not rows:
-        return None
-    fig = make_subplots(rows=len(rows), cols=1, vertical_spacing=min(0.04, 0.5 / len(rows)))
-    colors = {"bad": RED, "bad-weak": "#ff818266", "good": GREEN, "good-weak": "#4ac26b66", "neutral": GREY}
-    for i, d in enumerate(rows, start=1):
-        delta, lo, hi = to_float(d["delta"]), to_float(d.get("lo")), to_float(d.get("hi"))
-        err = None
-        if lo is not None and hi is not None:
-            err = dict(type="data", symmetric=False, array=[max(hi - delta, 0)], arrayminus=[max(delta - lo, 0)],
-                       color="#24292f", thickness=1.5, width=6)
-        name = _label(d.get("label") or d.get("metric"))
-        ci = (f" {d['ci_text']}" if d.get("ci_text") else f" [{lo:.4g}, {hi:.4g}]") if err else ""
-        text = _label(d.get("delta_text") or f"{delta:+.4g}")
-        fig.add_trace(go.Bar(x=[delta], y=[name], orientation="h", marker_color=colors[delta_class(d)],
-                             error_x=err, width=0.55,
-                             hovertemplate=f"{name}: Δ {text}{_label(ci)}<extra></extra>"), row=i, col=1)
-        span = max(abs(v) for v in (delta, lo, hi) if v is not None) * 1.1 or 1.0
-        fig.update_xaxes(range=[-span, span], zeroline=True, zerolinewidth=1.5, zerolinecolor="#57606a",
-                         showgrid=False, showticklabels=False, row=i, col=1)
-        fig.update_yaxes(showgrid=False, row=i, col=1)
-        yref = "y domain" if i == 1 else f"y{i} domain"
-        fig.add_annotation(x=1.01, xref="paper", xanchor="left", y=0.5, yref=yref, showarrow=False, align="left",
-                           text=f"<b>{text}</b>" + (f"  <span style='color:#656d76'>CI{_label(ci)}</span>" if ci else ""),
-                           font=dict(size=11, color=RED if delta_class(d) == "bad" else "#24292f"))
-    fig.update_layout(showlegend=False, height=24 + 44 * len(rows), margin=dict(l=8, r=190, t=8, b=8))
-    return _figure(fig)
+__all__ = ["bins_for", "histogram_svg", "interval_svg"]

@@ -1,16 +1,24 @@
 """The HTML report of one execution: a pure function from a dict to one self-contained page.
 
 ``render_report(data) -> str`` returns ONE HTML file that works offline: inline CSS and JS,
-plotly.js inlined once (``plotly.offline.get_plotlyjs()``), the figures as JSON drawn with
-``Plotly.newPlot``, no CDN, no external font or image, and a Content-Security-Policy that
-forbids any other load. ``write_report(data, out)`` writes it atomically (temp file + rename).
+the charts as inline SVG (:mod:`tasks.report.figures`: no chart library), no CDN, no external
+font or image, and a Content-Security-Policy that forbids any other load.
+``write_report(data, out)`` writes it atomically (temp file + rename), readable by all (0644).
 No I/O besides ``write_report`` (and reading this package's template and asset files once): the
-caller (``replay report``) loads ``data`` from the catalog.
+caller (``replay report``) loads ``data`` from the catalog (:mod:`tasks.report.data`).
 
 Where things are: :mod:`tasks.report.view` turns ``data`` into the view model (texts formatted
-by the Python rules of :mod:`tasks.report.formats`), :mod:`tasks.report.figures` builds the
-plotly figures, ``templates/report.html.j2`` lays the page out (Jinja2, autoescaping on) and
-``assets/report.css`` / ``assets/report.js`` are inlined into it.
+by the Python rules of :mod:`tasks.report.formats`), ``templates/report.html.j2`` lays the page
+out (Jinja2, autoescaping on) and ``assets/report.css`` / ``assets/report.js`` are inlined into it.
+
+The page answers "better or worse, and where": a verdict banner (compare's significant metrics
+and rows; the CI gate = what ``replay compare B A --fail-on-regression`` returns), KPI cards,
+compare's metric table, the per-chat score distributions of both sides overlaid, and one line
+per production conversation (compare's unit: its rows, their repetitions grouped) with its
+delta per metric, a regressed / improved / unchanged filter and sortable columns; a line opens
+production | baseline | candidate side by side, turn by turn, with word-level differences
+(candidate against baseline) and the tool calls (name, key arguments, answer source). Without a
+baseline the same page compares the candidate with production.
 
 The ``data`` dict (:class:`ReportData`; every text in it is untrusted and HTML-escaped;
 numbers may be int, float, Decimal or None; times a ``datetime`` (naive = UTC) or an ISO string)::
@@ -18,51 +26,49 @@ numbers may be int, float, Decimal or None; times a ``datetime`` (naive = UTC) o
     {
       "execution": {execution_id, run_test_id, name, scenario_id, scenario_name, agent_ref,
                     mode, tool_mode, status, started_at, ended_at},
-      "metrics":   {total_chats, completed_chats, completion_pct (0..100), avg_output_tokens,
-                    avg_chat_latency_ms, avg_turn_count, avg_csat, avg_<evaluator>...},
+      "metrics":   {total_chats, completed_chats, completion_pct, failed_pct, avg_<evaluator>...},
                    # a row of `execution_metrics`; other keys (execution_id, evaluated_at) ignored
-      "baseline":  {execution_id, metrics (same shape),              # optional, None = no baseline
-                    deltas: [{metric, a, b, delta, lo, hi, significant, direction}]},
-                   # tasks.compare.between: a = baseline's value, b = this execution's,
-                   # delta = b - a, [lo, hi] its confidence interval, significant: bool,
-                   # direction: "regression" | "improvement" | anything else = no change
-                   # ("higher_is_better" / "lower_is_better" are accepted too: the verdict
-                   # then follows the sign of delta)
-      "scores":    [{chat_id, turn_index (None = chat-level), evaluator, value, passed (bool|None),
-                     label, reason, source}],                        # rows of `eval_scores`
-      "chats":     [{chat_id, row_index, repetition, origin_id, status, ended_reason,
-                     divergence_turn (None = followed production), turn_count, avg_latency_ms,
-                     input_tokens, output_tokens, error, branch_category, persona_name}],
-      "turns":     [{chat_id, turn_index, user_message, assistant_message,
-                     original_assistant_message,
-                     tool_calls: [{name, arguments (dict or JSON text), result, status,
-                                   source ("recorded" | "nearest" | "off_script" | "live"),
-                                   matched_turn (optional: the production turn answered from)}],
-                     original_tool_calls: [{name, arguments, result, status}],
-                     latency_ms, similarity (0..1), user_source ("original" | "simulated"), error}],
+      "specs":     {execution_metrics column: MetricSpec (or its dict)},   # how each metric is written
+      "chats", "turns", "scores":  the candidate's (shapes below)
+      "production": {row_index: {origin_id, persona_name, branch_category,
+                                 turns: [{turn_index, user_message, assistant_message, tool_calls}]}},
+      "units":     [{metric, spec, units: {origin_id: {rows, a, b, delta, a_values, b_values}}}],
+                   # per metric, per production conversation: the unit values compare tests
+                   # (a = baseline, b = candidate; *_values: its chats' values)
+      "baseline":  None, or {execution_id, name, agent_ref, metrics (same shape),
+                    deltas: [{metric, column, label, a, b, delta, lo, hi, significant, direction,
+                              n_units, n_rows, note, min_effect}],     # tasks.compare.between
+                    verdicts: [str],                                    # compare.verdict_lines
+                    gate: [str],              # compare.regression_gate: [] = the CI gate passes
+                    changes: {metric: [UnitChange as a dict]},         # the conversations that moved
+                    chats, turns, scores},                              # the baseline's
+      "vs_production": {diverged_chats, chats, summary},               # without a baseline
+      "repeatability": {k, pass_k, flaky_rows} or None,
     }
+    chats:  [{chat_id, row_index, repetition, origin_id, status, ended_reason, divergence_turn,
+              turn_count, avg_latency_ms, input_tokens, output_tokens, error, branch_category,
+              persona_name}]
+    turns:  [{chat_id, turn_index, user_message, assistant_message, tool_calls: [{name, arguments,
+              result, status, source ("recorded" | "nearest" | "off_script" | "live"),
+              matched_turn}], latency_ms, similarity (0..1), user_source, error}]
+    scores: [{chat_id, turn_index (None = chat-level), evaluator, value, passed, label, reason, source}]
 
 KPI cards. One card per count (``total_chats``, ``completed_chats``, ``failed_chats``) and per
-metric of ``metrics`` (a column a spec describes — ``data["specs"]``, else the built-in specs —
-or an ``avg_`` column), the metrics in their specs' rank. Each card is
-``<div class="kpi" data-metric="KEY" data-value="TEXT">``; the number shown in the card
-(``.kpi-num``) is exactly TEXT (the unit, the spec's, is a separate ``.kpi-unit`` span).
+metric of ``metrics`` (a column a spec describes, or an ``avg_`` column), the metrics in their
+specs' rank. Each card is ``<div class="kpi" data-metric="KEY" data-value="TEXT">``; the number
+shown (``.kpi-num``) is exactly TEXT and the unit, the spec's, a separate ``.kpi-unit`` span.
 TEXT = :func:`format_metric` ``(KEY, value, specs)``: ``"n/a"`` for None or NaN, else
 ``format(float(value), SPEC)`` with SPEC ``.0f`` for a count, ``.{digits}f`` for a metric (the
 digits of its spec: the same on every surface), ``.2f`` for an ``avg_`` column no spec describes.
+With a baseline a card also shows the baseline's value (``data-baseline-value``, with its unit)
+and compare's delta.
 
-With a baseline, a card also shows the baseline's value (``data-baseline-value``, same rule).
-
-Large executions: the session table keeps ``max_sessions`` rows and the transcripts
-``max_transcripts`` chats (failed chats first, then chats with a failing score or a divergence,
-then the rest; each group by row_index, repetition), with a note saying how many were left out;
-transcripts are collapsed ``<details>`` that a session link (``#chat-<chat_id>``) opens; a text
-longer than ``MAX_TEXT`` characters is cut with a note.
+Large executions: the table keeps ``max_units`` conversations and opens ``max_details`` of them
+(regressed or failed first); a text longer than ``MAX_TEXT`` characters is cut.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -76,7 +82,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from jinja2.ext import Extension
 from markupsafe import Markup
 
-from tasks.report.figures import plotly_js
 from tasks.report.formats import (
     COUNT_KEYS,
     MAX_DIFF_TOKENS,
@@ -95,7 +100,7 @@ __all__ = [
     "COUNT_KEYS", "CSP", "MAX_DIFF_TOKENS", "MAX_TEXT", "MISSING",
     "SOURCE_HELP", "BaselineDelta", "ReportBaseline", "ReportChat", "ReportData", "ReportExecution", "ReportMetrics",
     "ReportOriginalToolCall", "ReportScore", "ReportToolCall", "ReportTurn", "format_metric", "kpi_keys",
-    "metric_format_spec", "metric_unit", "plotly_js", "render_report", "verdict", "word_diff", "write_report",
+    "metric_format_spec", "metric_unit", "render_report", "verdict", "word_diff", "write_report",
 ]
 
 # --------------------------------------------------------------------------- the contract
@@ -144,6 +149,12 @@ class ReportBaseline(TypedDict):
     execution_id: str
     metrics: ReportMetrics
     deltas: list[BaselineDelta]
+    verdicts: NotRequired[list[str]]
+    gate: NotRequired[list[str]]  # [] = the CI gate passes
+    changes: NotRequired[dict[str, list[dict[str, Any]]]]  # metric -> compare's UnitChanges
+    chats: NotRequired[list[ReportChat]]
+    turns: NotRequired[list[ReportTurn]]
+    scores: NotRequired[list[ReportScore]]
 
 
 class ReportScore(TypedDict):
@@ -211,9 +222,16 @@ class ReportData(TypedDict):
     scores: list[ReportScore]
     chats: list[ReportChat]
     turns: list[ReportTurn]
+    specs: NotRequired[dict[str, Any]]
+    production: NotRequired[dict[int, dict[str, Any]]]
+    units: NotRequired[list[dict[str, Any]]]
+    vs_production: NotRequired[dict[str, Any]]
+    repeatability: NotRequired[dict[str, Any] | None]
 
 
 # --------------------------------------------------------------------------- template and assets
+
+FILE_MODE = 0o644  # the report: readable by all, like any page one publishes
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
@@ -246,22 +264,14 @@ def _asset(name: str) -> Markup:
     return Markup(source)
 
 
-def _script_json(obj: Any) -> str:
-    """JSON that is safe inside a <script> element."""
-    s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
-    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
 # --------------------------------------------------------------------------- the page
 
 
-def render_report(data: dict[str, Any], *, max_sessions: int = 500, max_transcripts: int = 200) -> str:
+def render_report(data: dict[str, Any], *, max_units: int = 500, max_details: int = 200) -> str:
     """The whole report as one self-contained HTML page (see the module docstring for ``data``)."""
-    page = build_page(data, max_sessions=max_sessions, max_transcripts=max_transcripts)
+    page = build_page(data, max_units=max_units, max_details=max_details)
     return _environment().get_template("report.html.j2").render(
-        page=page, csp=CSP, css=_asset("report.css"), js=_asset("report.js"), plotly_js=Markup(plotly_js()),
-        figures_json=Markup(_script_json(page.figures)))
+        page=page, csp=CSP, css=_asset("report.css"), js=_asset("report.js"))
 
 
 def write_report(data: dict[str, Any], out: Path, **kwargs: Any) -> Path:
@@ -274,6 +284,7 @@ def write_report(data: dict[str, Any], out: Path, **kwargs: Any) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), FILE_MODE)  # mkstemp's 0600 would hide the report from a web server or a teammate
             os.fsync(fh.fileno())
         os.replace(tmp, out)
     except BaseException:

@@ -1,91 +1,106 @@
 (function () {
   "use strict";
-  function drawCharts() {
-    var holder = document.getElementById("report-figures");
-    if (!holder) return;
-    var figs = JSON.parse(holder.textContent);
-    // no "Share chart..." button: it would upload the data (transcripts' labels) to Plotly Cloud
-    var config = {displaylogo: false, responsive: true, showLink: false, showSendToCloud: false,
-                  showEditInChartStudio: false,
-                  modeBarButtonsToRemove: ["sendChartToCloud", "sendDataToCloud", "editInChartStudio", "select2d",
-                                           "lasso2d", "autoScale2d", "toggleSpikelines"]};
-    figs.forEach(function (f) {
-      var div = document.getElementById(f.id);
-      if (!div) return;
-      if (typeof Plotly === "undefined") { div.textContent = "chart unavailable: plotly.js did not load"; return; }
-      Plotly.newPlot(div, f.data, f.layout, config);
+  // The conversations table: one <tbody class="unit"> a production conversation (its summary
+  // row, then its hidden detail row). Sorting moves whole tbodies; the filter hides them.
+  var table, rule, current = "all";
+
+  function units() { return Array.prototype.slice.call(table.tBodies); }
+
+  function verdictOf(tb) { return tb.getAttribute("data-v-" + rule.value) || "unchanged"; }
+
+  function applyFilter() {
+    var counts = {all: 0};
+    units().forEach(function (tb) {
+      var v = verdictOf(tb);
+      counts.all++;
+      counts[v] = (counts[v] || 0) + 1;
+      tb.hidden = !(current === "all" || v === current);
     });
-  }
-  function targetOfHash() {
-    var h = location.hash.slice(1);
-    if (!h) return null;
-    try { h = decodeURIComponent(h); } catch (err) { return null; }
-    return document.getElementById(h);
-  }
-  function reveal(scroll) {
-    var el = targetOfHash();
-    if (!el) return;
-    var det = el.tagName === "SECTION" ? el.querySelector("details") : el.closest("details");
-    if (det && !det.open) det.open = true;
-    if (scroll) el.scrollIntoView({block: "start"});
-    var box = el.closest("section.chat") || el;
-    box.classList.add("flash");
-    setTimeout(function () { box.classList.remove("flash"); }, 1600);
-  }
-  function sessionTable() {
-    var table = document.getElementById("sessions");
-    if (!table) return;
-    var body = table.tBodies[0], input = document.getElementById("session-filter"),
-        count = document.getElementById("session-count");
-    function update() {
-      var q = (input.value || "").toLowerCase(), shown = 0, rows = body.rows;
-      for (var i = 0; i < rows.length; i++) {
-        var hit = !q || rows[i].textContent.toLowerCase().indexOf(q) >= 0;
-        rows[i].style.display = hit ? "" : "none";
-        if (hit) shown++;
+    document.querySelectorAll("button.filter").forEach(function (b) {
+      var k = b.getAttribute("data-filter"), n = b.querySelector("span");
+      if (n) n.textContent = "(" + (counts[k] || 0) + ")";
+      b.classList.toggle("on", k === current);
+    });
+    units().forEach(function (tb) {
+      var cell = tb.rows[0].cells[4], v = verdictOf(tb);
+      if (cell) {
+        cell.setAttribute("data-sort", v);
+        var span = cell.querySelector(".verdict");
+        if (span) { span.textContent = v.replace("_", " "); span.className = "verdict v-" + v; }
       }
-      count.textContent = shown + " / " + rows.length + " shown";
-    }
-    input.addEventListener("input", update);
-    update();
-    var ths = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(ths, function (th, col) {
-      th.addEventListener("click", function () {
-        var asc = !th.classList.contains("sorted-asc");
-        Array.prototype.forEach.call(ths, function (x) { x.classList.remove("sorted-asc", "sorted-desc"); });
-        th.classList.add(asc ? "sorted-asc" : "sorted-desc");
-        var rows = Array.prototype.slice.call(body.rows);
-        function key(r) {
-          var c = r.cells[col], s = c.hasAttribute("data-sort") ? c.getAttribute("data-sort") : c.textContent.trim();
-          if (s === "" || s === "—") return null;
-          var n = Number(s.replace(/,/g, ""));
-          return isNaN(n) ? s.toLowerCase() : n;
-        }
-        rows.sort(function (a, b) {
-          var x = key(a), y = key(b);
-          if (x === null) return 1; if (y === null) return -1;
-          if (typeof x !== typeof y) { x = String(x); y = String(y); }
-          return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
-      });
     });
   }
-  function toggles() {
-    var open = document.getElementById("expand-all"), close = document.getElementById("collapse-all");
-    function all(v) { document.querySelectorAll("section.chat > details").forEach(function (d) { d.open = v; }); }
-    if (open) open.addEventListener("click", function () { all(true); });
-    if (close) close.addEventListener("click", function () { all(false); });
+
+  function sortKey(tb, col) {
+    var c = tb.rows[0].cells[col];
+    if (!c) return null;
+    var s = c.hasAttribute("data-sort") ? c.getAttribute("data-sort") : c.textContent.trim();
+    if (s === "" || s === "—") return null;
+    var n = Number(s);
+    return isNaN(n) ? s.toLowerCase() : n;
   }
-  window.addEventListener("hashchange", function () { reveal(true); });
-  document.addEventListener("click", function (ev) {
-    var a = ev.target.closest ? ev.target.closest("a[href^='#']") : null;
-    if (a && a.getAttribute("href") === location.hash) setTimeout(function () { reveal(true); }, 0);
-  });
+
+  function sortBy(th, col) {
+    var asc = !th.classList.contains("sorted-asc");
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (x) { x.classList.remove("sorted-asc", "sorted-desc"); });
+    th.classList.add(asc ? "sorted-asc" : "sorted-desc");
+    var list = units();
+    list.sort(function (a, b) {
+      var x = sortKey(a, col), y = sortKey(b, col);
+      if (x === null && y === null) return 0;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      if (typeof x !== typeof y) { x = String(x); y = String(y); }
+      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+    });
+    list.forEach(function (tb) { table.appendChild(tb); });
+  }
+
+  function toggle(tb, open) {
+    var detail = tb.rows[1], summary = tb.rows[0];
+    if (open === undefined) open = detail.hidden;
+    detail.hidden = !open;
+    tb.classList.toggle("open", open);
+    summary.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  function pick(btn) {
+    var body = btn.closest(".detail-body");
+    body.querySelectorAll(".pick").forEach(function (b) { b.classList.toggle("on", b === btn); });
+    body.querySelectorAll(".pair").forEach(function (p) { p.hidden = p.id !== btn.getAttribute("data-pair"); });
+  }
+
+  function openHash() {
+    var h = location.hash.slice(1);
+    if (!h) return;
+    try { h = decodeURIComponent(h); } catch (err) { return; }
+    var el = document.getElementById(h);
+    if (el && el.tagName === "TBODY") { el.hidden = false; toggle(el, true); el.scrollIntoView({block: "start"}); }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    sessionTable();
-    toggles();
-    drawCharts();
-    reveal(true);
+    table = document.getElementById("units");
+    rule = document.getElementById("verdict-rule");
+    if (!table || !rule) return;
+    document.querySelectorAll("button.filter").forEach(function (b) {
+      b.addEventListener("click", function () { current = b.getAttribute("data-filter"); applyFilter(); });
+    });
+    rule.addEventListener("change", applyFilter);
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.addEventListener("click", function () { sortBy(th, col); });
+    });
+    table.addEventListener("click", function (ev) {
+      var btn = ev.target.closest("button.pick");
+      if (btn) { pick(btn); return; }
+      var tr = ev.target.closest("tr.summary");
+      if (tr) toggle(tr.parentNode);
+    });
+    table.addEventListener("keydown", function (ev) {
+      var tr = ev.target.closest ? ev.target.closest("tr.summary") : null;
+      if (tr && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); toggle(tr.parentNode); }
+    });
+    applyFilter();
+    openHash();
   });
+  window.addEventListener("hashchange", openHash);
 })();
