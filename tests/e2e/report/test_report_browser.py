@@ -1,6 +1,7 @@
 """The HTML report in a real browser: headless Chromium (Debian's) opens the file offline and
-the page must draw its charts, show the metrics exactly as documented, link each session to
-its transcript, make no request beyond file:// and run none of the untrusted text."""
+the page must show the metrics exactly as documented, draw its charts, open each conversation
+side by side (production | baseline | candidate), make no request beyond file:// and run none
+of the untrusted text. (The demo's report, end to end: test_report_demo.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from statistics import mean
 
 import pytest
 
+from models.evals import MetricSpec
 from tasks.report.render import render_report, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -143,16 +145,62 @@ def report_data() -> dict:
         {"metric": "failed", "a": 0.0, "b": 0.25, "delta": 0.25, "lo": 0.0, "hi": 0.75, "significant": False,
          "direction": "regression"},
     ]
+    baseline = {"execution_id": "exe_5d2b1e08", "name": "support-agent nightly", "agent_ref": "examples.prod_agent:respond",
+                "metrics": base_metrics, "deltas": deltas, "gate": ["task_completion"],
+                "verdicts": ["over 4 production conversations: Task completion regression (-50.0%)",
+                             "Task completion: worse on rows 1, 2 (not significant: too few replays, use --repeat 5)"],
+                **_baseline_side(chats, turns, scores)}
+    units = _units(chats, scores, baseline)
+    baseline["changes"] = {"task_completion": [
+        {"origin_id": "sess_0c4e88d1a7b2", "rows": [1], "a": 100.0, "b": 0.0, "delta": -100.0, "change": "regression",
+         "p_value": 1.0, "significant": False, "replays": [1, 1]},
+        {"origin_id": "sess_5f2a9e0c3d11", "rows": [2], "a": 100.0, "b": 0.0, "delta": -100.0, "change": "regression",
+         "p_value": 1.0, "significant": True, "replays": [1, 1]}]}
+    production = {c["row_index"]: {"origin_id": c["origin_id"], "persona_name": c["persona_name"],
+                                   "branch_category": c["branch_category"],
+                                   "turns": [{"turn_index": t["turn_index"], "user_message": t["user_message"],
+                                              "assistant_message": t["original_assistant_message"],
+                                              "tool_calls": t["original_tool_calls"]}
+                                             for t in turns if t["chat_id"] == c["chat_id"]]} for c in chats}
     return {
         "execution": {"execution_id": "exe_7f3a9c21", "run_test_id": "rt_2b8e61", "name": "support-agent nightly",
                       "scenario_id": "scn_4b1e0d", "scenario_name": "support-agent_replay_24_11_25_v3",
                       "agent_ref": "examples.dev_agent:respond", "mode": "replay", "tool_mode": "recorded",
                       "status": "completed", "started_at": datetime(2025, 11, 25, 3, 0, 5),
                       "ended_at": "2025-11-25T03:01:47.500000"},
-        "metrics": metrics,
-        "baseline": {"execution_id": "exe_5d2b1e08", "metrics": base_metrics, "deltas": deltas},
+        "metrics": metrics, "baseline": baseline, "units": units, "production": production,
         "scores": scores, "chats": chats, "turns": turns,
     }
+
+
+def _baseline_side(chats, turns, scores) -> dict:
+    """The baseline: the same conversations, answered as production did (ids ``b_...``)."""
+    b_chats = [dict(c, chat_id="b_" + c["chat_id"], status="completed", error=None, divergence_turn=None)
+               for c in chats]
+    b_turns = [dict(t, chat_id="b_" + t["chat_id"], assistant_message=t["original_assistant_message"],
+                    tool_calls=[dict(c, source="recorded") for c in t["original_tool_calls"]], error=None)
+               for t in turns]
+    b_scores = [dict(s, chat_id="b_" + s["chat_id"], value=1.0 if s["evaluator"] == "task_completion" else s["value"],
+                     passed=True) for s in scores]
+    return {"chats": b_chats, "turns": b_turns, "scores": b_scores}
+
+
+def _units(chats, scores, baseline) -> list:
+    """Per metric, per conversation, both sides' values: the aggregation compare uses."""
+    from models.evals import EvalScore
+    from tasks.evaluate.metrics import metrics
+    from tasks.report.data import _units as units_of
+
+    specs = [MetricSpec(name="task_completion", label="Task completion", aggregation="pass_rate", unit="%",
+                        scale=(0.0, 100.0), rank=30),
+             MetricSpec(name="csat", label="CSAT", unit="/10", scale=(1.0, 10.0), digits=2, rank=40)]
+
+    def of(cs, ss):
+        return metrics(cs, [EvalScore(execution_id="", evaluator_version="1", **{k: s[k] for k in ("chat_id", "turn_index", "evaluator",
+                                                                             "value", "passed", "label", "reason",
+                                                                             "source")}) for s in ss], specs)
+
+    return units_of(of(chats, scores), of(baseline["chats"], baseline["scores"]))
 
 
 def documented_value(key: str, value) -> str:
@@ -179,41 +227,40 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
     html_text = out.read_text(encoding="utf-8")
     assert html_text == render_report(data)  # pure: the same data gives the same page
     assert XSS not in html_text and IMG_XSS not in html_text  # escaped everywhere, charts included
-    assert html_text.count('<script type="text/javascript">') == 1  # plotly.js, inlined once
-    page_part = html_text.split("</head>", 1)[1]  # all but the inlined plotly.js
-    assert "https://" not in page_part and "http://" not in page_part and "<link" not in html_text
+    assert html_text.count("<script") == 1  # the page's own script; no chart library
+    assert "https://" not in html_text.replace("http://www.w3.org/2000/svg", "") and "<link" not in html_text
 
     console_errors, page_errors, requests, dialogs = [], [], [], []
-    shot = tmp_path / "report.png"  # the top of the page: header, KPI cards, first charts
-    shot_chat = tmp_path / "report-transcript.png"  # a transcript opened from the session table
+    shot = tmp_path / "report.png"  # the top of the page: the banner, KPI cards, the metric table
+    shot_chat = tmp_path / "report-side-by-side.png"  # a conversation opened
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             page.on("request", lambda r: requests.append(r.url))
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(out.as_uri(), wait_until="load")
-            page.wait_for_selector("#chart-latency .main-svg", timeout=15_000)
             page.screenshot(path=str(shot), full_page=False)
 
             assert page.title().startswith("Replay report · support-agent nightly")
             assert "exe_7f3a9c21" in page.title()
 
-            # every chart div became a plotly plot with an SVG
-            n_charts = page.locator("div.chart").count()
-            assert n_charts >= 6  # 3 evaluators + latency + tokens + branches + deltas
-            assert page.locator("div.chart.js-plotly-plot .main-svg").count() >= n_charts
-            assert page.locator("#chart-deltas .main-svg").count() >= 1
-            titles = page.eval_on_selector_all(".modebar-btn", "els => els.map(e => e.getAttribute('data-title'))")
-            assert titles and not [t for t in titles if "share" in (t or "").lower()]  # no upload to Plotly Cloud
+            # the banner: the gate's reasons as compare gave them
+            assert page.locator("#verdict").get_attribute("data-gate") == "fail"
+            assert "significant regression in task_completion" in page.locator("#verdict .gate").inner_text()
+
+            # charts: inline SVG, one per quality metric, both sides
+            assert page.locator("#distributions svg.hist").count() == 2
+            assert page.locator("#distributions svg.hist rect.base").count() >= 1
+            assert page.locator("#metrics svg.ci").count() == len(data["baseline"]["deltas"])
 
             # KPI cards: the number shown is the documented formatting of the input metric
             metrics = data["metrics"]
-            # the counts, then the metrics in their specs' rank (quality first, then costs), then
-            # a column no spec describes
-            expected_keys = ["total_chats", "completed_chats", "completion_pct", "avg_task_completion", "avg_csat",
+            # the chat count, the share of completed chats, then the metrics in their specs' rank
+            # (quality first, then costs), then a column no spec describes
+            expected_keys = ["total_chats", "completion_pct", "avg_task_completion", "avg_csat",
                              "avg_chat_latency_ms", "avg_output_tokens", "avg_turn_count", "avg_answer_similarity"]
             cards = page.locator(".kpi")
             assert [cards.nth(i).get_attribute("data-metric") for i in range(cards.count())] == expected_keys
@@ -222,59 +269,56 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
                 want = documented_value(key, metrics[key])
                 assert card.get_attribute("data-value") == want, key
                 assert card.locator(".kpi-num").inner_text() == want, key
-                assert card.get_attribute("data-baseline-value") == documented_value(
-                    key, data["baseline"]["metrics"][key]), key
             literal = {k: page.locator(f'.kpi[data-metric="{k}"]').get_attribute("data-value")
                        for k in ("total_chats", "completion_pct", "avg_chat_latency_ms", "avg_output_tokens",
                                  "avg_turn_count", "avg_csat", "avg_task_completion")}
             assert literal == {"total_chats": "4", "completion_pct": "75.0", "avg_chat_latency_ms": "1639",
                                "avg_output_tokens": "106.2", "avg_turn_count": "1.75", "avg_csat": "5.62",
                                "avg_task_completion": "0.5"}
+            assert page.locator('.kpi[data-metric="avg_chat_latency_ms"] .kpi-unit').inner_text() == "ms"
 
-            # the baseline: one significant regression, flagged
-            assert page.locator('#baseline tr[data-verdict="regression"][data-significant="true"]').count() == 1
-            assert page.locator("#baseline .alert").inner_text().startswith("Significant regression: ")
+            # the metric table: one significant regression
+            assert page.locator('#metrics tr[data-verdict="regression"][data-significant="true"]').count() == 1
 
-            # the session table: one row per chat, scores per evaluator, failed and diverged first
-            rows = page.locator("#sessions tbody tr")
-            assert rows.count() == len(data["chats"])
-            ids = [rows.nth(i).get_attribute("data-chat-id") for i in range(rows.count())]
-            assert sorted(ids) == sorted(c["chat_id"] for c in data["chats"])
-            assert ids[0] == "cht_c3"  # the failed chat leads
-            assert page.locator('#sessions tr[data-chat-id="cht_c3"]').get_attribute("data-status") == "failed"
-            assert page.locator('#sessions tr[data-chat-id="cht_a1"] .score.pass').count() == 3
+            # one line a conversation; the significant one is "regressed", the other moved only
+            assert page.locator("tbody.unit").count() == len(data["chats"])
+            assert page.locator('tbody.unit[data-rows="2"]').get_attribute("data-v-quality") == "regressed"
+            assert page.locator('tbody.unit[data-rows="1"]').get_attribute("data-v-quality") == "unchanged"
+            page.click('button.filter[data-filter="regressed"]')
+            assert page.eval_on_selector_all("tbody.unit", "els => els.filter(e => !e.hidden).length") == 1
+            page.click('button.filter[data-filter="all"]')
 
-            # a session link opens its transcript and brings it into view
-            details = page.locator("#chat-cht_b2 > details")
-            assert not details.evaluate("d => d.open")
-            page.locator('#sessions a[href="#chat-cht_b2"]').click()
-            page.wait_for_function("document.querySelector('#chat-cht_b2 > details').open")
-            page.wait_for_function("Math.abs(document.getElementById('chat-cht_b2').getBoundingClientRect().top) < 80")
-            turn1 = page.locator("#chat-cht_b2 article.turn[data-turn-index='1']")
-            assert "diverged" in turn1.get_attribute("class")
-            assert turn1.is_visible()
-            assert turn1.locator(".replayed ins").count() > 0 and turn1.locator(".production del").count() > 0
-            assert turn1.locator(".replayed .src-nearest").count() == 1
-            assert page.locator("#chat-cht_b2 article.turn[data-turn-index='0']").get_attribute("class") == "turn"
+            # a line opens production | baseline | candidate; the words that changed are marked
+            row = page.locator('tbody.unit[data-rows="1"]')
+            assert row.locator("tr.detail").is_hidden()
+            row.locator("tr.summary").click()
+            turn1 = row.locator(".pair .turn[data-turn-index='1']")
+            assert turn1.is_visible() and "diverged" in turn1.get_attribute("class")
+            cells = turn1.locator(".cell")
+            assert cells.count() == 3
+            assert cells.nth(2).locator("ins").count() > 0 and cells.nth(1).locator("del").count() > 0
+            assert cells.nth(2).locator(".src-nearest").count() == 1
+            assert "order_id=A-1042" in cells.nth(2).locator(".tool-args").inner_text()
             page.screenshot(path=str(shot_chat), full_page=False)
 
             # where each tool answer came from
+            for r in range(4):
+                page.locator(f'tbody.unit[data-rows="{r}"] tr.summary').click() if r != 1 else None
             for src in ("recorded", "nearest", "off_script", "live"):
-                assert page.locator(f"section.chat .tool .src-{src}").count() >= 1, src
+                assert page.locator(f".pair .tool .src-{src}").count() >= 1, src
 
             # the untrusted text is shown as text and never ran
-            page.locator("#expand-all").click()
-            d4 = page.locator("#chat-cht_d4")
-            assert XSS in d4.locator("article.turn .user-msg").inner_text()
+            d4 = page.locator('tbody.unit[data-rows="3"]')
+            assert XSS in d4.locator(".user-msg").first.inner_text()
             assert IMG_XSS in d4.inner_text()
-            assert page.locator("section.chat script, section.chat img, #sessions script, #sessions img").count() == 0
+            assert page.locator("tbody.unit script, tbody.unit img, #distributions script").count() == 0
             page.wait_for_timeout(200)
         finally:
             browser.close()
 
     elapsed = time.monotonic() - started
-    print(f"\nreport screenshot: {shot}\ntranscript screenshot: {shot_chat}\n"
-          f"report file: {out} ({out.stat().st_size / 1e6:.1f} MB), {elapsed:.1f} s")
+    print(f"\nreport screenshot: {shot}\nside-by-side screenshot: {shot_chat}\n"
+          f"report file: {out} ({out.stat().st_size / 1e6:.2f} MB), {elapsed:.1f} s")
     record_property("screenshot", str(shot))
     record_property("screenshot_transcript", str(shot_chat))
     record_property("report", str(out))
