@@ -705,7 +705,9 @@ def report_cmd(
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Another execution of the same scenario."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Write the HTML report of an execution: KPIs, charts, sessions, transcripts against production."""
+    """Write the HTML report of an execution: the verdict against the baseline (or production) and
+    the CI gate, KPI cards, each conversation's deltas with a regressed/improved filter, and each
+    conversation side by side (production | baseline | candidate)."""
     from tasks.report import run_report
 
     path = run_report(ctx.obj.settings(), execution_id, out_file, baseline)
