@@ -288,6 +288,13 @@ def _row_moves(changes: dict[str, list[dict[str, Any]]], labels: dict[str, str],
     return out
 
 
+def _some(rows: list[str], what: str) -> str:
+    """ "2 conversations (rows 1, 6)", "no conversation". """
+    if not rows:
+        return f"no {what}"
+    return f"{len(rows)} {what}{'s' if len(rows) != 1 else ''} ({_rows_text([int(r) for x in rows for r in x.split(', ')])})"
+
+
 def baseline_banner(baseline: dict[str, Any], units: list[UnitLine], specs: dict[str, Any], ids: tuple[str, str]
                     ) -> Banner:
     """Compare's verdict: the metrics that changed significantly over the conversations, the
@@ -303,14 +310,14 @@ def baseline_banner(baseline: dict[str, Any], units: list[UnitLine], specs: dict
     gate = [str(g) for g in baseline.get("gate") or []]
     candidate, base = ids
     n_units = max((int(d.get("n_units") or 0) for d in deltas), default=0)
-    worse = sum(1 for u in units if u.verdicts.get("quality") == "regressed")
-    better = sum(1 for u in units if u.verdicts.get("quality") == "improved")
+    worse = [u.rows_text for u in units if u.verdicts.get("quality") == "regressed"]
+    better = [u.rows_text for u in units if u.verdicts.get("quality") == "improved"]
     headline = (f"Against the baseline, over {n_units} production conversations: "
                 + (f"{len(sig['regression'])} metric{'s' if len(sig['regression']) != 1 else ''} worse, "
                    if sig["regression"] else "")
                 + (f"{len(sig['improvement'])} better, " if sig["improvement"] else "")
                 + ("no metric changed significantly; " if not (sig["regression"] or sig["improvement"]) else "")
-                + f"{worse} conversation{'s' if worse != 1 else ''} worse and {better} better on a quality metric.")
+                + f"{_some(worse, 'conversation')} worse and {_some(better, 'conversation')} better on a quality metric.")
     groups = [
         BannerGroup("regression", "Regressions", sig["regression"] + _row_moves(changes, labels, "regression")),
         BannerGroup("improvement", "Improvements", sig["improvement"] + _row_moves(changes, labels, "improvement")),
@@ -581,13 +588,20 @@ def _cell(spec, u: dict[str, Any] | None, change: dict[str, Any] | None, has_bas
 
 def key_args(name: Any, arguments: Any) -> str:
     """The call's key arguments as the tool matcher sees them (ids, amounts, dates), else its text."""
+    from tasks.simulate.arguments import parse_args
     from tasks.simulate.toolmatch import split_args
 
     try:
         key, free = split_args(str(name or ""), arguments)
+        raw = parse_args(arguments)
     except (TypeError, ValueError):
-        key, free = {}, {}
-    shown = [f"{k}={v}" for k, v in key.items()] or [f"{k}={cut(v, 40)[0]}" for k, v in free.items()]
+        key, free, raw = {}, {}, None
+
+    def written(path: str, value: Any) -> Any:  # as the agent wrote it, not the matcher's normal form
+        return raw[path] if isinstance(raw, dict) and path in raw and not isinstance(raw[path], (dict, list)) else value
+
+    shown = ([f"{k}={written(k, v)}" for k, v in key.items()]
+             or [f"{k}={cut(written(k, v), 40)[0]}" for k, v in free.items()])
     return cut(" · ".join(shown), 160)[0]
 
 
@@ -758,9 +772,10 @@ def build_detail(origin: str, prod: dict[str, Any] | None, cand: Side, base: Sid
         picks.append(Pick(f"row {chat.get('row_index')} · replay {(to_int(chat.get('repetition')) or 0) + 1}",
                           pairs[sig].id))
     note = ""
-    if len(pairs) == 1 and k > 1:
-        note = (f"all {k} replays of each side gave the same conversation: one shown" if base
-                else f"all {k} replays gave the same conversation: one shown")
+    if len(pairs) == 1:
+        if k > 1:
+            note = (f"all {k} replays of each side gave the same conversation: one shown" if base
+                    else f"all {k} replays gave the same conversation: one shown")
         picks = []
     return Detail(columns, metric_lines, list(pairs.values()), picks, note)
 

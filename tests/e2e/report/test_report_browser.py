@@ -306,6 +306,8 @@ def test_report_renders_offline_in_chromium(tmp_path, record_property):
                 page.locator(f'tbody.unit[data-rows="{r}"] tr.summary').click() if r != 1 else None
             for src in ("recorded", "nearest", "off_script", "live"):
                 assert page.locator(f".pair .tool .src-{src}").count() >= 1, src
+            # every conversation open, long texts and JSON included: nothing wider than the screen
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
             # the untrusted text is shown as text and never ran
             d4 = page.locator('tbody.unit[data-rows="3"]')
