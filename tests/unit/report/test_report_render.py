@@ -133,3 +133,16 @@ def test_the_histogram_overlays_both_sides_as_shares_and_escapes_its_texts():
 def test_the_report_is_written_readable_by_all(tmp_path):
     out = write_report(_data("hi", "a", "b"), tmp_path / "r.html")
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_the_banner_says_pass_when_the_gate_passes_and_lists_what_did_not_change():
+    data = _data("hi", "a", "a")
+    data["baseline"] = {"execution_id": "exA", "metrics": {"total_chats": 1}, "gate": [], "changes": {},
+                        "deltas": [{"metric": "csat", "column": "avg_csat", "label": "CSAT", "a": 7.0, "b": 7.0,
+                                    "delta": 0.0, "significant": False, "direction": "same", "n_units": 1}],
+                        "chats": [_chat("b1")], "turns": [_turn("b1", "a")], "scores": []}
+    banner = build_page(data).banner
+    assert (banner.cls, banner.gate_cls) == ("pass", "pass")
+    assert banner.gate == "CI gate: PASS — replay compare ex1 exA --fail-on-regression exits 0"
+    assert [(g.kind, g.items) for g in banner.groups] == [("unchanged", ["CSAT"])]
+    assert "no metric changed significantly; no conversation worse and no conversation better" in banner.headline
