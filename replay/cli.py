@@ -1,8 +1,8 @@
 """The ``replay`` command line (Typer). Commands compose flows/ and tasks/; no logic here.
 
-Contract (DESIGN.md): ``--data-dir``/``REPLAY_DATA_DIR`` everywhere, ``--json`` prints exactly
-one JSON object on stdout, exit 0 on success, else non-zero with a one-line reason on
-stderr (a traceback only with ``--debug``).
+Contract (README, "Commands"): ``--data-dir``/``REPLAY_DATA_DIR`` everywhere, ``--json`` prints
+exactly one JSON object on stdout (``replay sql``: one JSON array of row objects), exit 0 on
+success, else non-zero with a one-line reason on stderr (a traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from rich.table import Table
 from tasks.common.errors import ReplayError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Replay: turn production LLM-agent conversations into repeatable tests.")
+                  help="Replay: turn production LLM-agent conversations into repeatable tests.\n\n"
+                       "New here? 'uv run replay demo' runs the whole loop on the bundled sample and "
+                       "ends with the commands to try next.")
 out = Console() if sys.stdout.isatty() else Console(width=240)
 err = Console(stderr=True)
 
@@ -113,7 +115,8 @@ def main_options(
     ctx: typer.Context,
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="REPLAY_DATA_DIR",
                                             help="Data dir (lake/ and replay.duckdb). Default: ./data of the project."),
-    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout "
+                                                        "(replay sql: one JSON array of row objects)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     ctx.obj = Ctx(data_dir=data_dir, json=json_out, debug=debug)
@@ -136,7 +139,9 @@ def _on_catalog(ctx: typer.Context, fn: Callable[..., Any], *args: Any, write: b
 @handled
 def ingest(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(None, help="OTLP/JSON lines files or folders (.gz too)."),
+    paths: list[Path] = typer.Argument(None, help="OTLP/JSON lines files or folders (.gz too). A folder is walked "
+                                                  "and every .json/.jsonl/.ndjson file in it is read as OTLP: point "
+                                                  "at the trace files (data/samples/otlp, not data/samples)."),
     phoenix: Optional[str] = typer.Option(None, "--phoenix", help="Pull from a Phoenix server at this URL."),
     project: Optional[str] = typer.Option(None, "--project", help="Project name (Phoenix project; overrides service.name)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="REPLAY_PHOENIX_API_KEY",
@@ -187,21 +192,25 @@ TABLE_ROWS = 100  # rows the table format shows unless --all
 TABLE_CELL = 60  # characters a table cell shows (csv and json print every value in full)
 
 
-@app.command("sql")
+SQL_HELP = ("Run one read-only SQL statement on the catalog (never starts Prefect).\n\n"
+            "It can read the lake's views and nothing else on disk. csv and json stream every row in full (json, "
+            "also --json: one JSON array of row objects); the table shows the first 100 rows (--all: every row) "
+            "with long cells cut. A query that starts with a -- comment goes after -- (replay sql -- \"QUERY\").")
+
+
+@app.command("sql", help=SQL_HELP)
 @handled
 def sql_cmd(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="Read-only SQL over the views (spans, turns, sessions, rejects, ...)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
-    json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
+    json_out: bool = typer.Option(False, "--json", help="Same as --format json: one JSON array of row objects."),
     all_rows: bool = typer.Option(False, "--all", help=f"The table shows every row, not the first {TABLE_ROWS}."),
     allow_files: Optional[list[Path]] = typer.Option(
         None, "--allow-files", help="Also let the query read this directory (or file); repeatable. "
                                     "Without it the query reads the lake only."),
 ) -> None:
-    """Run one read-only SQL statement on the catalog (never starts Prefect). It can read the
-    lake's views and nothing else on disk; csv and json stream every row in full, the table
-    shows the first 100 rows (--all: every row) with long cells cut."""
+    """``replay sql`` (SQL_HELP)."""
     fmt_ = "json" if _json_flag(ctx, json_out) else fmt
     if fmt_ not in ("table", "json", "csv"):
         raise UserError(f"unknown --format {fmt_!r}: use table, json or csv")
@@ -724,11 +733,17 @@ def _fmt(v: Any) -> str:
 
 
 # --------------------------------------------------------------------------- demo
-@app.command()
+DEMO_HELP = ("The whole loop on the bundled sample, then the commands to try next.\n\n"
+             "It ingests data/samples/otlp, makes a replay of every session and its scenario (a row a session), "
+             "runs the example agent v1 and v2 on it (v2: a prompt change that issues the refunds v1 only offered "
+             "and no longer hands customers over to a human), each row 5 times, scores both, compares v2 with v1 "
+             "and writes the report. It ends with the commands to read the result, with the ids it made.")
+
+
+@app.command(help=DEMO_HELP)
 @handled
 def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> None:
-    """The whole loop on the bundled sample: ingest, a replay of every session, its scenario,
-    runs of two versions of the example agent, their scores, v2 against v1, the report."""
+    """``replay demo`` (DEMO_HELP)."""
     from replay.demo import demo_lines, run_demo
 
     settings = ctx.obj.settings()
@@ -741,7 +756,7 @@ def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> 
     out.print(lines[0])
     print_rows(result["session_columns"], [tuple(r.values()) for r in result["sessions"]], "table")
     for line in lines[1:]:
-        out.print(line, highlight=False)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)  # the next commands stay whole
 
 
 def main() -> None:

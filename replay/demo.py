@@ -1,15 +1,26 @@
 """``replay demo``: the whole loop on the bundled sample, in this process (no Prefect server).
 
-ingest the sample -> a replay session of every session -> its scenario (one row a session) ->
-a run against the example agent (v1) and one against v2 (a prompt change), each row replayed
-5 times -> scores -> v2 compared with v1 and with production -> the HTML report of v2 against v1. Each step is its stage's one composition.
+ingest the sample's trace files (``data/samples/otlp``) -> a replay session of every session ->
+its scenario (one row a session) -> a run against the example agent (v1) and one against v2 (a
+prompt change), each row replayed 5 times -> scores -> v2 compared with v1 and with production ->
+the HTML report of v2 against v1 -> the commands to try next, with the ids just made. Each step
+is its stage's one composition.
 """
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import Any
 
-from models.settings import SAMPLE_AGENT, SAMPLE_AGENT_V2, SAMPLE_PROJECT, SAMPLES_DIR, Settings
+from models.settings import (
+    DEFAULT_DATA_DIR,
+    SAMPLE_AGENT,
+    SAMPLE_AGENT_V2,
+    SAMPLE_PROJECT,
+    SAMPLES_DIR,
+    Settings,
+)
 from models.simulate import RunOptions
 from tasks.compare import between, vs_production
 from tasks.compare.executions import ROW_REPEATS
@@ -42,12 +53,54 @@ def run_demo(settings: Settings) -> dict[str, Any]:
         vs_prod = vs_production(con, v2.execution_id)
     report = run_report(settings, v2.execution_id, settings.data_dir / "reports" / f"{v2.execution_id}.html",
                         baseline=v1.execution_id)
-    return {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"),
-            "session_columns": list(sessions[0]) if sessions else [], "sessions": sessions,
-            "replay": rs.model_dump(mode="json"), "scenario": scenario.model_dump(mode="json"),
-            "run": v1.model_dump(mode="json"), "run_v2": v2.model_dump(mode="json"),
-            "compare": cmp.model_dump(mode="json"),
-            "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report)}
+    chat_id, why = chat_to_read(cmp.model_dump(mode="json"), vs_prod["chats"])
+    result = {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"),
+              "session_columns": list(sessions[0]) if sessions else [], "sessions": sessions,
+              "replay": rs.model_dump(mode="json"), "scenario": scenario.model_dump(mode="json"),
+              "run": v1.model_dump(mode="json"), "run_v2": v2.model_dump(mode="json"),
+              "compare": cmp.model_dump(mode="json"),
+              "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report),
+              "example_chat_id": chat_id}
+    result["next"] = next_steps(result, why)
+    return result
+
+
+def chat_to_read(cmp: dict[str, Any], chats: list[dict[str, Any]]) -> tuple[str | None, str]:
+    """The chat of v2 worth reading first, and why: the first replay of the lowest row that v2
+    made significantly worse than v1 (else of any row it made worse, else the first chat that
+    diverged from production, else the first chat)."""
+    first: dict[int, dict[str, Any]] = {}
+    for c in chats:
+        first.setdefault(c["row_index"], c)  # chats come in row, repetition order
+    for significant in (True, False):
+        worse: dict[int, list[str]] = {}
+        for m in cmp["metrics"]:
+            for u in m.get("rows", []):
+                if u["change"] == "regression" and bool(u.get("significant")) == significant:
+                    for r in u["rows"]:
+                        worse.setdefault(r, []).append(m["label"])
+        for r in sorted(r for r in worse if r in first):
+            return first[r]["chat_id"], f"row {r}, which v2 made worse ({', '.join(worse[r])})"
+    for c in chats:
+        if c.get("divergence_turn") is not None:
+            return c["chat_id"], f"row {c['row_index']}, where v2 left production on turn {c['divergence_turn']}"
+    return (chats[0]["chat_id"], f"row {chats[0]['row_index']}") if chats else (None, "")
+
+
+def next_steps(result: dict[str, Any], why_chat: str) -> list[dict[str, str]]:
+    """The commands to try after the demo, with its ids (``--data-dir`` when it is not the default)."""
+    data_dir = Path(result["data_dir"])
+    replay = "uv run replay" + ("" if data_dir.resolve() == DEFAULT_DATA_DIR.resolve()
+                                else f" --data-dir {shlex.quote(str(data_dir))}")
+    a, b = result["run"]["execution_id"], result["run_v2"]["execution_id"]
+    steps = [(f"{replay} runs show {b}", "v2's run: its KPIs, failed chats and why, what to compare it with"),
+             (f"{replay} compare {b} {a}", "v2 against v1: the metrics and the rows that moved"),
+             (f"{replay} compare {b}", "v2 against production: the chats that diverged, where and why")]
+    if result.get("example_chat_id"):
+        steps.append((f"{replay} compare {b} --chat {result['example_chat_id']}",
+                      f"{why_chat}: production and v2 turn by turn"))
+    steps.append((Path(result["report"]).resolve().as_uri(), "the report (v2 against v1): open it in a browser"))
+    return [{"command": c, "does": d} for c, d in steps]
 
 
 def demo_lines(result: dict[str, Any]) -> list[str]:
@@ -71,9 +124,11 @@ def demo_lines(result: dict[str, Any]) -> list[str]:
     verdicts = verdict_lines(ExecutionComparison.model_validate(cmp))
     lines.append(f"6. v2 against v1, {verdicts[0]}")
     lines += [f"   {line}" for line in verdicts[1:]]
-    lines += [f"7. report: {result['report']}",
-              f"next: uv run replay compare {result['run_v2']['execution_id']}   (against production)"]
+    lines.append(f"7. report: {result['report']}")
+    lines.append("next:")
+    for step in result["next"]:
+        lines += [f"   # {step['does']}", f"   {step['command']}"]
     return lines
 
 
-__all__ = ["demo_lines", "run_demo"]
+__all__ = ["chat_to_read", "demo_lines", "next_steps", "run_demo"]
