@@ -7,8 +7,10 @@ success, else non-zero with a one-line reason on stderr (a traceback only with `
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -62,6 +64,12 @@ def _say_error(msg: str) -> None:
     sys.stderr.write(f"replay: error: {' '.join(scrub(msg).split())}\n")
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not fail on a closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def handled(command: Callable[..., None]) -> Callable[..., None]:
     """The CLI boundary around a command: a known error (``ReplayError``, invalid options, what
     the operating system refused) is its one-line reason on stderr and exit 1; anything else is
@@ -82,7 +90,13 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
                 raise typer.Exit(128 + exc.signum) from None
             _say_error("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # `replay sql ... | head`: the reader has what it wanted
+            _quiet_stdout()
+            raise typer.Exit(141) from None
         except SystemExit as exc:  # user code (an agent, an evaluator) called sys.exit where nothing caught it
+            if isinstance(exc.__context__, BrokenPipeError):  # rich's answer to a closed pipe
+                _quiet_stdout()
+                raise typer.Exit(141) from None
             _say_error(f"user code called sys.exit({exc.code!r}) in replay {ctx.command_path.split(' ', 1)[-1]}; "
                        "run with --debug for the traceback")
             if ctx.obj.debug:

@@ -71,3 +71,20 @@ def test_small_results_are_unchanged(runs):
     r = runs["small"]
     assert r.returncode == 0, r.stderr
     assert "(1 rows)" in r.stdout and "not shown" not in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path, fmt):
+    """`replay sql ... | head`: the closed pipe is the reader's choice, not an error (exit 141,
+    as a shell reports a writer stopped by SIGPIPE, and nothing on stderr)."""
+    import subprocess
+
+    from cli_helpers import ROOT, replay_cmd, replay_env
+
+    p = subprocess.Popen(replay_cmd(tmp_path / "data", ["sql", "select * from range(200000)", "--all", "--format", fmt]),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=replay_env(), cwd=ROOT)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, err
+    assert err == ""
