@@ -122,9 +122,13 @@ def agent_draft(transcripts: list[Transcript], declared: list[Any], agent_name: 
                            tools=tools, model=models.most_common(1)[0][0] if models else None)
 
 
+DEFINING = ("system_prompt", "tools", "model", "agent_type")  # what makes a new agent-definition version
+
+
 def same_definition(a: AgentDefinition, b: AgentDefinition) -> bool:
-    keys = ("description", "system_prompt", "tools", "model", "agent_type")
-    return all(getattr(a, k) == getattr(b, k) for k in keys)
+    """The same agent: the same system prompt, tools, model (and type). The description is
+    not the agent: the suggested one counts the sessions replayed, which differ every night."""
+    return all(getattr(a, k) == getattr(b, k) for k in DEFINING)
 
 
 def choose_rows(paths: list[list[str]], n_rows: int, categories: list[str] | None = None) -> list[int]:
@@ -215,7 +219,8 @@ def load_transcripts(con, replay: dict[str, Any]) -> list[Transcript]:
 
 
 def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> tuple[AgentDefinition, bool]:
-    """Store a new version only when something changed; returns (definition, created)."""
+    """Store a new version only when the system prompt, tools or model changed (not for another
+    description: the latest version is reused as it is); returns (definition, created)."""
     row = con.execute(catalog.sql("latest_agent_definition"), {"agent_name": draft.agent_name, "project": None}).fetchone()
     if row:
         latest = AgentDefinition(agent_name=row[0], version=row[1], description=row[2] or "", system_prompt=row[3],
