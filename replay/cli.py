@@ -89,7 +89,13 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
         except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
             if ctx.obj.debug:
                 traceback.print_exception(exc)
-            if isinstance(exc, _known_errors()):
+            from pydantic import ValidationError
+
+            if isinstance(exc, ValidationError):  # an option's value: the flag and what it accepts
+                from replay.options import validation_message
+
+                _say_error(validation_message(exc))
+            elif isinstance(exc, _known_errors()):
                 _say_error(str(exc).strip() or type(exc).__name__)
             else:
                 first = str(exc).splitlines()[0] if str(exc) else ""

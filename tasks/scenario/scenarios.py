@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import orjson
+from pydantic import ValidationError
 
 from models.scenario import (
     AgentDefinition,
@@ -34,7 +35,7 @@ from models.scenario import (
     Turn,
 )
 from tasks.common.clock import now
-from tasks.common.errors import ReplayError
+from tasks.common.errors import ReplayError, validation_text
 from tasks.common.text import json_value
 from tasks.scenario import replays
 from tasks.store import catalog
@@ -501,6 +502,7 @@ def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDef
         raise ScenarioError(f"{where}:1 is not JSON: {exc}") from None
     if not isinstance(head, dict) or head.get("kind") != "scenario" or head.get("format") != EXPORT_FORMAT:
         raise ScenarioError(f"{where}:1 is not a Replay scenario header (format {EXPORT_FORMAT})")
+    n = 1
     try:
         agent = AgentDefinition.model_validate(head["agent_definition"])
         rows = []
@@ -509,8 +511,10 @@ def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDef
             if d.pop("kind", None) != "row":
                 raise ScenarioError(f"{where}:{n} is not a scenario row")
             rows.append(ScenarioRow.model_validate(d))
+    except ValidationError as exc:  # what is wrong, where; not pydantic's text
+        raise ScenarioError(f"{where}:{n}: invalid scenario file: {validation_text(exc)}") from None
     except (orjson.JSONDecodeError, ValueError) as exc:
-        raise ScenarioError(f"{where}: invalid scenario file: {str(exc).splitlines()[0]}") from None
+        raise ScenarioError(f"{where}:{n}: invalid scenario file: {str(exc).splitlines()[0]}") from None
     scenario = dict(head["scenario"])
     named = (scenario.get("agent_name"), scenario.get("agent_version"))
     if named != (agent.agent_name, agent.version):

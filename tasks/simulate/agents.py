@@ -52,7 +52,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from models.simulate import AgentInput, AgentResponse, RunOptions
 from tasks.common import retry as common_retry
-from tasks.common.errors import ReplayError
+from tasks.common.errors import ReplayError, validation_text
 from tasks.common.retry import (
     BACKOFF_MAX_S,
     BACKOFF_S,
@@ -282,7 +282,9 @@ def normalize_response(value: Any, where: str = "the agent") -> AgentResponse:
         return AgentResponse(content=_content(fields.get("content")), tool_calls=calls,
                              tool_responses=responses, metadata=metadata)
     except (TypeError, ValueError, ValidationError) as e:
-        raise AgentReplyError(f"{where} returned a malformed response: {e}") from None
+        why = validation_text(e, lambda _model, loc: ".".join(map(str, loc)) or "the response") \
+            if isinstance(e, ValidationError) else str(e)
+        raise AgentReplyError(f"{where} returned a malformed response: {why}") from None
 
 
 # --------------------------------------------------------------------------- Python agents
