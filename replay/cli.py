@@ -547,15 +547,22 @@ def _default(field: str) -> str:
 
 def _run_and_score(settings, evaluators: list[str], execution_id: str | None = None, new: tuple | None = None):
     """A new run (``new``: scenario, agent, options, replay) or the rest of ``execution_id``, then
-    its scores: on the configured Prefect server as the simulate flow, else in this process."""
+    its scores: on the configured Prefect server as the simulate flow, else in this process.
+    A new run is checked first (agent, model, evaluators: one line, nothing written)."""
     import asyncio
 
     from models.simulate import ExecutionInfo
+    from tasks.evaluate import check_evaluators
 
+    if new is not None:
+        check_evaluators(settings, evaluators)
     if settings.prefect_api_url:
         from flows.simulate import simulate_flow
+        from tasks.simulate.stage import check_run
 
         scenario_id, agent, options, replay_id = new or (None, None, None, None)
+        if new is not None:  # refused here, before a flow run is even created
+            check_run(settings, scenario_id, agent, options)
         return ExecutionInfo.model_validate(asyncio.run(simulate_flow(
             scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id, execution_id=execution_id,
             data_dir=str(settings.data_dir), evaluator_refs=evaluators)))

@@ -399,6 +399,27 @@ async def run_batch_now(ctx: ChatContext, no: int, batch: list[tuple[str, Scenar
 
 
 # --------------------------------------------------------------------------- the stage
+def run_target(con, scenario_id: str) -> tuple[dict[str, Any], Any]:
+    """A scenario's catalog row and its agent definition (an ``AgentDefinition``); RunError
+    when either is missing."""
+    import orjson
+
+    from models.scenario import AgentDefinition
+    from tasks.store import catalog
+
+    sc = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
+    if sc is None:
+        raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
+    a = catalog.one(con, "get_agent_definition", {"agent_name": sc["agent_name"], "version": sc["agent_version"]})
+    if a is None:
+        raise RunError(f"scenario {scenario_id} names agent {sc['agent_name']} v{sc['agent_version']}, which this "
+                       "catalog does not hold; import the scenario again with its agent definition")
+    agent = AgentDefinition(agent_name=a["agent_name"], version=a["version"], description=a["description"] or "",
+                            system_prompt=a["system_prompt"], tools=orjson.loads(a["tools"]) if a["tools"] else [],
+                            model=a["model"], agent_type=a["agent_type"])
+    return sc, agent
+
+
 def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOptions,
                replay_id: str | None = None) -> tuple[str, str, int]:
     """Store a run test and its execution (running); returns (run_test_id, execution_id, total chats).
@@ -406,12 +427,7 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
     from tasks.scenario import replays
     from tasks.store import catalog
 
-    sc = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
-    if sc is None:
-        raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
-    if catalog.one(con, "get_agent_definition", {"agent_name": sc["agent_name"], "version": sc["agent_version"]}) is None:
-        raise RunError(f"scenario {scenario_id} names agent {sc['agent_name']} v{sc['agent_version']}, which this "
-                       "catalog does not hold; import the scenario again with its agent definition")
+    sc, _agent = run_target(con, scenario_id)
     if replay_id:
         rs = replays.get(con, replay_id)
         replays.check_transition(rs.state, "COMPLETED")
