@@ -19,7 +19,6 @@ import fcntl
 import itertools
 import os
 import signal
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from models.scenario import ScenarioRow
 from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, Execution, ExecutionInfo, RunOptions, ToolCallLog
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
+from tasks.common.progress import Progress
 from tasks.common.text import error_text, json_text
 from tasks.store import lake
 
@@ -326,40 +326,6 @@ def execution_lock(lake_dir: Path, execution_id: str) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- the executor
-class Progress:
-    """A progress bar on a terminal (chats done / failed / ETA); a log line per batch otherwise."""
-
-    def __init__(self, total: int, already: int, enabled: bool = True):
-        self.total, self.done, self.failed, self.t0 = total, already, 0, time.perf_counter()
-        self.already = already
-        self.bar = None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(TextColumn("chats"), BarColumn(), MofNCompleteColumn(),
-                                    TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn(),
-                                    transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("run", total=total, completed=already, failed=0)
-
-    def batch_done(self, n: int, failed: int, batch_no: int) -> None:
-        self.done += n
-        self.failed += failed
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.done, failed=self.failed)
-        elif self.enabled:
-            rate = (self.done - self.already) / max(1e-9, time.perf_counter() - self.t0)
-            eta = (self.total - self.done) / rate if rate else float("inf")
-            sys.stderr.write(f"replay run: batch {batch_no}: {self.done}/{self.total} chats done, "
-                             f"{self.failed} failed, ETA {eta:.0f} s\n")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 async def run_chats(ctx: ChatContext, chats: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
                     progress: Progress | None = None,
                     run_batch: Callable[..., Awaitable[int]] | None = None) -> int:
@@ -389,13 +355,18 @@ async def run_chats(ctx: ChatContext, chats: list[tuple[str, ScenarioRow, int]],
 
 async def run_batch_now(ctx: ChatContext, no: int, batch: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
                         progress: Progress | None) -> int:
-    results = await asyncio.gather(*(run_chat(ctx, cid, row, k) for cid, row, k in batch))
+    """Run a batch's chats (progress advances as each one ends), then persist the batch."""
+
+    async def one(cid: str, row: ScenarioRow, k: int):
+        result = await run_chat(ctx, cid, row, k)
+        if progress is not None:
+            progress.advance(1, failed=int(result[0].status == "failed"))
+        return result
+
+    results = await asyncio.gather(*(one(cid, row, k) for cid, row, k in batch))
     await asyncio.to_thread(write_batch, lake_dir, ctx.execution_id, results,
                             crash_after=getattr(ctx.settings, "test_crash_after", None))
-    failed = sum(1 for c, _ in results if c.status == "failed")
-    if progress is not None:
-        progress.batch_done(len(results), failed, no)
-    return failed
+    return sum(1 for c, _ in results if c.status == "failed")
 
 
 # --------------------------------------------------------------------------- the stage

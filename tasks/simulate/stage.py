@@ -16,10 +16,10 @@ from pathlib import Path
 from models.scenario import AgentDefinition, ScenarioRow
 from models.settings import Settings
 from models.simulate import Execution, ExecutionInfo, RunOptions
+from tasks.common.progress import Progress
 from tasks.common.runner import IN_PROCESS, Runner
 from tasks.simulate.executor import (
     ChatContext,
-    Progress,
     RunError,
     create_run,
     discard_half_batches,
@@ -109,8 +109,9 @@ async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefiniti
     if runner.kind != IN_PROCESS.kind and settings.task_runner == "dask":
         await _run_on_dask(settings, ex, agent_def, todo)
         return
-    # a progress bar (or a line per batch) only in this process: a flow run logs its task runs
-    bar = Progress(already + len(todo), already, enabled=progress) if runner.kind == IN_PROCESS.kind else None
+    # a progress bar (or a line every few seconds) only in this process: a flow run logs its task runs
+    bar = (Progress(already + len(todo), already, enabled=progress, every_s=settings.progress_interval_s)
+           if runner.kind == IN_PROCESS.kind else None)
     step = runner.step(batch_step, name="simulate-batch", retries=0, no_cache=True)
     try:
         await run_with_agent(settings, ex.execution_id, ex.scenario_id, ex.agent_ref, agent_def, ex.options, todo,
