@@ -468,7 +468,9 @@ def make_user_client(settings, opts: RunOptions):
 
 
 def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str = "in-process") -> ExecutionInfo:
-    """Count the persisted chats, set the execution's status and counts; returns its KPIs."""
+    """Count the persisted chats, set the execution's status and counts; returns its KPIs and
+    why chats failed (grouped by reason)."""
+    from tasks.simulate.failures import error_reasons, reasons_line
     from tasks.store import catalog
 
     ex = load_execution(con, execution_id)
@@ -483,9 +485,13 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
         status, error = "failed", f"{failed} of {total} chats failed (> {opts.max_failure_rate:.0%})"
     else:
         status, error = "completed", None
+    catalog.refresh_views(con, settings.lake_dir)
+    errors = error_reasons(con, execution_id) if failed else []
+    if status == "failed" and errors:
+        error += f"; most often {reasons_line(errors, limit=1)}"
     con.execute(catalog.sql("finish_execution"), {"execution_id": execution_id, "ended_at": now(), "status": status,
                                                   "completed_chats": completed, "failed_chats": failed, "error": error})
-    catalog.refresh_views(con, settings.lake_dir)
     return ExecutionInfo(run_test_id=ex.run_test_id, execution_id=execution_id, status=status, total_chats=total,
                          completed_chats=completed, failed_chats=failed, ran_now=ran, seconds=round(seconds, 3),
-                         completion_pct=round(100.0 * completed / total, 4) if total else 0.0, mode=mode)
+                         completion_pct=round(100.0 * completed / total, 4) if total else 0.0, mode=mode,
+                         errors=errors)
