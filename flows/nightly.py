@@ -20,7 +20,7 @@ from models.nightly import SECRET_FIELDS, NightlyParams, NightlyResult, NightlyR
 from models.settings import Settings, load_settings
 from tasks.common.runner import PREFECT
 from tasks.compare.history import compare_with_previous
-from tasks.evaluate import run_and_score
+from tasks.evaluate import check_evaluators, run_and_score
 from tasks.ingest import run_ingest
 from tasks.report import nightly_markdown, run_report
 from tasks.scenario import check_scenario, run_scenario, select_sessions
@@ -89,6 +89,7 @@ def run_one(settings: Settings, params: NightlyParams, kind: str, scenario_id: s
             report_prefix: Path) -> NightlyRun:
     """One execution of the night: run, score, compare with the previous night, report."""
     name = params.run_name(kind == "regression")
+    check_evaluators(settings, params.evaluators)
     execution_id = start_run(settings, scenario_id, params.agent, params.run_options(kind == "regression"), replay_id)
     info = run_async(run_and_score(settings, execution_id, PREFECT, params.evaluators or None))
     cmp = PREFECT.step(compare_with_previous, name="compare-with-previous-night")(settings, name, execution_id)

@@ -14,7 +14,7 @@ from prefect import flow
 from models.settings import load_settings
 from models.simulate import RunOptions
 from tasks.common.runner import PREFECT
-from tasks.evaluate import run_and_score
+from tasks.evaluate import check_evaluators, run_and_score
 from tasks.simulate import start_run
 
 
@@ -28,6 +28,7 @@ async def simulate_flow(scenario_id: str | None = None, agent_ref: str | None = 
     ``task_runner``/``dask_address`` override ``REPLAY_TASK_RUNNER``/``REPLAY_DASK_ADDRESS``."""
     settings = load_settings(data_dir=data_dir, task_runner=task_runner, dask_address=dask_address)
     if execution_id is None:
+        check_evaluators(settings, evaluator_refs)  # a bad evaluator refused before anything is written
         execution_id = start_run(settings, scenario_id, agent_ref, options or RunOptions(), replay_id)
     info = await run_and_score(settings, execution_id, PREFECT, evaluator_refs)
     print(f"execution {execution_id}: {info.completed_chats}/{info.total_chats} completed, {info.failed_chats} failed")

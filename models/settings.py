@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # the characters of a text (an answer, a user message) the evaluators and the divergence
     # check read: a longer one is judged on its beginning, with a note in the score's detail
     eval_text_chars: int = Field(100_000, ge=1000)
+    # replay run without a terminal: a progress line on stderr every this many seconds (a bar on a terminal)
+    progress_interval_s: float = Field(10.0, gt=0, description="seconds between two progress lines of replay "
+                                       "run when stderr is not a terminal")
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
     # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)

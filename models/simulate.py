@@ -167,6 +167,14 @@ class Execution(Record):
     agent_version: int | None = None
 
 
+class ErrorReason(BaseModel):
+    """Why chats of an execution failed: their errors with numbers and ids masked, counted."""
+
+    reason: str  # e.g. "RuntimeError: agent exploded on turn <n>"
+    count: int  # failed chats with this reason
+    example_chat_id: str  # one of them (its chats.error is the whole text)
+
+
 class ExecutionInfo(BaseModel):
     """What ``replay run`` prints with --json."""
 
@@ -185,6 +193,7 @@ class ExecutionInfo(BaseModel):
     completion_pct: float = 0.0  # 100 x completed / total, as execution_metrics.completion_pct
     mode: str = "in-process"
     metrics: dict[str, Any] = Field(default_factory=dict)  # the execution_metrics row after evaluation
+    errors: list[ErrorReason] = Field(default_factory=list)  # why chats failed, the most frequent first
 
     def scored(self, metrics: dict[str, Any]) -> ExecutionInfo:
         """This info with its execution_metrics row (and the figures it repeats taken from it)."""

@@ -105,7 +105,13 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
         except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
             if ctx.obj.debug:
                 traceback.print_exception(exc)
-            if isinstance(exc, _known_errors()):
+            from pydantic import ValidationError
+
+            if isinstance(exc, ValidationError):  # an option's value: the flag and what it accepts
+                from replay.options import validation_message
+
+                _say_error(validation_message(exc))
+            elif isinstance(exc, _known_errors()):
                 _say_error(str(exc).strip() or type(exc).__name__)
             else:
                 first = str(exc).splitlines()[0] if str(exc) else ""
@@ -538,7 +544,9 @@ _listing(scenarios_app, "scenarios", "list_scenarios", "scenarios")
 
 
 # --------------------------------------------------------------------------- run
-def _print_execution(info, as_json: bool) -> None:
+def _print_execution(ctx: typer.Context, info, as_json: bool) -> None:
+    """An execution's counts and KPIs (stdout); why chats failed, by reason (stderr); exit 1
+    when it did not complete."""
     if as_json:
         _emit_json(info.model_dump(mode="json"))
     else:
@@ -549,10 +557,73 @@ def _print_execution(info, as_json: bool) -> None:
         shown = [(s, v) for s, v in described(info.metrics) if s.name not in ("completion", "failed")]
         if shown:
             out.print("; ".join(f"{s.label or s.name} {format_value(s, v)}" for s, v in shown))
+    if info.errors:
+        _say_reasons(info)
+    if info.status == "failed":
+        top = info.errors[0] if info.errors else None
+        _say_error(f"execution {info.execution_id} failed: {info.failed_chats} of {info.total_chats} chats failed"
+                   + (f", most often {top.reason} ({top.count})" if top else "")
+                   + f"; each chat's error: {_failed_chats_query(ctx, info.execution_id)}")
+        raise typer.Exit(1)
     if info.status != "completed":
         _say_error(f"execution {info.execution_id} is {info.status}"
-                   + (f": replay runs resume {info.execution_id}" if info.status == "interrupted" else ""))
+                   + (f": {_cli(ctx, 'runs', 'resume', info.execution_id)}" if info.status == "interrupted" else ""))
         raise typer.Exit(1)
+
+
+def _say_reasons(info) -> None:
+    """Why chats failed: one line a reason (count, reason, an example chat), on stderr."""
+    n = sum(r.count for r in info.errors)
+    sys.stderr.write(f"replay: {info.failed_chats} of {info.total_chats} chats failed; by reason"
+                     f"{' (the most frequent)' if n < info.failed_chats else ''}:\n")
+    width = len(str(max(r.count for r in info.errors)))
+    for r in info.errors:
+        sys.stderr.write(f"  {r.count:>{width}} x {r.reason}   (e.g. {r.example_chat_id})\n")
+
+
+def _failed_chats_query(ctx: typer.Context, execution_id: str) -> str:
+    query = f"select chat_id, error from chats where execution_id = '{execution_id}' and status = 'failed'"
+    return _cli(ctx, "sql", query)
+
+
+def _cli(ctx: typer.Context, *args: str) -> str:
+    """A ``replay`` command line to run next, with ``--data-dir`` when this one was given it on
+    the command line (from ``REPLAY_DATA_DIR`` the next command finds it too)."""
+    import shlex
+
+    source = ctx.find_root().get_parameter_source("data_dir")  # typer's own click: compared by name
+    pre = ["--data-dir", str(ctx.obj.data_dir)] if getattr(source, "name", "") == "COMMANDLINE" else []
+    return " ".join(a if shlex.quote(a) == a else f'"{a}"' if not set(a) & set('"$`\\!') else shlex.quote(a)
+                    for a in ["replay", *pre, *args])
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C while an execution ran (or was scored): what the CLI says, it says of this one."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(execution_id)
+        self.execution_id = execution_id
+
+
+def _say_interrupted(ctx: typer.Context, execution_id: str, as_json: bool) -> None:
+    """Ctrl-C on a run: the execution, the chats done (they stay), and the command that
+    finishes it; exit 130."""
+    from tasks.simulate import load_execution
+
+    ex = _on_catalog(ctx, load_execution, execution_id)
+    done = ex.completed_chats + ex.failed_chats
+    chats_left = ex.status == "interrupted" or done < ex.total_chats
+    resume = _cli(ctx, "runs", "resume", execution_id) if chats_left else None
+    follow = resume or _cli(ctx, "evaluate", execution_id)
+    if as_json:
+        _emit_json({"execution_id": execution_id, "run_test_id": ex.run_test_id, "status": ex.status,
+                    "interrupted": True, "total_chats": ex.total_chats, "done_chats": done,
+                    "completed_chats": ex.completed_chats, "failed_chats": ex.failed_chats,
+                    "resume_command": resume, "next": follow})
+    what = (f"{done} of {ex.total_chats} chats done and kept; finish it with: {resume}" if resume
+            else f"all {ex.total_chats} chats done, scoring stopped; score it with: {follow}")
+    _say_error(f"interrupted: execution {execution_id}: {what}")
+    raise typer.Exit(130)
 
 
 def _default(field: str) -> str:
@@ -564,15 +635,23 @@ def _default(field: str) -> str:
 
 def _run_and_score(settings, evaluators: list[str], execution_id: str | None = None, new: tuple | None = None):
     """A new run (``new``: scenario, agent, options, replay) or the rest of ``execution_id``, then
-    its scores: on the configured Prefect server as the simulate flow, else in this process."""
+    its scores: on the configured Prefect server as the simulate flow, else in this process.
+    A new run is checked first (agent, model, evaluators: one line, nothing written); Ctrl-C
+    while it runs is :class:`_Interrupted` (what was committed stays)."""
     import asyncio
 
     from models.simulate import ExecutionInfo
+    from tasks.evaluate import check_evaluators
 
+    if new is not None:
+        check_evaluators(settings, evaluators)
     if settings.prefect_api_url:
         from flows.simulate import simulate_flow
+        from tasks.simulate.stage import check_run
 
         scenario_id, agent, options, replay_id = new or (None, None, None, None)
+        if new is not None:  # refused here, before a flow run is even created
+            check_run(settings, scenario_id, agent, options)
         return ExecutionInfo.model_validate(asyncio.run(simulate_flow(
             scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id, execution_id=execution_id,
             data_dir=str(settings.data_dir), evaluator_refs=evaluators)))
@@ -581,7 +660,10 @@ def _run_and_score(settings, evaluators: list[str], execution_id: str | None = N
 
     if new is not None:
         execution_id = start_run(settings, *new)
-    return run_async(run_and_score(settings, execution_id, evaluator_refs=evaluators, progress=True))
+    try:
+        return run_async(run_and_score(settings, execution_id, evaluator_refs=evaluators, progress=True))
+    except KeyboardInterrupt as exc:
+        raise _Interrupted(execution_id) from exc
 
 
 @app.command("run")
@@ -632,8 +714,11 @@ def run_cmd(
         given["tool_match"] = load_config(tool_match)
     options = RunOptions(**{k: v for k, v in given.items() if v is not None})
     settings = ctx.obj.settings()
-    info = _run_and_score(settings, evaluator or [], new=(scenario_id, agent, options, replay_id))
-    _print_execution(info, _json_flag(ctx, json_out))
+    try:
+        info = _run_and_score(settings, evaluator or [], new=(scenario_id, agent, options, replay_id))
+    except _Interrupted as stop:
+        _say_interrupted(ctx, stop.execution_id, _json_flag(ctx, json_out))
+    _print_execution(ctx, info, _json_flag(ctx, json_out))
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests.")
@@ -645,8 +730,11 @@ app.add_typer(runs_app, name="runs")
 def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
                 json_out: bool = typer.Option(False, "--json")) -> None:
     """Finish an interrupted execution: run only the chats not finished yet."""
-    info = _run_and_score(ctx.obj.settings(), [], execution_id=execution_id)
-    _print_execution(info, _json_flag(ctx, json_out))
+    try:
+        info = _run_and_score(ctx.obj.settings(), [], execution_id=execution_id)
+    except _Interrupted as stop:
+        _say_interrupted(ctx, stop.execution_id, _json_flag(ctx, json_out))
+    _print_execution(ctx, info, _json_flag(ctx, json_out))
 
 
 # --------------------------------------------------------------------------- evaluate / compare / report

@@ -4,6 +4,6 @@
 aggregation of scores into ``execution_metrics``); ``stage`` composes them once
 (``run_evaluation``)."""
 
-from tasks.evaluate.stage import evaluate, load_execution_data, run_and_score, run_evaluation
+from tasks.evaluate.stage import check_evaluators, evaluate, load_execution_data, run_and_score, run_evaluation
 
-__all__ = ["evaluate", "load_execution_data", "run_and_score", "run_evaluation"]
+__all__ = ["check_evaluators", "evaluate", "load_execution_data", "run_and_score", "run_evaluation"]

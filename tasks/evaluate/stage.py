@@ -105,6 +105,31 @@ def load_evaluators(settings, evaluator_refs: list[str] | None) -> list[Any]:
     return ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
 
 
+def needs_model(evaluator: Any) -> bool:
+    """Whether an evaluator is an LLM judge that cannot work without a model: it says so
+    (``needs_model = True``) or is a judge in mode ``"llm"``."""
+    inner = getattr(evaluator, "inner", evaluator)  # a custom evaluator's own object
+    return bool(getattr(inner, "needs_model", False)) or getattr(inner, "mode", None) == "llm"
+
+
+def check_evaluators(settings, evaluator_refs: list[str] | None) -> None:
+    """Before a run writes anything: every custom ``module:Class`` evaluator loads, and a model
+    is configured for those that are LLM judges (:func:`needs_model`). One-line
+    ``EvaluatorLoadError``."""
+    from tasks.evaluate import evaluators as ev
+    from tasks.evaluate.evaluators.judge import judge_model
+
+    loaded = [(ref, ev.load_evaluator(ref)) for ref in evaluator_refs or []]
+    try:
+        judges = [ref for ref, e in loaded if needs_model(e)]
+        if judges and judge_model(settings) is None:
+            raise ev.EvaluatorLoadError(f"evaluator {judges[0]} is an LLM judge and needs a model: set "
+                                        "REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL, or leave it out")
+    finally:
+        for _ref, e in loaded:
+            e.close()
+
+
 def score(settings, s: Scoring) -> list[EvalScore]:
     """Run the evaluators (no catalog: user code, each under ``settings.evaluator_timeout_s``
     per chat). A score of a turn (or a chat) whose texts were cut says so in its detail."""

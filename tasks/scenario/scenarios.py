@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import orjson
+from pydantic import ValidationError
 
 from models.scenario import (
     AgentDefinition,
@@ -34,7 +35,7 @@ from models.scenario import (
     Turn,
 )
 from tasks.common.clock import now
-from tasks.common.errors import ReplayError
+from tasks.common.errors import ReplayError, validation_text
 from tasks.common.text import json_value
 from tasks.scenario import replays
 from tasks.store import catalog
@@ -122,9 +123,13 @@ def agent_draft(transcripts: list[Transcript], declared: list[Any], agent_name: 
                            tools=tools, model=models.most_common(1)[0][0] if models else None)
 
 
+DEFINING = ("system_prompt", "tools", "model", "agent_type")  # what makes a new agent-definition version
+
+
 def same_definition(a: AgentDefinition, b: AgentDefinition) -> bool:
-    keys = ("description", "system_prompt", "tools", "model", "agent_type")
-    return all(getattr(a, k) == getattr(b, k) for k in keys)
+    """The same agent: the same system prompt, tools, model (and type). The description is
+    not the agent: the suggested one counts the sessions replayed, which differ every night."""
+    return all(getattr(a, k) == getattr(b, k) for k in DEFINING)
 
 
 def choose_rows(paths: list[list[str]], n_rows: int, categories: list[str] | None = None) -> list[int]:
@@ -215,7 +220,8 @@ def load_transcripts(con, replay: dict[str, Any]) -> list[Transcript]:
 
 
 def save_agent_definition(con, draft: AgentDefinition, project: str | None) -> tuple[AgentDefinition, bool]:
-    """Store a new version only when something changed; returns (definition, created)."""
+    """Store a new version only when the system prompt, tools or model changed (not for another
+    description: the latest version is reused as it is); returns (definition, created)."""
     row = con.execute(catalog.sql("latest_agent_definition"), {"agent_name": draft.agent_name, "project": None}).fetchone()
     if row:
         latest = AgentDefinition(agent_name=row[0], version=row[1], description=row[2] or "", system_prompt=row[3],
@@ -496,6 +502,7 @@ def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDef
         raise ScenarioError(f"{where}:1 is not JSON: {exc}") from None
     if not isinstance(head, dict) or head.get("kind") != "scenario" or head.get("format") != EXPORT_FORMAT:
         raise ScenarioError(f"{where}:1 is not a Replay scenario header (format {EXPORT_FORMAT})")
+    n = 1
     try:
         agent = AgentDefinition.model_validate(head["agent_definition"])
         rows = []
@@ -504,8 +511,10 @@ def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDef
             if d.pop("kind", None) != "row":
                 raise ScenarioError(f"{where}:{n} is not a scenario row")
             rows.append(ScenarioRow.model_validate(d))
+    except ValidationError as exc:  # what is wrong, where; not pydantic's text
+        raise ScenarioError(f"{where}:{n}: invalid scenario file: {validation_text(exc)}") from None
     except (orjson.JSONDecodeError, ValueError) as exc:
-        raise ScenarioError(f"{where}: invalid scenario file: {str(exc).splitlines()[0]}") from None
+        raise ScenarioError(f"{where}:{n}: invalid scenario file: {str(exc).splitlines()[0]}") from None
     scenario = dict(head["scenario"])
     named = (scenario.get("agent_name"), scenario.get("agent_version"))
     if named != (agent.agent_name, agent.version):

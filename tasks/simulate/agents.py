@@ -52,7 +52,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from models.simulate import AgentInput, AgentResponse, RunOptions
 from tasks.common import retry as common_retry
-from tasks.common.errors import ReplayError
+from tasks.common.errors import ReplayError, validation_text
 from tasks.common.retry import (
     BACKOFF_MAX_S,
     BACKOFF_S,
@@ -282,7 +282,9 @@ def normalize_response(value: Any, where: str = "the agent") -> AgentResponse:
         return AgentResponse(content=_content(fields.get("content")), tool_calls=calls,
                              tool_responses=responses, metadata=metadata)
     except (TypeError, ValueError, ValidationError) as e:
-        raise AgentReplyError(f"{where} returned a malformed response: {e}") from None
+        why = validation_text(e, lambda _model, loc: ".".join(map(str, loc)) or "the response") \
+            if isinstance(e, ValidationError) else str(e)
+        raise AgentReplyError(f"{where} returned a malformed response: {why}") from None
 
 
 # --------------------------------------------------------------------------- Python agents
@@ -623,15 +625,22 @@ def _secret(value: Any) -> str | None:
     return str(value) if value else None
 
 
+def _http_settings(ref: str, agent_def: Any, options: RunOptions) -> str:
+    """The model an HTTP agent at ``ref`` is asked for; AgentLoadError when the URL is not
+    http(s) or no model is known."""
+    if not re.match(r"^https?://[^/\s]+", ref.strip()):
+        raise AgentLoadError(f"agent URL {scrub_url(ref)!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+    model = options.model or (getattr(agent_def, "model", None) if agent_def is not None else None)
+    if not model:
+        raise AgentLoadError(f"the HTTP agent at {scrub_url(ref)} needs a model name: pass --model, or give "
+                             "the agent definition a model")
+    return model
+
+
 def load_http_agent(ref: str, agent_def: Any, options: RunOptions, settings: Any) -> HttpAgent:
     """An :class:`HttpAgent` for ``ref`` with the definition's system prompt and tools
     (``options.system_prompt`` / ``options.model`` override)."""
-    if not re.match(r"^https?://[^/\s]+", ref.strip()):
-        raise AgentLoadError(f"agent URL {ref!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
-    model = options.model or (getattr(agent_def, "model", None) if agent_def is not None else None)
-    if not model:
-        raise AgentLoadError(f"the HTTP agent at {ref} needs a model name: pass --model, or give "
-                             "the agent definition a model")
+    model = _http_settings(ref, agent_def, options)
     system_prompt = options.system_prompt
     if system_prompt is None and agent_def is not None:
         system_prompt = agent_def.system_prompt
@@ -640,6 +649,47 @@ def load_http_agent(ref: str, agent_def: Any, options: RunOptions, settings: Any
                      api_key=_secret(getattr(settings, "agent_api_key", None)),
                      timeout_s=options.turn_timeout_s,
                      max_connections=max(10, options.concurrency), ref=ref)
+
+
+PROBE_TIMEOUT_S = 10.0  # how long check_agent waits for an HTTP agent to answer at all
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
+
+
+def check_agent(ref: str, agent_def: Any, options: RunOptions, settings: Any,
+                timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """Whether ``--agent`` names an agent that can run, before anything is written: a Python
+    agent's module imports and has the callable; a URL is http(s), has a model, and its
+    endpoint answers (any HTTP status: it is up). Returns the kind ("python", "http"); raises
+    :class:`AgentLoadError` with a one-line reason."""
+    ref = (ref or "").strip()
+    scheme = _SCHEME.match(ref)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        raise AgentLoadError(f"agent URL {scrub_url(ref)!r}: {scheme.group(1)}:// is not supported; give an "
+                             "OpenAI-compatible http(s) endpoint (e.g. http://127.0.0.1:8000/v1) or module:function")
+    if not scheme:
+        load_agent(ref, agent_def, options, settings)  # imports the module, finds the callable
+        return "python"
+    _http_settings(ref, agent_def, options)  # the URL's shape and a model name
+    probe_endpoint(ref, _secret(getattr(settings, "agent_api_key", None)), min(timeout_s, options.turn_timeout_s))
+    return "http"
+
+
+def probe_endpoint(ref: str, api_key: str | None, timeout_s: float) -> None:
+    """One GET of the endpoint's ``/models``: any answer (whatever its status) is an endpoint
+    that is up; no answer is :class:`AgentLoadError`."""
+    base = re.sub(r"/chat/completions$", "", ref.strip().rstrip("/"))
+    shown = scrub_url(base)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout_s), headers=headers) as client:
+            client.get(base + "/models")
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+        raise AgentLoadError(scrub(f"bad agent URL {shown}: {e}", api_key, *url_secrets(ref))) from None
+    except httpx.TimeoutException:
+        raise AgentLoadError(f"the agent at {shown} did not answer within {timeout_s:g} s; is it up?") from None
+    except httpx.TransportError as e:
+        raise AgentLoadError(scrub(f"cannot reach the agent at {shown}: {type(e).__name__}: {e}; is it up?",
+                                   api_key, *url_secrets(ref))) from None
 
 
 def load_agent(ref: str, agent_def: Any, options: RunOptions, settings: Any) -> Agent:
@@ -720,7 +770,8 @@ async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float |
 __all__ = [
     "Agent", "AgentError", "AgentExit", "AgentHTTPError", "AgentLoadError", "AgentReplyError",
     "AgentTimeout", "AgentToolLoopError", "AgentUnavailable", "HttpAgent", "LIVE_TOOL_ERROR",
-    "MAX_TOOL_ROUNDS", "PythonAgent", "call_with_retries", "is_transient", "load_agent",
+    "MAX_TOOL_ROUNDS", "PROBE_TIMEOUT_S", "PythonAgent", "call_with_retries", "check_agent", "is_transient",
+    "load_agent", "probe_endpoint",
     "load_http_agent", "load_python_agent", "normalize_response", "normalize_tool_call",
     "retry_delay", "token_usage",
 ]

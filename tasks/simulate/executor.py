@@ -19,7 +19,6 @@ import fcntl
 import itertools
 import os
 import signal
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from models.scenario import ScenarioRow
 from models.simulate import AgentInput, ChatRecord, ChatTurnRecord, Execution, ExecutionInfo, RunOptions, ToolCallLog
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
+from tasks.common.progress import Progress
 from tasks.common.text import error_text, json_text
 from tasks.store import lake
 
@@ -326,40 +326,6 @@ def execution_lock(lake_dir: Path, execution_id: str) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- the executor
-class Progress:
-    """A progress bar on a terminal (chats done / failed / ETA); a log line per batch otherwise."""
-
-    def __init__(self, total: int, already: int, enabled: bool = True):
-        self.total, self.done, self.failed, self.t0 = total, already, 0, time.perf_counter()
-        self.already = already
-        self.bar = None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(TextColumn("chats"), BarColumn(), MofNCompleteColumn(),
-                                    TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn(),
-                                    transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("run", total=total, completed=already, failed=0)
-
-    def batch_done(self, n: int, failed: int, batch_no: int) -> None:
-        self.done += n
-        self.failed += failed
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.done, failed=self.failed)
-        elif self.enabled:
-            rate = (self.done - self.already) / max(1e-9, time.perf_counter() - self.t0)
-            eta = (self.total - self.done) / rate if rate else float("inf")
-            sys.stderr.write(f"replay run: batch {batch_no}: {self.done}/{self.total} chats done, "
-                             f"{self.failed} failed, ETA {eta:.0f} s\n")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 async def run_chats(ctx: ChatContext, chats: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
                     progress: Progress | None = None,
                     run_batch: Callable[..., Awaitable[int]] | None = None) -> int:
@@ -389,16 +355,42 @@ async def run_chats(ctx: ChatContext, chats: list[tuple[str, ScenarioRow, int]],
 
 async def run_batch_now(ctx: ChatContext, no: int, batch: list[tuple[str, ScenarioRow, int]], lake_dir: Path,
                         progress: Progress | None) -> int:
-    results = await asyncio.gather(*(run_chat(ctx, cid, row, k) for cid, row, k in batch))
+    """Run a batch's chats (progress advances as each one ends), then persist the batch."""
+
+    async def one(cid: str, row: ScenarioRow, k: int):
+        result = await run_chat(ctx, cid, row, k)
+        if progress is not None:
+            progress.advance(1, failed=int(result[0].status == "failed"))
+        return result
+
+    results = await asyncio.gather(*(one(cid, row, k) for cid, row, k in batch))
     await asyncio.to_thread(write_batch, lake_dir, ctx.execution_id, results,
                             crash_after=getattr(ctx.settings, "test_crash_after", None))
-    failed = sum(1 for c, _ in results if c.status == "failed")
-    if progress is not None:
-        progress.batch_done(len(results), failed, no)
-    return failed
+    return sum(1 for c, _ in results if c.status == "failed")
 
 
 # --------------------------------------------------------------------------- the stage
+def run_target(con, scenario_id: str) -> tuple[dict[str, Any], Any]:
+    """A scenario's catalog row and its agent definition (an ``AgentDefinition``); RunError
+    when either is missing."""
+    import orjson
+
+    from models.scenario import AgentDefinition
+    from tasks.store import catalog
+
+    sc = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
+    if sc is None:
+        raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
+    a = catalog.one(con, "get_agent_definition", {"agent_name": sc["agent_name"], "version": sc["agent_version"]})
+    if a is None:
+        raise RunError(f"scenario {scenario_id} names agent {sc['agent_name']} v{sc['agent_version']}, which this "
+                       "catalog does not hold; import the scenario again with its agent definition")
+    agent = AgentDefinition(agent_name=a["agent_name"], version=a["version"], description=a["description"] or "",
+                            system_prompt=a["system_prompt"], tools=orjson.loads(a["tools"]) if a["tools"] else [],
+                            model=a["model"], agent_type=a["agent_type"])
+    return sc, agent
+
+
 def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOptions,
                replay_id: str | None = None) -> tuple[str, str, int]:
     """Store a run test and its execution (running); returns (run_test_id, execution_id, total chats).
@@ -406,12 +398,7 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
     from tasks.scenario import replays
     from tasks.store import catalog
 
-    sc = catalog.one(con, "get_scenario", {"scenario_id": scenario_id})
-    if sc is None:
-        raise RunError(f"no scenario {scenario_id}; list them with `replay scenarios list`")
-    if catalog.one(con, "get_agent_definition", {"agent_name": sc["agent_name"], "version": sc["agent_version"]}) is None:
-        raise RunError(f"scenario {scenario_id} names agent {sc['agent_name']} v{sc['agent_version']}, which this "
-                       "catalog does not hold; import the scenario again with its agent definition")
+    sc, _agent = run_target(con, scenario_id)
     if replay_id:
         rs = replays.get(con, replay_id)
         replays.check_transition(rs.state, "COMPLETED")
@@ -481,7 +468,9 @@ def make_user_client(settings, opts: RunOptions):
 
 
 def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str = "in-process") -> ExecutionInfo:
-    """Count the persisted chats, set the execution's status and counts; returns its KPIs."""
+    """Count the persisted chats, set the execution's status and counts; returns its KPIs and
+    why chats failed (grouped by reason)."""
+    from tasks.simulate.failures import error_reasons, reasons_line
     from tasks.store import catalog
 
     ex = load_execution(con, execution_id)
@@ -496,9 +485,13 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
         status, error = "failed", f"{failed} of {total} chats failed (> {opts.max_failure_rate:.0%})"
     else:
         status, error = "completed", None
+    catalog.refresh_views(con, settings.lake_dir)
+    errors = error_reasons(con, execution_id) if failed else []
+    if status == "failed" and errors:
+        error += f"; most often {reasons_line(errors, limit=1)}"
     con.execute(catalog.sql("finish_execution"), {"execution_id": execution_id, "ended_at": now(), "status": status,
                                                   "completed_chats": completed, "failed_chats": failed, "error": error})
-    catalog.refresh_views(con, settings.lake_dir)
     return ExecutionInfo(run_test_id=ex.run_test_id, execution_id=execution_id, status=status, total_chats=total,
                          completed_chats=completed, failed_chats=failed, ran_now=ran, seconds=round(seconds, 3),
-                         completion_pct=round(100.0 * completed / total, 4) if total else 0.0, mode=mode)
+                         completion_pct=round(100.0 * completed / total, 4) if total else 0.0, mode=mode,
+                         errors=errors)

@@ -16,10 +16,10 @@ from pathlib import Path
 from models.scenario import AgentDefinition, ScenarioRow
 from models.settings import Settings
 from models.simulate import Execution, ExecutionInfo, RunOptions
+from tasks.common.progress import Progress
 from tasks.common.runner import IN_PROCESS, Runner
 from tasks.simulate.executor import (
     ChatContext,
-    Progress,
     RunError,
     create_run,
     discard_half_batches,
@@ -29,6 +29,7 @@ from tasks.simulate.executor import (
     load_execution,
     plan,
     run_batch_now,
+    run_target,
     run_with_agent,
 )
 from tasks.store import catalog
@@ -39,20 +40,34 @@ Chats = list[tuple[str, ScenarioRow, int]]
 def start_run(settings: Settings, scenario_id: str, agent_ref: str, options: RunOptions,
               replay_id: str | None = None) -> str:
     """A run test and its execution (``running``) of a scenario against an agent; returns the
-    execution id. With ``replay_id`` the replay session moves to COMPLETED."""
-    check_runnable(settings, options)
+    execution id. With ``replay_id`` the replay session moves to COMPLETED. What makes the run
+    impossible (:func:`check_run`) is refused first, in one line, with nothing written."""
+    check_run(settings, scenario_id, agent_ref, options)
     with catalog.writer(settings) as con:
         _run_test_id, execution_id, _total = create_run(con, settings, scenario_id, agent_ref, options, replay_id)
     return execution_id
+
+
+def check_run(settings: Settings, scenario_id: str, agent_ref: str, options: RunOptions) -> None:
+    """Before anything is written: the run can run (:func:`check_runnable`), the scenario and
+    its agent definition are there, and ``agent_ref`` resolves (a Python agent imports, a URL
+    agent is http(s) with a model and its endpoint answers). The agent is imported with the
+    catalog closed (user code). RunError or AgentLoadError, one line."""
+    from tasks.simulate.agents import check_agent
+
+    check_runnable(settings, options)
+    with catalog.reader(settings) as con:
+        _scenario, agent_def = run_target(con, scenario_id)
+    check_agent(agent_ref, agent_def, options, settings)
 
 
 def check_runnable(settings: Settings, options: RunOptions) -> None:
     """What makes a run impossible before any chat starts (one line, nothing written)."""
     if settings.task_runner == "ray":
         raise RunError("the ray task runner is not implemented; use REPLAY_TASK_RUNNER=dask or thread")
-    if options.mode in ("simulate", "hybrid") and not settings.llm_base_url:
-        raise RunError(f"{options.mode} mode needs a model for the simulated user: "
-                       "set REPLAY_LLM_BASE_URL and REPLAY_LLM_MODEL")
+    if options.mode in ("simulate", "hybrid") and not (settings.llm_base_url and settings.llm_model):
+        raise RunError(f"--mode {options.mode} needs a model for the simulated user: set REPLAY_LLM_BASE_URL and "
+                       "REPLAY_LLM_MODEL (an OpenAI-compatible endpoint), or run with --mode replay")
 
 
 async def batch_step(ctx: ChatContext, no: int, batch: Chats, lake_dir: Path, progress: Progress | None = None) -> int:
@@ -94,8 +109,9 @@ async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefiniti
     if runner.kind != IN_PROCESS.kind and settings.task_runner == "dask":
         await _run_on_dask(settings, ex, agent_def, todo)
         return
-    # a progress bar (or a line per batch) only in this process: a flow run logs its task runs
-    bar = Progress(already + len(todo), already, enabled=progress) if runner.kind == IN_PROCESS.kind else None
+    # a progress bar (or a line every few seconds) only in this process: a flow run logs its task runs
+    bar = (Progress(already + len(todo), already, enabled=progress, every_s=settings.progress_interval_s)
+           if runner.kind == IN_PROCESS.kind else None)
     step = runner.step(batch_step, name="simulate-batch", retries=0, no_cache=True)
     try:
         await run_with_agent(settings, ex.execution_id, ex.scenario_id, ex.agent_ref, agent_def, ex.options, todo,
@@ -118,4 +134,4 @@ async def _run_on_dask(settings: Settings, ex: Execution, agent_def: AgentDefini
                             log=get_run_logger().info)
 
 
-__all__ = ["batch_step", "check_runnable", "run_execution", "start_run"]
+__all__ = ["batch_step", "check_run", "check_runnable", "run_execution", "start_run"]

@@ -54,7 +54,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.simulate import ArgKind, ToolMatchConfig, ToolRule
-from tasks.common.errors import ReplayError
+from tasks.common.errors import ReplayError, validation_text
 from tasks.common.semantic import similarity
 from tasks.simulate.arguments import parse_args
 
@@ -90,10 +90,8 @@ def load_config(path: str | Path) -> ToolMatchConfig:
     try:
         return ToolMatchConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
-        raise ToolMatchConfigError(f"the tool-match config {p} has a bad setting at {where}: {err.get('msg')} "
-                                   f"({exc.error_count()} error(s)); {hint}") from None
+        why = validation_text(exc, lambda _model, loc: ".".join(str(x) for x in loc) or "(top level)")
+        raise ToolMatchConfigError(f"the tool-match config {p} has a bad setting at {why}; {hint}") from None
 
 
 def rule_for(tool: str | None, config: ToolMatchConfig | None = None) -> ToolRule:

@@ -164,3 +164,15 @@ def huge_answers(input):
         block = " ".join(rng.choice(words) for _ in range(200_000))
         return (block * (size // len(block) + 1))[:size]
     return f"echo: {input.new_message['content']}"
+
+
+def explodes(input):
+    """Fails most chats, in two ways that differ only by numbers and ids (tests/e2e/simulate/
+    test_run_feedback.py): rows 0-7 raise RuntimeError on turn 0 (even rows) or turn 1 (odd
+    rows); rows 8-9 a LookupError naming an order and a session id; rows 10+ answer."""
+    row, turn = input.metadata["row_index"], input.turn_index
+    if row < 8 and turn == row % 2:
+        raise RuntimeError(f"agent exploded on turn {turn}")
+    if row in (8, 9):
+        raise LookupError(f"no order A{1200 + row} for session {input.metadata['origin_id']}")
+    return f"echo: {input.new_message['content']}"

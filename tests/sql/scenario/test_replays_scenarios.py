@@ -150,9 +150,9 @@ def test_agent_definition_from_transcripts_and_versioning(cat, settings):
     assert r2["agent_version"] == 1  # nothing changed: no new version
     rs3 = replays.create(cat, PROJECT, "session", select_all=True)
     r3 = scenario.generate(cat, settings, rs3["replay_id"], "bot", "s3", rows=5, agent_description="changed")
-    assert r3["agent_version"] == 2
+    assert r3["agent_version"] == 1  # a description is not the agent: no new version (issue 12)
     n = cat.execute("select count(*) from agent_definitions where agent_name = 'bot'").fetchone()[0]
-    assert n == 2
+    assert n == 1
 
 
 def test_rows_branches_and_graph_are_consistent(cat, settings):
