@@ -70,6 +70,46 @@ def _quiet_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """Ctrl-C, or SIGTERM/SIGINT under stop_on_signals (``Stopped``)."""
+    from tasks.common.processes import Stopped
+
+    if isinstance(exc, Stopped):
+        _say_error(f"{exc} (cleanly: what was committed stays, nothing is half-written); "
+                   "run the command again to finish")
+        return 128 + exc.signum
+    _say_error("interrupted")
+    return 130
+
+
+def _exit_code(ctx: typer.Context, exc: BaseException) -> int:
+    """What a command that raised ``exc`` says on stderr (one line), and its exit code."""
+    if isinstance(exc, KeyboardInterrupt):
+        return _stopped(exc)
+    if isinstance(exc, BrokenPipeError) or (isinstance(exc, SystemExit) and isinstance(exc.__context__,
+                                                                                      BrokenPipeError)):
+        _quiet_stdout()  # `replay sql ... | head`: the reader has what it wanted (rich exits on a closed pipe)
+        return 141
+    if ctx.obj.debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, SystemExit):  # user code (an agent, an evaluator) called sys.exit where nothing caught it
+        _say_error(f"user code called sys.exit({exc.code!r}) in replay {ctx.command_path.split(' ', 1)[-1]}; "
+                   "run with --debug for the traceback")
+        return 1
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # an option's value: the flag and what it accepts
+        from replay.options import validation_message
+
+        _say_error(validation_message(exc))
+    elif isinstance(exc, _known_errors()):
+        _say_error(str(exc).strip() or type(exc).__name__)
+    else:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        _say_error(f"{type(exc).__name__}: {first} (run with --debug for the traceback)")
+    return 1
+
+
 def handled(command: Callable[..., None]) -> Callable[..., None]:
     """The CLI boundary around a command: a known error (``ReplayError``, invalid options, what
     the operating system refused) is its one-line reason on stderr and exit 1; anything else is
@@ -81,42 +121,8 @@ def handled(command: Callable[..., None]) -> Callable[..., None]:
             command(ctx, *args, **kwargs)
         except typer.Exit:
             raise
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under stop_on_signals (Stopped)
-            from tasks.common.processes import Stopped
-
-            if isinstance(exc, Stopped):
-                _say_error(f"{exc} (cleanly: what was committed stays, nothing is half-written); "
-                           "run the command again to finish")
-                raise typer.Exit(128 + exc.signum) from None
-            _say_error("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:  # `replay sql ... | head`: the reader has what it wanted
-            _quiet_stdout()
-            raise typer.Exit(141) from None
-        except SystemExit as exc:  # user code (an agent, an evaluator) called sys.exit where nothing caught it
-            if isinstance(exc.__context__, BrokenPipeError):  # rich's answer to a closed pipe
-                _quiet_stdout()
-                raise typer.Exit(141) from None
-            _say_error(f"user code called sys.exit({exc.code!r}) in replay {ctx.command_path.split(' ', 1)[-1]}; "
-                       "run with --debug for the traceback")
-            if ctx.obj.debug:
-                traceback.print_exception(exc)
-            raise typer.Exit(1) from None
-        except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
-            if ctx.obj.debug:
-                traceback.print_exception(exc)
-            from pydantic import ValidationError
-
-            if isinstance(exc, ValidationError):  # an option's value: the flag and what it accepts
-                from replay.options import validation_message
-
-                _say_error(validation_message(exc))
-            elif isinstance(exc, _known_errors()):
-                _say_error(str(exc).strip() or type(exc).__name__)
-            else:
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                _say_error(f"{type(exc).__name__}: {first} (run with --debug for the traceback)")
-            raise typer.Exit(1) from None
+        except BaseException as exc:  # noqa: BLE001 - the CLI boundary: one line, no traceback
+            raise typer.Exit(_exit_code(ctx, exc)) from None
 
     return wrapper
 
