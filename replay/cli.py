@@ -626,6 +626,40 @@ def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
     _print_execution(info, _json_flag(ctx, json_out))
 
 
+@runs_app.command("list")
+@handled
+def runs_list(ctx: typer.Context,
+              scenario_id: Optional[str] = typer.Option(None, "--scenario", help="Only the executions of this scenario."),
+              status: Optional[str] = typer.Option(None, "--status",
+                                                   help="Only: running | completed | failed | interrupted."),
+              json_out: bool = typer.Option(False, "--json")) -> None:
+    """List executions, newest first (a running one whose process is gone: interrupted)."""
+    from replay import views
+    from tasks.simulate.runs import execution_rows
+
+    settings = ctx.obj.settings()
+    rows = _on_catalog(ctx, execution_rows, settings.lake_dir, scenario_id, status)
+    if _json_flag(ctx, json_out):
+        _emit_json({"executions": [views.execution_json(r) for r in rows]})
+    else:
+        views.print_executions(out, rows)
+
+
+@runs_app.command("show")
+@handled
+def runs_show(ctx: typer.Context, execution_id: str = typer.Argument(...),
+              json_out: bool = typer.Option(False, "--json")) -> None:
+    """One execution: its scenario and agent, status, KPIs, why chats failed, what to run next."""
+    from replay import views
+    from tasks.compare.overview import execution_overview
+
+    info = _on_catalog(ctx, execution_overview, ctx.obj.settings().lake_dir, execution_id)
+    if _json_flag(ctx, json_out):
+        _emit_json({**info, "execution": views.execution_json(info["execution"])})
+    else:
+        views.print_overview(out, info)
+
+
 # --------------------------------------------------------------------------- evaluate / compare / report
 @app.command("evaluate")
 @handled

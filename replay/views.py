@@ -1,0 +1,115 @@
+"""How the CLI prints what a stage returned, with rich: executions, a comparison against
+production, a chat's turn-by-turn diff, a scenario. Presentation only: the numbers, texts and
+differences come from tasks/ (``--json`` prints the same data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "interrupted": "yellow"}
+EXECUTION_FIELDS = ("execution_id", "scenario_id", "scenario_name", "run_test", "agent_ref", "mode", "status",
+                    "stored_status", "total_chats", "done_chats", "completed_chats", "failed_chats", "started_at",
+                    "ended_at", "seconds", "owner_pid", "owner_host", "error", "evaluator_refs")
+
+
+def cut(text: Any, chars: int) -> str:
+    """One line of at most ``chars`` characters (an ellipsis ends a cut one)."""
+    s = " ".join(str("" if text is None else text).split())
+    return s if len(s) <= chars else s[:chars - 1] + "…"
+
+
+def when(t: datetime | None) -> str:
+    return "" if t is None else t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(seconds: float | None) -> str:
+    """12.3 s, 4 min 03 s, 2 h 05 min; "?" when unknown."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+# --------------------------------------------------------------------------- executions
+def execution_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row.get(k) for k in EXECUTION_FIELDS}
+
+
+def print_executions(console: Console, rows: list[dict[str, Any]]) -> None:
+    """``replay runs list``: one line an execution, newest first."""
+    if not rows:
+        console.print("no executions (start one: replay run --scenario ID --agent REF; scenarios: replay scenarios list)")
+        return
+    t = Table()
+    for col, just in (("execution", "left"), ("scenario", "left"), ("agent", "left"), ("status", "left"),
+                      ("chats done/total", "right"), ("failed", "right"), ("started (UTC)", "left"),
+                      ("duration", "right")):
+        t.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        scenario = r["scenario_id"] + (f" {cut(r['scenario_name'], 30)}" if r.get("scenario_name") else "")
+        t.add_row(r["execution_id"], scenario, cut(r["agent_ref"], 40), status_text(r["status"]),
+                  f"{r['done_chats']}/{r['total_chats']}", str(r["failed_chats"]), when(r["started_at"]),
+                  duration(r["seconds"]))
+    console.print(t)
+    stale = [r for r in rows if r["status"] == "interrupted"]
+    console.print(f"({len(rows)} execution{'s' if len(rows) != 1 else ''}"
+                  + (f"; {len(stale)} interrupted: replay runs resume {stale[0]['execution_id']}" if stale else "")
+                  + "; details: replay runs show EXECUTION_ID)", highlight=False)
+
+
+def print_overview(console: Console, info: dict[str, Any]) -> None:
+    """``replay runs show``: the execution, its KPIs, its errors, what to run next."""
+    ex = info["execution"]
+    head = Text.assemble(("execution ", ""), (ex["execution_id"], "bold"), " ", status_text(ex["status"]))
+    console.print(head)
+    scenario = ex["scenario_id"] + (f" ({ex['scenario_name']})" if ex.get("scenario_name") else "")
+    facts = [("run test", ex["run_test"]), ("scenario", scenario), ("agent", f"{ex['agent_ref']} ({ex['mode']} mode)"),
+             ("chats", f"{ex['done_chats']}/{ex['total_chats']} done: {ex['completed_chats']} completed, "
+                       f"{ex['failed_chats']} failed"),
+             ("started", f"{when(ex['started_at'])} UTC, ran {duration(ex['seconds'])}")]
+    if ex["status"] == "running" and ex.get("owner_pid"):
+        facts.append(("process", f"pid {ex['owner_pid']} on {ex['owner_host']}"))
+    if ex["status"] == "interrupted" and ex["stored_status"] == "running":
+        facts.append(("process", f"pid {ex['owner_pid']} on {ex['owner_host']} is gone (killed before it finished)"))
+    if ex.get("error"):
+        facts.append(("error", ex["error"]))
+    if ex.get("evaluator_refs"):
+        facts.append(("custom evaluators", ", ".join(ex["evaluator_refs"])))
+    for k, v in facts:
+        console.print(Text.assemble((f"  {k}: ", "bold"), str(v)))
+    if info["kpis"]:
+        t = Table(title="KPIs", title_justify="left")
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        for k in info["kpis"]:
+            t.add_row(k["label"], k["text"])
+        console.print(t)
+    elif not info["scored"]:
+        console.print("  not scored yet")
+    if info["errors"]:
+        t = Table(title="why chats failed (top reasons)", title_justify="left")
+        for col, just in (("chats", "right"), ("reason", "left"), ("example chat", "left")):
+            t.add_column(col, justify=just, overflow="fold")
+        for e in info["errors"]:
+            t.add_row(str(e["count"]), cut(e["reason"], 120), e["example_chat_id"])
+        console.print(t)
+    print_next(console, info["next"])
+
+
+def print_next(console: Console, steps: list[str]) -> None:
+    for i, step in enumerate(steps):
+        console.print(("next: " if i == 0 else "      ") + step, highlight=False)
