@@ -539,9 +539,10 @@ def _default(field: str) -> str:
     return f"default {RunOptions.model_fields[field].default}"
 
 
-def _run_and_score(settings, evaluators: list[str], execution_id: str | None = None, new: tuple | None = None):
+def _run_and_score(settings, evaluators: list[str] | None, execution_id: str | None = None, new: tuple | None = None):
     """A new run (``new``: scenario, agent, options, replay) or the rest of ``execution_id``, then
-    its scores: on the configured Prefect server as the simulate flow, else in this process."""
+    its scores (``evaluators`` None: the custom ones it was scored with): on the configured
+    Prefect server as the simulate flow, else in this process."""
     import asyncio
 
     from models.simulate import ExecutionInfo
@@ -622,7 +623,7 @@ app.add_typer(runs_app, name="runs")
 def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
                 json_out: bool = typer.Option(False, "--json")) -> None:
     """Finish an interrupted execution: run only the chats not finished yet."""
-    info = _run_and_score(ctx.obj.settings(), [], execution_id=execution_id)
+    info = _run_and_score(ctx.obj.settings(), None, execution_id=execution_id)  # scored as it was
     _print_execution(info, _json_flag(ctx, json_out))
 
 
@@ -664,16 +665,29 @@ def runs_show(ctx: typer.Context, execution_id: str = typer.Argument(...),
 @app.command("evaluate")
 @handled
 def evaluate_cmd(ctx: typer.Context, execution_id: str = typer.Argument(...),
-                 evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom module:Class."),
+                 evaluator: Optional[list[str]] = typer.Option(
+                     None, "--evaluator", help="Custom module:Class (repeatable): score with these instead of the "
+                                               "custom evaluators the execution was scored with."),
+                 only: Optional[str] = typer.Option(None, "--only", help="Re-run this evaluator alone (its name, e.g. "
+                                                                          "ground_truth_match, or module:Class); the "
+                                                                          "other scores stay as they are."),
                  json_out: bool = typer.Option(False, "--json")) -> None:
-    """(Re-)score an execution: eval_scores and execution_metrics (the same rows every time)."""
+    """(Re-)score an execution: eval_scores and execution_metrics. By default with the evaluators
+    it was scored with (the built-ins and its custom ones); the same rows every time."""
     from tasks.evaluate import run_evaluation
+    from tasks.evaluate.stage import plan_evaluation
 
-    metrics = run_evaluation(ctx.obj.settings(), execution_id, evaluator or [])
+    plan = _on_catalog(ctx, plan_evaluation, execution_id, evaluator or None, only)
+    metrics = run_evaluation(ctx.obj.settings(), execution_id, evaluator or None, only=only)
     if _json_flag(ctx, json_out):
-        _emit_json(metrics)
-    else:
-        print_rows(["metric", "value"], [(k, v) for k, v in metrics.items()], "table")
+        _emit_json({**metrics, "evaluation": plan.model_dump(mode="json")})
+        return
+    from replay import views
+    from tasks.compare.history import column_specs
+
+    views.print_evaluation(out, execution_id, metrics, plan, _on_catalog(ctx, column_specs))
+    if plan.note:
+        err.print(f"[yellow]note: {plan.note}[/]", highlight=False)
 
 
 @app.command("compare")

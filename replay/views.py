@@ -113,3 +113,28 @@ def print_overview(console: Console, info: dict[str, Any]) -> None:
 def print_next(console: Console, steps: list[str]) -> None:
     for i, step in enumerate(steps):
         console.print(("next: " if i == 0 else "      ") + step, highlight=False)
+
+
+# --------------------------------------------------------------------------- evaluate
+def print_evaluation(console: Console, execution_id: str, metrics: dict[str, Any], plan: Any,
+                     specs: dict[str, Any]) -> None:
+    """``replay evaluate``: what ran, what was kept, the metrics as every surface formats them
+    (``specs``: by execution_metrics column, the custom evaluators' included)."""
+    from tasks.evaluate.metrics import described, format_value
+
+    if plan.only:
+        ran = f"re-ran {plan.only} alone; kept the other scores ({', '.join(plan.keep) or 'none'})"
+    else:
+        custom = ", ".join(plan.refs) or "none"
+        ran = f"scored with the built-ins and custom evaluators: {custom}" + (
+            " (as recorded on the execution)" if plan.recorded else "")
+    console.print(f"execution [bold]{execution_id}[/]: {ran}", highlight=False)
+    t = Table()
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("column")
+    for spec, value in described(metrics, specs):
+        t.add_row(spec.label or spec.name, format_value(spec, value), spec.metric_column)
+    console.print(t)
+    print_next(console, [f"replay runs show {execution_id}"])
+
