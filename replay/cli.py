@@ -697,15 +697,28 @@ def compare_cmd(
     execution_id: str = typer.Argument(..., help="The execution (B, the candidate)."),
     other_id: Optional[str] = typer.Argument(None, help="A baseline execution (A) of the same scenario; "
                                                         "without it, against production."),
+    chat: Optional[str] = typer.Option(None, "--chat", help="Against production: this chat turn by turn (the "
+                                                            "answers' word-level differences, the tool calls "
+                                                            "and where their answers came from)."),
+    rows: int = typer.Option(20, "--rows", help="Against production: the diverged rows listed at most."),
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
                                             help="Exit 1 when a metric drops significantly (a CI gate)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Compare an execution with production, or with another execution of the same scenario
-    (each metric on the production conversations both replayed: cluster bootstrap, minimum
-    effect, noise floor)."""
+    """Compare an execution with production (per chat: where it first diverged and why; --chat:
+    one chat turn by turn), or with another execution of the same scenario (each metric on the
+    production conversations both replayed: cluster bootstrap, minimum effect, noise floor)."""
+    from replay import views
     from tasks import compare
 
+    if chat and other_id:
+        raise UserError("--chat shows a chat against production: give EXECUTION_ID --chat CHAT_ID without OTHER_ID")
+    if chat:
+        from tasks.compare.chats import chat_diff
+
+        result = _on_catalog(ctx, chat_diff, execution_id, chat)
+        _emit_json(result) if _json_flag(ctx, json_out) else views.print_chat_diff(out, result)
+        return
     result = (_on_catalog(ctx, compare.between, other_id, execution_id) if other_id
               else _on_catalog(ctx, compare.vs_production, execution_id))
     if _json_flag(ctx, json_out):
@@ -716,8 +729,7 @@ def compare_cmd(
         s = result["summary"]
         print_rows(["metric", "production", "replay", "delta"],
                    [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
-        out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
-                  f"{result['first_divergent_turn']}")
+        views.print_divergence(out, result, max_rows=rows)
     if fail_on_regression and other_id and (result.significant_regressions or result.regressed_units):
         what = [*result.significant_regressions,
                 *(f"{m} on {len(u)} conversation{'s' if len(u) > 1 else ''}" for m, u in result.regressed_units.items())]

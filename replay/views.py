@@ -138,3 +138,92 @@ def print_evaluation(console: Console, execution_id: str, metrics: dict[str, Any
     console.print(t)
     print_next(console, [f"replay runs show {execution_id}"])
 
+
+
+# --------------------------------------------------------------------------- compare against production
+def print_divergence(console: Console, result: dict[str, Any], max_rows: int = 20) -> None:
+    """The diverged chats of ``replay compare EX``: grouped by row, first divergent turn and why,
+    at most ``max_rows`` lines (it says how many more), then what to run next."""
+    eid, groups = result["execution_id"], result["diverged_rows"]
+    first = result["first_divergent_turn"]
+    console.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged from production"
+                  + (f" (the earliest at turn {first})" if first is not None else ""), highlight=False)
+    if not groups:
+        return
+    t = Table(title="where each row first left production (repetitions that left it alike: one line)",
+              title_justify="left")
+    for col, just in (("row", "right"), ("origin", "left"), ("chats", "right"), ("turn", "right"), ("why", "left"),
+                      ("reason", "left"), ("example chat", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for g in groups[:max_rows]:
+        chats = f"{g['chats']}/{g['of']}" if g.get("of") else str(g["chats"])
+        t.add_row(str(g["row_index"]), cut(g["origin_id"], 24), chats, str(g["turn_index"]), g["why"],
+                  cut(g["reason"], 90), g["example_chat_id"])
+    console.print(t)
+    if len(groups) > max_rows:
+        console.print(f"... and {len(groups) - max_rows} more (--rows N shows more; --json lists every chat)")
+    print_next(console, [f"replay compare {eid} --chat {groups[0]['example_chat_id']}   (turn by turn)"])
+
+
+def _calls(calls: list[dict[str, Any]], replayed: bool) -> str:
+    if not calls:
+        return "none"
+    parts = []
+    for c in calls:
+        text = f"{c['name']}({cut(c['arguments'], 80)})"
+        if c.get("status") not in (None, "ok"):
+            text += f" {c['status']}"
+        if replayed:
+            text += f" <- {c.get('source') or '?'}" + (f" turn {c['matched_turn']}" if c.get("matched_turn") is not None
+                                                         else "")
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def words_text(ops: list[dict[str, str]], color: bool) -> Text:
+    """A word diff (production -> replay) as rich text: deletions red and struck through,
+    insertions green; without colour (not a terminal) ``[-deleted-]`` and ``{+inserted+}``."""
+    out = Text()
+    for i, op in enumerate(ops):
+        if i:
+            out.append(" ")
+        if op["op"] == "equal":
+            out.append(op["text"])
+        elif color:
+            out.append(op["text"], style="red strike" if op["op"] == "delete" else "green")
+        else:
+            out.append(f"[-{op['text']}-]" if op["op"] == "delete" else f"{{+{op['text']}+}}")
+    return out
+
+
+def print_chat_diff(console: Console, chat: dict[str, Any]) -> None:
+    """``replay compare EX --chat CHAT``: the chat turn by turn against production."""
+    color = console.is_terminal and console.color_system is not None
+    d = chat["divergence"]
+    head = (f"chat {chat['chat_id']} (row {chat['row_index']}, repetition {chat['repetition']}, replays "
+            f"{chat['origin_id']}): {chat['status']}, ended {chat['ended_reason']}")
+    console.print(head, highlight=False)
+    console.print(f"diverged at turn {d['turn_index']}: {d['reason']}" if d else "never diverged from production",
+                  highlight=False)
+    if chat.get("error"):
+        console.print(Text(f"error: {chat['error']}", style="red"))
+    legend = (Text.assemble("answers: production -> replay, ", ("deleted", "red strike"), " / ", ("inserted", "green"))
+              if color else Text("answers: production -> replay, [-deleted-] / {+inserted+}"))
+    console.print(legend)
+    console.print("tool calls: the replay's say where their answer came from (recorded, nearest, live, off_script) "
+                  "and which production turn answered them", highlight=False)
+    for t in chat["turns"]:
+        mark = ": diverged here" if t["diverged"] else ""
+        sim = f" (similarity {t['similarity']:.2f})" if t["similarity"] is not None else ""
+        console.print(Text(f"\nturn {t['turn_index']}{sim}{mark}", style="bold" + (" yellow" if mark else "")))
+        who = "user" + (" (simulated)" if t.get("user_source") == "simulated" else "")
+        console.print(Text.assemble((f"  {who}: ", "bold"), t["user_message"] or ""))
+        if t["production"] is None or t["replayed"] is None:
+            console.print(Text.assemble(("  production: ", "bold"), t["production"] or "(no turn)"))
+            console.print(Text.assemble(("  replay: ", "bold"), t["replayed"] or "(no turn)"))
+        else:
+            console.print(Text.assemble(("  answer: ", "bold"), words_text(t["words"], color)))
+        console.print(Text.assemble(("  tools, production: ", "bold"), _calls(t["production_tool_calls"], False)))
+        console.print(Text.assemble(("  tools, replay: ", "bold"), _calls(t["replayed_tool_calls"], True)))
+        if t.get("error"):
+            console.print(Text(f"  error: {t['error']}", style="red"))

@@ -51,7 +51,7 @@ def compare_with_previous(settings: Settings, run_name: str, execution_id: str) 
     run-test name: paired by production conversation (bootstrap CIs, noise floor, flaky rows) when
     it ran the same scenario, else the metric deltas. No baseline the first time."""
     with catalog.reader(settings) as con:
-        prod = vs_production(con, execution_id)
+        prod = vs_production(con, execution_id, reasons=False)
         out = Comparison(diverged_chats=prod["diverged_chats"], first_divergent_turn=prod["first_divergent_turn"])
         prev = catalog.one(con, "previous_execution", {"name": run_name, "execution_id": execution_id})
         if prev is None:
