@@ -483,13 +483,41 @@ def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
 @scenarios_app.command("import")
 @handled
 def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
+                     as_new: bool = typer.Option(False, "--as-new",
+                                                 help="Import it as a new scenario (a new id, derived_from the file's "
+                                                      "scenario): an edited export next to its original."),
                      json_out: bool = typer.Option(False, "--json")) -> None:
-    """Import a scenario file (the same ids; importing the same file again changes nothing)."""
+    """Import a scenario file (the same ids; importing the same file again changes nothing; an
+    edited file whose scenario is already here: --as-new)."""
     from tasks import scenario
 
-    result = _on_catalog(ctx, scenario.import_scenario, file, write=True)
-    _emit_json(result) if _json_flag(ctx, json_out) else out.print(
-        f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} ({result['rows']} rows)")
+    result = _on_catalog(ctx, scenario.import_scenario, file, as_new, write=True)
+    if _json_flag(ctx, json_out):
+        _emit_json(result)
+    elif result.get("derived_from"):
+        out.print(f"imported {result['scenario_id']} ({result['rows']} rows), derived from {result['derived_from']}, "
+                  f"agent {result['agent_name']} v{result['agent_version']}", highlight=False)
+        out.print(f"next: replay scenarios show {result['scenario_id']}", highlight=False)
+    else:
+        out.print(f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} "
+                  f"({result['rows']} rows)", highlight=False)
+
+
+@scenarios_app.command("show")
+@handled
+def scenarios_show(ctx: typer.Context, scenario_id: str = typer.Argument(...),
+                   json_out: bool = typer.Option(False, "--json")) -> None:
+    """One scenario: its metadata (agent definition, source, derived_from, graph) and its rows
+    (long cells cut; --json prints them in full)."""
+    from replay import views
+    from tasks import scenario
+
+    sc, rows, agent = _on_catalog(ctx, scenario.get_scenario, scenario_id)
+    if _json_flag(ctx, json_out):
+        _emit_json({"scenario": sc, "agent_definition": agent.model_dump(mode="json"),
+                    "rows": [r.model_dump(mode="json") for r in rows]})
+    else:
+        views.print_scenario(out, sc, rows, agent)
 
 
 def _listing(group: typer.Typer, key: str, statement: str, what: str) -> None:

@@ -227,3 +227,37 @@ def print_chat_diff(console: Console, chat: dict[str, Any]) -> None:
         console.print(Text.assemble(("  tools, replay: ", "bold"), _calls(t["replayed_tool_calls"], True)))
         if t.get("error"):
             console.print(Text(f"  error: {t['error']}", style="red"))
+
+
+# --------------------------------------------------------------------------- scenarios
+def print_scenario(console: Console, sc: dict[str, Any], rows: list[Any], agent: Any, cell: int = 48) -> None:
+    """``replay scenarios show``: the scenario's metadata, then its rows (cells cut to ``cell``
+    characters)."""
+    console.print(Text.assemble(("scenario ", ""), (sc["scenario_id"], "bold"), f" {sc['scenario_name']}"))
+    graph = sc.get("graph") or {}
+    facts = [("project", sc.get("project")),
+             ("agent", f"{agent.agent_name} v{agent.version} (model {agent.model or '?'}, "
+                       f"{len(agent.tools or [])} tools)"),
+             ("source", sc["source"] + (f", from replay session {sc['replay_id']}" if sc.get("replay_id") else "")),
+             ("derived from", sc.get("derived_from")), ("rows", sc["row_count"]), ("writer", sc.get("writer")),
+             ("created", f"{when(sc['created_at'])} UTC"),
+             ("graph", f"{len(graph.get('nodes') or [])} nodes, {len(graph.get('edges') or [])} edges" if graph
+              else None),
+             ("redactions", sc.get("redactions")),
+             ("failures", f"{len(sc['failures'])} conversations written offline" if sc.get("failures") else None)]
+    for k, v in facts:
+        if v not in (None, "", {}):
+            console.print(Text.assemble((f"  {k}: ", "bold"), str(v)))
+    t = Table()
+    for col, just in (("row", "right"), ("origin", "left"), ("persona", "left"), ("branch", "left"),
+                      ("situation", "left"), ("outcome", "left"), ("user turns", "right"), ("first user turn", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        t.add_row(str(r.row_index), cut(r.origin_id, 24), cut(r.persona.name, 20), cut(r.branch_category, 24),
+                  cut(r.situation, cell), cut(r.outcome, cell), str(len(r.user_turns)),
+                  cut(r.user_turns[0] if r.user_turns else "", cell))
+    console.print(t)
+    console.print(f"({len(rows)} rows; long cells cut to {cell} characters: --json prints them in full)",
+                  highlight=False)
+    print_next(console, [f"replay run --scenario {sc['scenario_id']} --agent REF",
+                         f"replay scenarios export {sc['scenario_id']} --out {sc['scenario_id']}.jsonl"])
