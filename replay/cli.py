@@ -810,6 +810,118 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+# --------------------------------------------------------------------------- nightly
+def _nightly_params(ctx: typer.Context, params_json: Optional[str], sample: bool, given: dict[str, Any]):
+    """NightlyParams from PARAMS_JSON (text or a file), --sample, and the options (which win);
+    the data dir is --data-dir's (or REPLAY_DATA_DIR's), else the parameters' data_dir, else the
+    default. Invalid: one line naming the option (or the JSON field)."""
+    from pydantic import ValidationError
+
+    from models.nightly import NightlyParams
+
+    base: dict[str, Any] = {}
+    if sample:
+        base = NightlyParams.sample().model_dump(exclude_unset=True)
+    if params_json:
+        text = Path(params_json).read_text() if not params_json.lstrip().startswith("{") else params_json
+        try:
+            base.update(orjson.loads(text))
+        except orjson.JSONDecodeError as exc:
+            raise UserError(f"PARAMS_JSON is not a JSON object: {exc}") from None
+    base.update({k: v for k, v in given.items() if v not in (None, [])})
+    if not base.get("project") or not base.get("agent"):
+        raise UserError("replay nightly needs --project P --agent REF (or PARAMS_JSON with both, or --sample for the "
+                        "bundled sample)")
+    if ctx.obj.data_dir is not None or not base.get("data_dir"):  # --data-dir (or REPLAY_DATA_DIR) wins
+        base["data_dir"] = str(ctx.obj.settings().data_dir)
+    try:
+        return NightlyParams.model_validate(base)
+    except ValidationError as exc:
+        raise UserError("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-') or 'params'}: {e['msg']}"
+                                  for e in exc.errors())) from None
+
+
+@app.command("nightly")
+@handled
+def nightly_cmd(
+    ctx: typer.Context,
+    params_json: Optional[str] = typer.Argument(None, help="The flow's parameters as a JSON object (or a file of "
+                                                           "it); the options below override its fields."),
+    sample: bool = typer.Option(False, "--sample", help="The bundled sample's night (what `python flows/nightly.py` "
+                                                        "runs)."),
+    project: Optional[str] = typer.Option(None, "--project", help="The project whose sessions are replayed."),
+    agent: Optional[str] = typer.Option(None, "--agent", help="The dev agent: module:function or an http(s) URL."),
+    path: Optional[list[str]] = typer.Option(None, "--path", help="OTLP/JSON files or folders to ingest first "
+                                                                  "(repeatable)."),
+    phoenix_url: Optional[str] = typer.Option(None, "--phoenix-url", help="Pull new spans from this Phoenix server."),
+    phoenix_project: Optional[str] = typer.Option(None, "--phoenix-project", help="Default: --project."),
+    select_where: Optional[str] = typer.Option(None, "--select-where", help="A predicate over the sessions view "
+                                                                            "(default: yesterday's with an error)."),
+    regression_scenario: Optional[str] = typer.Option(None, "--regression-scenario",
+                                                      help="A fixed scenario also run every night."),
+    agent_name: Optional[str] = typer.Option(None, "--agent-name", help="Default: {project}_agent."),
+    rows: Optional[int] = typer.Option(None, "--rows", help="Scenario rows (default 20)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="replay | simulate | hybrid"),
+    tools: Optional[str] = typer.Option(None, "--tools", help="recorded | live"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency"),
+    repeat: Optional[int] = typer.Option(None, "--repeat"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    max_failure_rate: Optional[float] = typer.Option(None, "--max-failure-rate"),
+    evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom module:Class (repeatable)."),
+    report_dir: Optional[str] = typer.Option(None, "--report-dir", help="Default: <data dir>/reports/nightly."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """One night of the nightly flow: pull, select, scenario, run, score, compare with the
+    previous night, report; prints the night's summary. In this process unless PREFECT_API_URL
+    is set (then as the `nightly` flow on that server, Secret blocks allowed)."""
+    params = _nightly_params(ctx, params_json, sample, dict(
+        project=project, agent=agent, paths=path, phoenix_url=phoenix_url, phoenix_project=phoenix_project,
+        select_where=select_where, regression_scenario_id=regression_scenario, agent_name=agent_name, rows=rows,
+        mode=mode, tools=tools, concurrency=concurrency, repeat=repeat, batch_size=batch_size,
+        max_failure_rate=max_failure_rate, evaluators=evaluator, report_dir=report_dir))
+    from models.nightly import NightlyResult
+    from tasks.nightly.stage import failures
+    from tasks.report import nightly_markdown
+
+    settings = ctx.obj.settings()
+    if settings.prefect_api_url:
+        from flows.nightly import nightly_flow
+
+        state = nightly_flow(params, return_state=True)
+        if not state.is_completed():
+            raise UserError(f"the nightly flow run {state.state_details.flow_run_id} ended {state.name}: "
+                            f"{state.message}")
+        result = NightlyResult.model_validate(state.result())
+    else:
+        result = _nightly_in_process(params)
+    summary = nightly_markdown(result, params)
+    if _json_flag(ctx, json_out):
+        _emit_json({**result.model_dump(mode="json"), "summary": summary})
+    else:
+        from replay import views
+
+        views.print_markdown(out, summary)
+    failed = failures(result)
+    if failed:
+        _say_error(failed)
+        raise typer.Exit(1)
+
+
+def _nightly_in_process(params):
+    """The night in this process (no Prefect server): keys from the environment only."""
+    from models.nightly import SECRET_FIELDS
+    from models.settings import load_settings
+    from tasks.nightly import run_nightly
+
+    named = [p for p in SECRET_FIELDS if getattr(params, p)]
+    if named:
+        raise UserError(f"{', '.join(named)}: Prefect Secret blocks need a Prefect server (PREFECT_API_URL); in "
+                        "process, set REPLAY_PHOENIX_API_KEY / REPLAY_AGENT_API_KEY / REPLAY_LLM_API_KEY instead")
+    settings = load_settings(data_dir=params.data_dir)
+    sources = {f: "environment" for f in SECRET_FIELDS.values() if getattr(settings, f)}
+    return run_nightly(settings, params, secret_sources=sources, say=lambda line: sys.stderr.write(f"replay nightly: {line}\n"))
+
+
 # --------------------------------------------------------------------------- demo
 @app.command()
 @handled

@@ -261,3 +261,14 @@ def print_scenario(console: Console, sc: dict[str, Any], rows: list[Any], agent:
                   highlight=False)
     print_next(console, [f"replay run --scenario {sc['scenario_id']} --agent REF",
                          f"replay scenarios export {sc['scenario_id']} --out {sc['scenario_id']}.jsonl"])
+
+
+# --------------------------------------------------------------------------- nightly
+def print_markdown(console: Console, text: str) -> None:
+    """A markdown text: rendered on a terminal, as it is otherwise (it is readable, and greppable)."""
+    if console.is_terminal:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(text))
+    else:
+        console.file.write(text)

@@ -13,15 +13,19 @@ from typing import Any
 from tasks.common.text import json_text
 
 _WORD = re.compile(r"\S+")
+MAX_WORDS = 5000  # words a side that are diffed (difflib is quadratic); longer answers: replaced whole
 
 
 def word_diff(production: str | None, replay: str | None) -> list[dict[str, str]]:
     """``production`` -> ``replay`` word by word (difflib on the words; white space is no
     difference): ``[{op: equal|delete|insert, text}]`` in reading order, a replaced run of words
     as its deletion then its insertion. Joining the ``equal`` and ``insert`` texts with spaces
-    gives the replay's words; ``equal`` and ``delete``, production's."""
+    gives the replay's words; ``equal`` and ``delete``, production's. An answer of more than
+    :data:`MAX_WORDS` words is not diffed: all of production's deleted, all of the replay's inserted."""
     a, b = _WORD.findall(production or ""), _WORD.findall(replay or "")
     out: list[dict[str, str]] = []
+    if len(a) > MAX_WORDS or len(b) > MAX_WORDS:
+        return [{"op": op, "text": " ".join(w)} for op, w in (("delete", a), ("insert", b)) if w]
 
     def add(op: str, words: Sequence[str]) -> None:
         if words:

@@ -47,3 +47,10 @@ def test_a_replayed_call_says_where_its_answer_came_from():
     assert call_view(c, True) == {"name": "lookup_order", "arguments": '{"order_id":"A1"}', "status": "ok",
                                   "source": "nearest", "matched_turn": 2}
     assert "source" not in call_view(c, False)
+
+
+def test_huge_answers_are_not_diffed_word_by_word():
+    from tasks.compare.chats import MAX_WORDS
+
+    big = " ".join(f"w{i}" for i in range(MAX_WORDS + 1))
+    assert [o["op"] for o in word_diff(big, "short answer")] == ["delete", "insert"]
