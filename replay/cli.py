@@ -890,7 +890,8 @@ def nightly_cmd(
         state = nightly_flow(params, return_state=True)
         if not state.is_completed():
             raise UserError(f"the nightly flow run {state.state_details.flow_run_id} ended {state.name}: "
-                            f"{state.message}")
+                            f"{state.message} (its summary, when it got that far: the artifact "
+                            f"nightly-{params.project} on the Prefect server)")
         result = NightlyResult.model_validate(state.result())
     else:
         result = _nightly_in_process(params)
