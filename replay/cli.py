@@ -642,7 +642,7 @@ def run_cmd(
     _print_execution(info, _json_flag(ctx, json_out))
 
 
-runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests.")
+runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests: list, show, resume.")
 app.add_typer(runs_app, name="runs")
 
 

@@ -227,6 +227,10 @@ def print_chat_diff(console: Console, chat: dict[str, Any]) -> None:
         console.print(Text.assemble(("  tools, replay: ", "bold"), _calls(t["replayed_tool_calls"], True)))
         if t.get("error"):
             console.print(Text(f"  error: {t['error']}", style="red"))
+    eid = chat["execution_id"]
+    console.print()
+    print_next(console, [f"replay compare {eid}   (every diverged row)",
+                         f"replay report {eid} --out {eid}.html   (every chat, in a browser)"])
 
 
 # --------------------------------------------------------------------------- scenarios
