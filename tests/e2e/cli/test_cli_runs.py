@@ -38,7 +38,7 @@ def test_a_killed_run_is_listed_interrupted_then_resumed(scenario):
     d, scenario_id = scenario
     p = start(d, ["run", "--scenario", scenario_id, "--agent", "cli_agents:slow", "--repeat", "10",
                   "--batch-size", "6", "--concurrency", "6"], env=ENV)
-    chats = d / "lake" / "chats"
+    chats = d / "lake" / "chats"  # 120 chats of ~0.5 s, 6 at a time: ~10 s, time to look at it running
     assert wait_for(lambda: len(list(chats.glob("exec=*/*.parquet"))) >= 2, 60)
     [running] = listed(d, "--status", "running")
     assert running["owner_pid"] == p.pid and running["scenario_id"] == scenario_id
