@@ -80,7 +80,9 @@ def print_overview(console: Console, info: dict[str, Any]) -> None:
     facts = [("run test", ex["run_test"]), ("scenario", scenario), ("agent", f"{ex['agent_ref']} ({ex['mode']} mode)"),
              ("chats", f"{ex['done_chats']}/{ex['total_chats']} done: {ex['completed_chats']} completed, "
                        f"{ex['failed_chats']} failed"),
-             ("started", f"{when(ex['started_at'])} UTC, ran {duration(ex['seconds'])}")]
+             ("started", f"{when(ex['started_at'])} UTC, ran {duration(ex['seconds'])}"
+                         + (" (until its last persisted batch)" if ex["status"] == "interrupted"
+                            and ex["stored_status"] == "running" else ""))]
     if ex["status"] == "running" and ex.get("owner_pid"):
         facts.append(("process", f"pid {ex['owner_pid']} on {ex['owner_host']}"))
     if ex["status"] == "interrupted" and ex["stored_status"] == "running":

@@ -28,9 +28,11 @@ def next_steps(ex: dict[str, Any], scored: bool, baseline: str | None) -> list[s
     eid = ex["execution_id"]
     if ex["status"] == "running":
         return [f"replay runs show {eid}   (again, to follow it)"]
-    steps = [f"replay runs resume {eid}"] if ex["status"] == "interrupted" else []
+    if ex["status"] == "interrupted":  # the resume scores it
+        return [f"replay runs resume {eid}"]
     if not scored:
-        return steps + [f"replay evaluate {eid}"]
+        return [f"replay evaluate {eid}"]
+    steps = []
     steps.append(f"replay compare {eid}   (against production)")
     if baseline:
         steps.append(f"replay compare {eid} {baseline}   (against {baseline}, same scenario)")

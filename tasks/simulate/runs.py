@@ -10,12 +10,12 @@ resume`` finishes it). On another host nothing can be told: it stays ``running``
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from tasks.common.clock import now
 from tasks.common.processes import owner_gone
-from tasks.simulate.executor import RunError, finished_chats
+from tasks.simulate.executor import RunError, exec_dir, finished_chats
 from tasks.store import catalog
 
 STATUSES = ("running", "completed", "failed", "interrupted")
@@ -38,8 +38,8 @@ def execution_rows(con, lake_dir, scenario_id: str | None = None, status: str | 
                    execution_id: str | None = None) -> list[dict[str, Any]]:
     """Executions, newest first, each with its shown ``status`` (:func:`status_of`; the stored
     one is ``stored_status``), its chats done (a running or interrupted one: counted in the lake)
-    and its duration in seconds (so far, for a running one; until now for an interrupted one,
-    whose end is unknown: None). ``status``: only those."""
+    and its duration in seconds (so far, for a running one; for one whose process died before
+    it could end it, until its last persisted batch). ``status``: only those."""
     if status is not None and status not in STATUSES:
         raise RunError(f"--status {status!r} is not a status: use {', '.join(STATUSES)}")
     out = []
@@ -51,13 +51,21 @@ def execution_rows(con, lake_dir, scenario_id: str | None = None, status: str | 
             done = finished_chats(lake_dir, r["execution_id"])
             r["completed_chats"] = sum(1 for s in done.values() if s == "completed")
             r["failed_chats"] = sum(1 for s in done.values() if s == "failed")
-        # so far for a running one; unknown (None) for one whose process died before it could end it
-        seconds = (_seconds(r["started_at"], None) if shown == "running"
-                   else None if r["ended_at"] is None else _seconds(r["started_at"], r["ended_at"]))
+        # so far for a running one; until its last persisted batch for one whose process died
+        # before it could end it (None: it persisted none)
+        end = r["ended_at"] if r["ended_at"] is not None or shown == "running" else last_batch_at(lake_dir, r)
+        seconds = None if shown != "running" and end is None else _seconds(r["started_at"], end)
         r.update(stored_status=r["status"], status=shown, done_chats=r["completed_chats"] + r["failed_chats"],
                  seconds=seconds)
         out.append(r)
     return out
+
+
+def last_batch_at(lake_dir, row: dict[str, Any]) -> datetime | None:
+    """When the execution's last batch was persisted (UTC, its chats part's time); None when none was."""
+    d = exec_dir(lake_dir, "chats", row["execution_id"])
+    times = [p.stat().st_mtime for p in d.glob("*.parquet")] if d.is_dir() else []
+    return datetime.fromtimestamp(max(times), timezone.utc).replace(tzinfo=None) if times else None
 
 
 def execution_errors(con, execution_id: str, limit: int = 5) -> list[dict[str, Any]]:
