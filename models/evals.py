@@ -123,3 +123,14 @@ class EvalScore(BaseModel):
     source: str = "heuristic"
     error: str | None = None  # the evaluator failed on this chat/turn: a failure row, not a crash
     detail: dict[str, Any] | None = Field(default=None)
+    evaluated_at: Any = None  # when it was scored (a score kept from an earlier evaluation); None: now
+
+
+class EvaluationPlan(BaseModel):
+    """What ``replay evaluate`` re-runs and what it keeps (tasks.evaluate.stage.plan_evaluation)."""
+
+    refs: list[str] = Field(default_factory=list)  # the custom evaluators run (module:Class), with the built-ins
+    recorded: bool = False  # refs are those the execution was last scored with
+    only: str | None = None  # re-run this evaluator alone (its name, or its module:Class)
+    keep: list[str] = Field(default_factory=list)  # evaluators whose scores are kept as they are
+    note: str | None = None  # one line for the user when something is kept that they might not expect

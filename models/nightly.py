@@ -153,7 +153,7 @@ class MetricDelta(BaseModel):
     baseline: float | None = None
     tonight: float | None = None
     delta: float | None = None
-    change: str = "same"  # better, worse, same, n/a
+    change: str = "unchanged"  # better, worse, unchanged, n/a; "different scenario, not comparable"
     significant: bool | None = None  # paired comparison only (same scenario): CI excludes 0 beyond noise
 
 

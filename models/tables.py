@@ -433,6 +433,7 @@ SCENARIOS = table("scenarios", """
     redactions     json          {"email": n, ...} when --redact
     failures       json          transcripts no row could be written for, with reasons
     created_at     ts,required   UTC
+    derived_from   str           the scenario it was imported from as a new one (scenarios import --as-new)
 """)
 
 SCENARIO_ROWS = table("scenario_rows", """
@@ -486,6 +487,10 @@ EXECUTIONS = table("executions", """
     completed_chats  i32,required  chats completed
     failed_chats     i32,required  chats failed
     error            str           why it failed
+    owner_pid        i64           the process that runs it (while running): its pid
+    owner_host       str           ... its host
+    owner_start      i64           ... its start time (clock ticks since boot: a reused pid is another process)
+    evaluator_refs   str[]         the custom evaluators (module:Class) it was last scored with
 """)
 
 EVALUATORS = table("evaluators", """

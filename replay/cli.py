@@ -518,13 +518,41 @@ def scenarios_export(ctx: typer.Context, scenario_id: str = typer.Argument(...),
 @scenarios_app.command("import")
 @handled
 def scenarios_import(ctx: typer.Context, file: Path = typer.Argument(...),
+                     as_new: bool = typer.Option(False, "--as-new",
+                                                 help="Import it as a new scenario (a new id, derived_from the file's "
+                                                      "scenario): an edited export next to its original."),
                      json_out: bool = typer.Option(False, "--json")) -> None:
-    """Import a scenario file (the same ids; importing the same file again changes nothing)."""
+    """Import a scenario file (the same ids; importing the same file again changes nothing; an
+    edited file whose scenario is already here: --as-new)."""
     from tasks import scenario
 
-    result = _on_catalog(ctx, scenario.import_scenario, file, write=True)
-    _emit_json(result) if _json_flag(ctx, json_out) else out.print(
-        f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} ({result['rows']} rows)")
+    result = _on_catalog(ctx, scenario.import_scenario, file, as_new, write=True)
+    if _json_flag(ctx, json_out):
+        _emit_json(result)
+    elif result.get("derived_from"):
+        out.print(f"imported {result['scenario_id']} ({result['rows']} rows), derived from {result['derived_from']}, "
+                  f"agent {result['agent_name']} v{result['agent_version']}", highlight=False)
+        out.print(f"next: replay scenarios show {result['scenario_id']}", highlight=False)
+    else:
+        out.print(f"{'imported' if result['imported'] else 'already there:'} {result['scenario_id']} "
+                  f"({result['rows']} rows)", highlight=False)
+
+
+@scenarios_app.command("show")
+@handled
+def scenarios_show(ctx: typer.Context, scenario_id: str = typer.Argument(...),
+                   json_out: bool = typer.Option(False, "--json")) -> None:
+    """One scenario: its metadata (agent definition, source, derived_from, graph) and its rows
+    (long cells cut; --json prints them in full)."""
+    from replay import views
+    from tasks import scenario
+
+    sc, rows, agent = _on_catalog(ctx, scenario.get_scenario, scenario_id)
+    if _json_flag(ctx, json_out):
+        _emit_json({"scenario": sc, "agent_definition": agent.model_dump(mode="json"),
+                    "rows": [r.model_dump(mode="json") for r in rows]})
+    else:
+        views.print_scenario(out, sc, rows, agent)
 
 
 def _listing(group: typer.Typer, key: str, statement: str, what: str) -> None:
@@ -639,11 +667,12 @@ def _default(field: str) -> str:
     return f"default {RunOptions.model_fields[field].default}"
 
 
-def _run_and_score(settings, evaluators: list[str], execution_id: str | None = None, new: tuple | None = None):
+def _run_and_score(settings, evaluators: list[str] | None, execution_id: str | None = None, new: tuple | None = None):
     """A new run (``new``: scenario, agent, options, replay) or the rest of ``execution_id``, then
-    its scores: on the configured Prefect server as the simulate flow, else in this process.
-    A new run is checked first (agent, model, evaluators: one line, nothing written); Ctrl-C
-    while it runs is :class:`_Interrupted` (what was committed stays)."""
+    its scores (``evaluators`` None: the custom ones it was scored with): on the configured
+    Prefect server as the simulate flow, else in this process. A new run is checked first
+    (agent, model, evaluators: one line, nothing written); Ctrl-C while it runs is
+    :class:`_Interrupted` (what was committed stays)."""
     import asyncio
 
     from models.simulate import ExecutionInfo
@@ -727,7 +756,7 @@ def run_cmd(
     _print_execution(ctx, info, _json_flag(ctx, json_out))
 
 
-runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests.")
+runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests: list, show, resume.")
 app.add_typer(runs_app, name="runs")
 
 
@@ -737,26 +766,73 @@ def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
                 json_out: bool = typer.Option(False, "--json")) -> None:
     """Finish an interrupted execution: run only the chats not finished yet."""
     try:
-        info = _run_and_score(ctx.obj.settings(), [], execution_id=execution_id)
+        info = _run_and_score(ctx.obj.settings(), None, execution_id=execution_id)  # scored as it was
     except _Interrupted as stop:
         _say_interrupted(ctx, stop.execution_id, _json_flag(ctx, json_out))
     _print_execution(ctx, info, _json_flag(ctx, json_out))
+
+
+@runs_app.command("list")
+@handled
+def runs_list(ctx: typer.Context,
+              scenario_id: Optional[str] = typer.Option(None, "--scenario", help="Only the executions of this scenario."),
+              status: Optional[str] = typer.Option(None, "--status",
+                                                   help="Only: running | completed | failed | interrupted."),
+              json_out: bool = typer.Option(False, "--json")) -> None:
+    """List executions, newest first (a running one whose process is gone: interrupted)."""
+    from replay import views
+    from tasks.simulate.runs import execution_rows
+
+    settings = ctx.obj.settings()
+    rows = _on_catalog(ctx, execution_rows, settings.lake_dir, scenario_id, status)
+    if _json_flag(ctx, json_out):
+        _emit_json({"executions": [views.execution_json(r) for r in rows]})
+    else:
+        views.print_executions(out, rows)
+
+
+@runs_app.command("show")
+@handled
+def runs_show(ctx: typer.Context, execution_id: str = typer.Argument(...),
+              json_out: bool = typer.Option(False, "--json")) -> None:
+    """One execution: its scenario and agent, status, KPIs, why chats failed, what to run next."""
+    from replay import views
+    from tasks.compare.overview import execution_overview
+
+    info = _on_catalog(ctx, execution_overview, ctx.obj.settings().lake_dir, execution_id)
+    if _json_flag(ctx, json_out):
+        _emit_json({**info, "execution": views.execution_json(info["execution"])})
+    else:
+        views.print_overview(out, info)
 
 
 # --------------------------------------------------------------------------- evaluate / compare / report
 @app.command("evaluate")
 @handled
 def evaluate_cmd(ctx: typer.Context, execution_id: str = typer.Argument(...),
-                 evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom module:Class."),
+                 evaluator: Optional[list[str]] = typer.Option(
+                     None, "--evaluator", help="Custom module:Class (repeatable): score with these instead of the "
+                                               "custom evaluators the execution was scored with."),
+                 only: Optional[str] = typer.Option(None, "--only", help="Re-run this evaluator alone (its name, e.g. "
+                                                                          "ground_truth_match, or module:Class); the "
+                                                                          "other scores stay as they are."),
                  json_out: bool = typer.Option(False, "--json")) -> None:
-    """(Re-)score an execution: eval_scores and execution_metrics (the same rows every time)."""
+    """(Re-)score an execution: eval_scores and execution_metrics. By default with the evaluators
+    it was scored with (the built-ins and its custom ones); the same rows every time."""
     from tasks.evaluate import run_evaluation
+    from tasks.evaluate.stage import plan_evaluation
 
-    metrics = run_evaluation(ctx.obj.settings(), execution_id, evaluator or [])
+    plan = _on_catalog(ctx, plan_evaluation, execution_id, evaluator or None, only)
+    metrics = run_evaluation(ctx.obj.settings(), execution_id, evaluator or None, only=only)
     if _json_flag(ctx, json_out):
-        _emit_json(metrics)
-    else:
-        print_rows(["metric", "value"], [(k, v) for k, v in metrics.items()], "table")
+        _emit_json({**metrics, "evaluation": plan.model_dump(mode="json")})
+        return
+    from replay import views
+    from tasks.compare.history import column_specs
+
+    views.print_evaluation(out, execution_id, metrics, plan, _on_catalog(ctx, column_specs))
+    if plan.note:
+        err.print(f"[yellow]note: {plan.note}[/]", highlight=False)
 
 
 @app.command("compare")
@@ -766,15 +842,28 @@ def compare_cmd(
     execution_id: str = typer.Argument(..., help="The execution (B, the candidate)."),
     other_id: Optional[str] = typer.Argument(None, help="A baseline execution (A) of the same scenario; "
                                                         "without it, against production."),
+    chat: Optional[str] = typer.Option(None, "--chat", help="Against production: this chat turn by turn (the "
+                                                            "answers' word-level differences, the tool calls "
+                                                            "and where their answers came from)."),
+    rows: int = typer.Option(20, "--rows", help="Against production: the diverged rows listed at most."),
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
                                             help="Exit 1 when a metric drops significantly (a CI gate)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Compare an execution with production, or with another execution of the same scenario
-    (each metric on the production conversations both replayed: cluster bootstrap, minimum
-    effect, noise floor)."""
+    """Compare an execution with production (per chat: where it first diverged and why; --chat:
+    one chat turn by turn), or with another execution of the same scenario (each metric on the
+    production conversations both replayed: cluster bootstrap, minimum effect, noise floor)."""
+    from replay import views
     from tasks import compare
 
+    if chat and other_id:
+        raise UserError("--chat shows a chat against production: give EXECUTION_ID --chat CHAT_ID without OTHER_ID")
+    if chat:
+        from tasks.compare.chats import chat_diff
+
+        result = _on_catalog(ctx, chat_diff, execution_id, chat)
+        _emit_json(result) if _json_flag(ctx, json_out) else views.print_chat_diff(out, result)
+        return
     result = (_on_catalog(ctx, compare.between, other_id, execution_id) if other_id
               else _on_catalog(ctx, compare.vs_production, execution_id))
     if _json_flag(ctx, json_out):
@@ -785,8 +874,7 @@ def compare_cmd(
         s = result["summary"]
         print_rows(["metric", "production", "replay", "delta"],
                    [(k, _fmt(v["production"]), _fmt(v["replay"]), _fmt(v["delta"])) for k, v in s.items()], "table")
-        out.print(f"{result['diverged_chats']} of {len(result['chats'])} chats diverged; first divergent turn: "
-                  f"{result['first_divergent_turn']}")
+        views.print_divergence(out, result, max_rows=rows)
     what = compare.regression_gate(result) if fail_on_regression and other_id else []
     if what:
         _say_error(f"significant regression in {', '.join(what)} ({execution_id} against {other_id})")
@@ -838,6 +926,119 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
+
+
+# --------------------------------------------------------------------------- nightly
+def _nightly_params(ctx: typer.Context, params_json: Optional[str], sample: bool, given: dict[str, Any]):
+    """NightlyParams from PARAMS_JSON (text or a file), --sample, and the options (which win);
+    the data dir is --data-dir's (or REPLAY_DATA_DIR's), else the parameters' data_dir, else the
+    default. Invalid: one line naming the option (or the JSON field)."""
+    from pydantic import ValidationError
+
+    from models.nightly import NightlyParams
+
+    base: dict[str, Any] = {}
+    if sample:
+        base = NightlyParams.sample().model_dump(exclude_unset=True)
+    if params_json:
+        text = Path(params_json).read_text() if not params_json.lstrip().startswith("{") else params_json
+        try:
+            base.update(orjson.loads(text))
+        except orjson.JSONDecodeError as exc:
+            raise UserError(f"PARAMS_JSON is not a JSON object: {exc}") from None
+    base.update({k: v for k, v in given.items() if v not in (None, [])})
+    if not base.get("project") or not base.get("agent"):
+        raise UserError("replay nightly needs --project P --agent REF (or PARAMS_JSON with both, or --sample for the "
+                        "bundled sample)")
+    if ctx.obj.data_dir is not None or not base.get("data_dir"):  # --data-dir (or REPLAY_DATA_DIR) wins
+        base["data_dir"] = str(ctx.obj.settings().data_dir)
+    try:
+        return NightlyParams.model_validate(base)
+    except ValidationError as exc:
+        raise UserError("; ".join(f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-') or 'params'}: {e['msg']}"
+                                  for e in exc.errors())) from None
+
+
+@app.command("nightly")
+@handled
+def nightly_cmd(
+    ctx: typer.Context,
+    params_json: Optional[str] = typer.Argument(None, help="The flow's parameters as a JSON object (or a file of "
+                                                           "it); the options below override its fields."),
+    sample: bool = typer.Option(False, "--sample", help="The bundled sample's night (what `python flows/nightly.py` "
+                                                        "runs)."),
+    project: Optional[str] = typer.Option(None, "--project", help="The project whose sessions are replayed."),
+    agent: Optional[str] = typer.Option(None, "--agent", help="The dev agent: module:function or an http(s) URL."),
+    path: Optional[list[str]] = typer.Option(None, "--path", help="OTLP/JSON files or folders to ingest first "
+                                                                  "(repeatable)."),
+    phoenix_url: Optional[str] = typer.Option(None, "--phoenix-url", help="Pull new spans from this Phoenix server."),
+    phoenix_project: Optional[str] = typer.Option(None, "--phoenix-project", help="Default: --project."),
+    select_where: Optional[str] = typer.Option(None, "--select-where", help="A predicate over the sessions view "
+                                                                            "(default: yesterday's with an error)."),
+    regression_scenario: Optional[str] = typer.Option(None, "--regression-scenario",
+                                                      help="A fixed scenario also run every night."),
+    agent_name: Optional[str] = typer.Option(None, "--agent-name", help="Default: {project}_agent."),
+    rows: Optional[int] = typer.Option(None, "--rows", help="Scenario rows (default 20)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="replay | simulate | hybrid"),
+    tools: Optional[str] = typer.Option(None, "--tools", help="recorded | live"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency"),
+    repeat: Optional[int] = typer.Option(None, "--repeat"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    max_failure_rate: Optional[float] = typer.Option(None, "--max-failure-rate"),
+    evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom module:Class (repeatable)."),
+    report_dir: Optional[str] = typer.Option(None, "--report-dir", help="Default: <data dir>/reports/nightly."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """One night of the nightly flow: pull, select, scenario, run, score, compare with the
+    previous night, report; prints the night's summary. In this process unless PREFECT_API_URL
+    is set (then as the `nightly` flow on that server, Secret blocks allowed)."""
+    params = _nightly_params(ctx, params_json, sample, dict(
+        project=project, agent=agent, paths=path, phoenix_url=phoenix_url, phoenix_project=phoenix_project,
+        select_where=select_where, regression_scenario_id=regression_scenario, agent_name=agent_name, rows=rows,
+        mode=mode, tools=tools, concurrency=concurrency, repeat=repeat, batch_size=batch_size,
+        max_failure_rate=max_failure_rate, evaluators=evaluator, report_dir=report_dir))
+    from models.nightly import NightlyResult
+    from tasks.nightly.stage import failures
+    from tasks.report import nightly_markdown
+
+    settings = ctx.obj.settings()
+    if settings.prefect_api_url:
+        from flows.nightly import nightly_flow
+
+        state = nightly_flow(params, return_state=True)
+        if not state.is_completed():
+            raise UserError(f"the nightly flow run {state.state_details.flow_run_id} ended {state.name}: "
+                            f"{state.message} (its summary, when it got that far: the artifact "
+                            f"nightly-{params.project} on the Prefect server)")
+        result = NightlyResult.model_validate(state.result())
+    else:
+        result = _nightly_in_process(params)
+    summary = nightly_markdown(result, params)
+    if _json_flag(ctx, json_out):
+        _emit_json({**result.model_dump(mode="json"), "summary": summary})
+    else:
+        from replay import views
+
+        views.print_markdown(out, summary)
+    failed = failures(result)
+    if failed:
+        _say_error(failed)
+        raise typer.Exit(1)
+
+
+def _nightly_in_process(params):
+    """The night in this process (no Prefect server): keys from the environment only."""
+    from models.nightly import SECRET_FIELDS
+    from models.settings import load_settings
+    from tasks.nightly import run_nightly
+
+    named = [p for p in SECRET_FIELDS if getattr(params, p)]
+    if named:
+        raise UserError(f"{', '.join(named)}: Prefect Secret blocks need a Prefect server (PREFECT_API_URL); in "
+                        "process, set REPLAY_PHOENIX_API_KEY / REPLAY_AGENT_API_KEY / REPLAY_LLM_API_KEY instead")
+    settings = load_settings(data_dir=params.data_dir)
+    sources = {f: "environment" for f in SECRET_FIELDS.values() if getattr(settings, f)}
+    return run_nightly(settings, params, secret_sources=sources, say=lambda line: sys.stderr.write(f"replay nightly: {line}\n"))
 
 
 # --------------------------------------------------------------------------- demo

@@ -8,7 +8,9 @@
   unwind (workers stopped, staging removed, locks released); a signal that comes during a
   :func:`critical` section (a run's parts being published) is taken at its end.
 - :func:`pid_alive` and :func:`command_line` (what another process is; a command line without
-  its secrets) for the messages of a command that waits for another one.
+  its secrets) for the messages of a command that waits for another one; :func:`this_process`
+  and :func:`owner_gone` (has the process recorded as a job's owner ended: a running execution
+  whose process was killed).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import ctypes
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -122,6 +125,33 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (Linux: clock ticks since boot, ``/proc/<pid>/stat`` field 22);
+    None where that cannot be read. With the pid it names one process: a pid reused later by
+    another process has another start."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def this_process() -> dict[str, Any]:
+    """``{pid, host, start}`` of this process: what a long job records as its owner."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}
+
+
+def owner_gone(pid: int | None, host: str | None, start: int | None = None) -> bool | None:
+    """Whether the process recorded as ``pid`` on ``host`` (started at ``start``) has ended:
+    True (dead, or its pid now names another process), False (alive), None (cannot tell: no
+    record, or another host)."""
+    if pid is None or host is None or host != socket.gethostname():
+        return None
+    if not pid_alive(pid):
+        return True
+    now_start = process_start(pid)
+    return start is not None and now_start is not None and now_start != start
 
 
 _SECRET_OPTION = re.compile(r"key|token|secret|password|passwd", re.IGNORECASE)

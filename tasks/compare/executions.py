@@ -29,6 +29,7 @@ Against another execution (A = baseline, B = candidate), metric by metric
 
 from __future__ import annotations
 
+from collections import Counter
 from statistics import mean
 from typing import Any
 
@@ -44,12 +45,15 @@ def _avg(xs: list[float | None]) -> float | None:
     return mean(xs) if xs else None
 
 
-def vs_production(con, execution_id: str) -> dict[str, Any]:
-    """Each chat against the production conversation it replays."""
+def vs_production(con, execution_id: str, reasons: bool = True) -> dict[str, Any]:
+    """Each chat against the production conversation it replays; with ``reasons``, the diverged
+    chats with their first divergent turn and why (``diverged``: one a chat; ``diverged_rows``:
+    grouped by row, turn and why — :mod:`tasks.compare.chats`)."""
+    from tasks.compare.chats import diverged_rows, divergence_of
     from tasks.evaluate.stage import load_execution_data
 
     ex, chats, turns_by_chat, rows_by_index = load_execution_data(con, execution_id)
-    out = []
+    out, diverged = [], []
     for c in chats:
         row = rows_by_index.get(c["row_index"])
         turns = turns_by_chat.get(c["chat_id"], [])
@@ -83,8 +87,15 @@ def vs_production(con, execution_id: str) -> dict[str, Any]:
             "output_tokens": (sum(t.output_tokens for t in prod), c["output_tokens"]),
             "tool_calls": (prod_tools, rep_tools),
         }
+        d = c["divergence_turn"]
+        divergence = (divergence_of(turns[d], prod[d] if d < len(prod) else None, ex.options)
+                      if reasons and d is not None and d < len(turns) else None)
+        if divergence is not None:
+            diverged.append({"chat_id": c["chat_id"], "row_index": c["row_index"], "repetition": c["repetition"],
+                             "origin_id": c["origin_id"], **divergence})
         out.append({"chat_id": c["chat_id"], "row_index": c["row_index"], "repetition": c["repetition"],
                     "origin_id": c["origin_id"], "status": c["status"], "divergence_turn": c["divergence_turn"],
+                    "divergence": divergence,
                     "metrics": {k: {"production": a, "replay": b, "delta": delta(a, b)} for k, (a, b) in metrics.items()},
                     "turns": diff})
     summary = {k: {"production": _avg([o["metrics"][k]["production"] for o in out]),
@@ -92,9 +103,10 @@ def vs_production(con, execution_id: str) -> dict[str, Any]:
                for k in ("turn_latency_ms", "agent_time_ms", "turn_count", "input_tokens", "output_tokens", "tool_calls")}
     for v in summary.values():
         v["delta"] = None if v["production"] is None or v["replay"] is None else v["replay"] - v["production"]
-    diverged = [o["divergence_turn"] for o in out if o["divergence_turn"] is not None]
+    turns_at = [o["divergence_turn"] for o in out if o["divergence_turn"] is not None]
     return {"execution_id": execution_id, "against": "production", "chats": out, "summary": summary,
-            "diverged_chats": len(diverged), "first_divergent_turn": min(diverged) if diverged else None}
+            "diverged_chats": len(turns_at), "first_divergent_turn": min(turns_at) if turns_at else None,
+            "diverged": diverged, "diverged_rows": diverged_rows(diverged, Counter(c["row_index"] for c in chats))}
 
 
 def execution_metrics_of(con, execution_id: str, specs: dict[str, MetricSpec] | None = None

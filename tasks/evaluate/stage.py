@@ -16,10 +16,11 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from models.evals import EvalScore, MetricSpec
+from models.evals import EvalScore, EvaluationPlan, MetricSpec
 from models.settings import Settings
 from models.simulate import ExecutionInfo
 from tasks.common.clock import now
+from tasks.common.errors import ReplayError
 from tasks.common.runner import IN_PROCESS, Runner
 from tasks.common.text import json_text
 from tasks.store import catalog, lake
@@ -57,11 +58,12 @@ def load_execution_data(con, execution_id: str, max_chars: int = MAX_CHARS
 
 
 def write_scores(lake_dir, execution_id: str, scores: list[EvalScore]) -> None:
-    """Replace the execution's scores with one atomic part."""
+    """Replace the execution's scores with one atomic part (a score kept from an earlier
+    evaluation keeps its ``evaluated_at``)."""
     at = now()
     d = lake.table_dir(lake_dir, "eval_scores") / f"exec={execution_id}"
     old = sorted(d.glob("*.parquet")) if d.is_dir() else []
-    table = pa.Table.from_pylist([{**s.model_dump(), "detail": json_text(s.detail), "evaluated_at": at}
+    table = pa.Table.from_pylist([{**s.model_dump(), "detail": json_text(s.detail), "evaluated_at": s.evaluated_at or at}
                                   for s in scores], schema=lake.EVAL_SCORES)
     lake.write_atomic(table, d / f"scores-{int(at.timestamp() * 1e6)}.parquet")
     for f in old:
@@ -97,12 +99,59 @@ class Scoring:
         self.context = {"tool_match": ex.options.tool_match, "tool_descriptions": tool_descriptions(con, ex)}
 
 
-def load_evaluators(settings, evaluator_refs: list[str] | None) -> list[Any]:
+def load_evaluators(settings, evaluator_refs: list[str] | None, only: str | None = None) -> list[Any]:
     """The built-ins and the custom ``module:Class`` evaluators (user code: imported before any
-    lock is taken)."""
+    lock is taken); with ``only``, the one of them it names (its name or its ref)."""
     from tasks.evaluate import evaluators as ev
 
-    return ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
+    evals = ev.default_evaluators(settings) + [ev.load_evaluator(r) for r in evaluator_refs or []]
+    if only is None:
+        return evals
+    chosen = [e for e in evals if only in (e.name, getattr(e, "ref", None))]
+    if not chosen:
+        raise EvaluateError(f"--only {only}: no such evaluator here; the evaluators are "
+                            f"{', '.join(e.name for e in evals)} (a custom one also needs its --evaluator module:Class "
+                            "unless the execution was scored with it)")
+    return chosen[:1]
+
+
+class EvaluateError(ReplayError):
+    """An evaluation that cannot be done as asked (one line)."""
+
+
+def plan_evaluation(con, execution_id: str, evaluator_refs: list[str] | None = None,
+                    only: str | None = None) -> EvaluationPlan:
+    """What an evaluation of ``execution_id`` runs and keeps:
+
+    - ``evaluator_refs`` None: the custom evaluators the execution was last scored with (recorded
+      on it), with the built-ins; a list: those instead (and they are recorded);
+    - ``only``: that one evaluator re-runs, every other evaluator's scores are kept as they are;
+    - an execution scored before the evaluators were recorded keeps the scores of its custom
+      evaluators (they cannot be re-run without their module:Class), and the note says so."""
+    from tasks import simulate
+    from tasks.evaluate.evaluators import BUILTINS
+
+    ex = simulate.load_execution(con, execution_id)
+    recorded = catalog.one(con, "get_execution", {"execution_id": execution_id})["evaluator_refs"]
+    scored = [r["evaluator"] for r in catalog.rows(con, "execution_evaluators", {"execution_id": execution_id})]
+    refs = list(evaluator_refs) if evaluator_refs is not None else list(recorded or [])
+    plan = EvaluationPlan(refs=refs, recorded=evaluator_refs is None and recorded is not None, only=only)
+    if only is not None:
+        plan.keep = [n for n in scored if n != only]
+    elif evaluator_refs is None and recorded is None:
+        plan.keep = [n for n in scored if n not in BUILTINS]
+        if plan.keep:
+            plan.note = (f"kept the scores of {', '.join(plan.keep)} as they are: {ex.execution_id} was scored "
+                         "before Replay recorded the custom evaluators it used; --evaluator module:Class re-runs them")
+    return plan
+
+
+def kept_scores(con, execution_id: str, keep: Iterable[str]) -> list[EvalScore]:
+    """The stored scores of the evaluators in ``keep``, as they are."""
+    keep = set(keep)
+    return [EvalScore(execution_id=execution_id, **{**r, "detail": orjson.loads(r["detail"]) if r["detail"] else None})
+            for r in catalog.rows(con, "execution_score_rows", {"execution_id": execution_id})
+            if r["evaluator"] in keep]
 
 
 def needs_model(evaluator: Any) -> bool:
@@ -159,26 +208,35 @@ def truncation_note(sc: EvalScore, cut: dict[tuple[str, int], dict[str, int]], l
     return f"judged on the first {limit:,} characters of: " + ", ".join(parts)
 
 
-def store(con, settings, s: Scoring, scores: list[EvalScore]) -> dict[str, Any]:
-    """Store the scores, the evaluators' specs and the metrics row; returns the metrics row."""
+def store(con, settings, s: Scoring, scores: list[EvalScore], plan: EvaluationPlan | None = None) -> dict[str, Any]:
+    """Store the scores (with those ``plan`` keeps), the evaluators' specs, the metrics row and
+    which custom evaluators scored the execution; returns the metrics row."""
     from tasks.evaluate import evaluators as ev
     from tasks.evaluate.metrics import execution_metrics
 
-    write_scores(settings.lake_dir, s.execution_id, scores)
+    plan = plan or EvaluationPlan()
+    kept = kept_scores(con, s.execution_id, set(plan.keep) - {e.name for e in s.evals})
+    write_scores(settings.lake_dir, s.execution_id, kept + scores)
     catalog.refresh_views(con, settings.lake_dir)
     specs = [ev.spec_of(e, [x for x in scores if x.evaluator == e.name]) for e in s.evals]
     save_specs(con, s.evals, specs)
-    metrics = execution_metrics(s.execution_id, s.chats, scores, specs)
+    specs += load_specs(con, sorted({k.evaluator for k in kept})).values()
+    metrics = execution_metrics(s.execution_id, s.chats, kept + scores, specs)
     store_metrics(con, metrics)
+    if plan.only is None:  # the custom evaluators of a whole evaluation: what the next one re-runs
+        con.execute(catalog.sql("set_evaluator_refs"), {"execution_id": s.execution_id, "evaluator_refs": plan.refs})
     return metrics
 
 
-def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score every chat and turn of an execution on ``con``; store the scores, the evaluators'
-    specs and the metrics row; returns the metrics row. (:func:`evaluate_step` does the same
-    without holding the catalog while the evaluators run.)"""
-    s = Scoring(con, settings, execution_id, load_evaluators(settings, evaluator_refs))
-    return store(con, settings, s, score(settings, s))
+def evaluate(con, settings, execution_id: str, evaluator_refs: list[str] | None = None,
+             only: str | None = None) -> dict[str, Any]:
+    """Score every chat and turn of an execution on ``con`` (:func:`plan_evaluation` says with
+    which evaluators); store the scores, the evaluators' specs and the metrics row; returns the
+    metrics row. (:func:`evaluate_step` does the same without holding the catalog while the
+    evaluators run.)"""
+    plan = plan_evaluation(con, execution_id, evaluator_refs, only)
+    s = Scoring(con, settings, execution_id, load_evaluators(settings, plan.refs, only))
+    return store(con, settings, s, score(settings, s), plan)
 
 
 def tool_descriptions(con, ex: Any) -> dict[str, str]:
@@ -234,22 +292,28 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- the composition
-def evaluate_step(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None) -> dict[str, Any]:
-    """Score an execution; returns its metrics row. The writer lock is held only to read the
-    execution and then to store its scores, never while the evaluators (user code) run."""
-    evals = load_evaluators(settings, evaluator_refs)
+def evaluate_step(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None,
+                  only: str | None = None) -> dict[str, Any]:
+    """Score an execution (:func:`plan_evaluation`: by default with the evaluators it was last
+    scored with); returns its metrics row. The writer lock is held only to read the execution
+    and then to store its scores, never while the evaluators (user code) run."""
+    with catalog.reader(settings) as con:
+        plan = plan_evaluation(con, execution_id, evaluator_refs, only)
+    evals = load_evaluators(settings, plan.refs, only)
     with catalog.writer(settings) as con:
         s = Scoring(con, settings, execution_id, evals)
     scores = score(settings, s)
     with catalog.writer(settings) as con:
-        return store(con, settings, s, scores)
+        return store(con, settings, s, scores, plan)
 
 
 def run_evaluation(settings: Settings, execution_id: str, evaluator_refs: list[str] | None = None,
-                   runner: Runner = IN_PROCESS) -> dict[str, Any]:
+                   runner: Runner = IN_PROCESS, only: str | None = None) -> dict[str, Any]:
     """Score an execution (``eval_scores``, ``execution_metrics``) and publish its metrics
-    (Prefect artifacts ``metrics-<execution>`` and ``metrics-<execution>-summary``)."""
-    metrics = runner.step(evaluate_step, name="evaluate", retries=1)(settings, execution_id, evaluator_refs)
+    (Prefect artifacts ``metrics-<execution>`` and ``metrics-<execution>-summary``).
+    ``evaluator_refs`` None: the custom evaluators it was last scored with; ``only``: re-run that
+    evaluator alone, keeping the other scores (:func:`plan_evaluation`)."""
+    metrics = runner.step(evaluate_step, name="evaluate", retries=1)(settings, execution_id, evaluator_refs, only)
     runner.publish(f"metrics-{execution_id}", table=[{"metric": k, "value": v} for k, v in metrics.items()],
                    markdown=metrics_markdown(metrics), description=f"execution_metrics of {execution_id}")
     return metrics
@@ -258,8 +322,9 @@ def run_evaluation(settings: Settings, execution_id: str, evaluator_refs: list[s
 async def run_and_score(settings: Settings, execution_id: str, runner: Runner = IN_PROCESS,
                         evaluator_refs: list[str] | None = None, progress: bool = False) -> ExecutionInfo:
     """An execution's remaining chats run (:func:`tasks.simulate.run_execution`), then scored
-    (:func:`run_evaluation`): what ``replay run``, ``replay runs resume``, the simulate flow,
-    the nightly flow and the demo do."""
+    (:func:`run_evaluation`; ``evaluator_refs`` None: with the custom evaluators it was last
+    scored with): what ``replay run``, ``replay runs resume``, the simulate flow, the nightly
+    flow and the demo do."""
     from tasks.simulate import run_execution
 
     info = await run_execution(settings, execution_id, runner, progress)

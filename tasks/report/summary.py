@@ -65,7 +65,7 @@ def nightly_markdown(result: NightlyResult, params: NightlyParams) -> str:
             lines.append("Previous night: none (the first night of this run test).")
         else:
             how = ("same scenario: paired bootstrap, 95% CIs" if c.kind == "paired"
-                   else "another scenario: KPI deltas only")
+                   else "another scenario: its KPIs are shown beside tonight's, not compared")
             lines.append(f"Previous night: `{c.baseline_execution_id}` (started {c.baseline_started_at} UTC; {how}).")
             if c.significant_regressions:
                 lines.append(f"**Significant regressions**: {', '.join(c.significant_regressions)}.")

@@ -431,7 +431,8 @@ def store_scenario(con, scenario: dict[str, Any], rows: list[ScenarioRow]) -> No
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(catalog.sql("insert_scenario"), {
-            **scenario, "graph": _dumps(scenario["graph"]) if scenario["graph"] is not None else None,
+            **scenario, "derived_from": scenario.get("derived_from"),
+            "graph": _dumps(scenario["graph"]) if scenario["graph"] is not None else None,
             "redactions": _dumps(scenario["redactions"]) if scenario["redactions"] is not None else None,
             "failures": _dumps(scenario["failures"]) if scenario["failures"] is not None else None})
         con.executemany(catalog.sql("insert_scenario_row"), [{
@@ -525,31 +526,76 @@ def parse_export(lines: list[str], where: str) -> tuple[dict[str, Any], AgentDef
     return scenario, agent, rows
 
 
-def import_scenario(con, path: Path) -> dict[str, Any]:
-    """Import an exported scenario (same ids). The same file twice is a no-op; another scenario
-    with the same id is refused."""
-    if not path.is_file():
-        raise ScenarioError(f"no such scenario file: {path}")
-    scenario, agent, rows = parse_export(path.read_text().splitlines(), str(path))
-    existing = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario["scenario_id"]}).fetchone()
-    if existing:
-        old, old_rows, old_agent = get_scenario(con, scenario["scenario_id"])
-        if export_lines(old, old_rows, old_agent) == export_lines(
-                {**scenario, "created_at": datetime.fromisoformat(scenario["created_at"])}, rows, agent):
-            return {"scenario_id": scenario["scenario_id"], "rows": len(rows), "imported": False}
-        raise ScenarioError(f"a different scenario {scenario['scenario_id']} is already in this catalog")
+def _differences(old: list[str], new: list[str]) -> str:
+    """What differs between two exports of a scenario, in a few words: its header, its rows."""
+    heads = [orjson.loads(x[0]) for x in (old, new)]
+    what = [f"its {k.replace('_', ' ')}" for k in sorted(set(heads[0]["scenario"]) | set(heads[1]["scenario"]))
+            if heads[0]["scenario"].get(k) != heads[1]["scenario"].get(k)]
+    if heads[0]["agent_definition"] != heads[1]["agent_definition"]:
+        what.append("its agent definition")
+    rows = [i for i, (a, b) in enumerate(zip(old[1:], new[1:], strict=False)) if a != b]
+    if rows:
+        shown = ", ".join(map(str, rows[:8])) + (", ..." if len(rows) > 8 else "")
+        what.append(f"row{'s' if len(rows) > 1 else ''} {shown}")
+    if len(old) != len(new):
+        what.append(f"{len(new) - 1} rows instead of {len(old) - 1}")
+    return ", ".join(what) or "its bytes"
+
+
+def _store_agent(con, agent: AgentDefinition, project: str | None, as_new: bool) -> AgentDefinition:
+    """The file's agent definition in this catalog: inserted when the catalog has none of that
+    name and version; the same one reused; another one refused, or with ``as_new`` stored as the
+    next version of that agent (:func:`save_agent_definition`)."""
     a = catalog.one(con, "get_agent_definition", {"agent_name": agent.agent_name, "version": agent.version})
     if a is None:
         con.execute(catalog.sql("insert_agent_definition"), {
-            "agent_name": agent.agent_name, "version": agent.version, "project": scenario.get("project"),
+            "agent_name": agent.agent_name, "version": agent.version, "project": project,
             "description": agent.description, "system_prompt": agent.system_prompt, "tools": _dumps(agent.tools),
             "model": agent.model, "agent_type": agent.agent_type, "created_at": agent.created_at or now()})
-    else:
-        if (a["system_prompt"], orjson.loads(a["tools"] or "[]"), a["model"]) != (agent.system_prompt, agent.tools, agent.model):
-            raise ScenarioError(f"agent {agent.agent_name} v{agent.version} differs in this catalog; "
-                                "import into another data dir or rename the agent in the file")
-    store_scenario(con, {**scenario, "created_at": datetime.fromisoformat(scenario["created_at"])}, rows)
+        return agent
+    if (a["system_prompt"], orjson.loads(a["tools"] or "[]"), a["model"]) == (agent.system_prompt, agent.tools,
+                                                                            agent.model):
+        return agent
+    if not as_new:
+        raise ScenarioError(f"agent {agent.agent_name} v{agent.version} differs in this catalog; import the file "
+                            "with --as-new (its agent becomes a new version), or into another data dir")
+    return save_agent_definition(con, agent, project)[0]
+
+
+def import_scenario(con, path: Path, as_new: bool = False) -> dict[str, Any]:
+    """Import an exported scenario. Without ``as_new``: with its ids; the same file twice is a
+    no-op, a file whose scenario this catalog holds with other content (an edited export) is
+    refused with what differs, suggesting ``as_new``. With ``as_new``: a new scenario (a new id)
+    whose ``derived_from`` is the file's scenario id; an edited agent definition becomes a new
+    version of its agent."""
+    if not path.is_file():
+        raise ScenarioError(f"no such scenario file: {path}")
+    scenario, agent, rows = parse_export(path.read_text().splitlines(), str(path))
+    scenario = {**scenario, "derived_from": scenario.get("derived_from"),
+                "created_at": datetime.fromisoformat(scenario["created_at"])}
+    if as_new:
+        return _import_as_new(con, scenario, agent, rows)
+    existing = con.execute(catalog.sql("get_scenario"), {"scenario_id": scenario["scenario_id"]}).fetchone()
+    if existing:
+        old, old_rows, old_agent = get_scenario(con, scenario["scenario_id"])
+        before, after = export_lines(old, old_rows, old_agent), export_lines(scenario, rows, agent)
+        if before == after:
+            return {"scenario_id": scenario["scenario_id"], "rows": len(rows), "imported": False}
+        raise ScenarioError(f"{path} holds scenario {scenario['scenario_id']} with other content than this catalog's "
+                            f"(it differs in {_differences(before, after)}); to keep both, import it as a new scenario "
+                            f"derived from it: replay scenarios import {path} --as-new")
+    _store_agent(con, agent, scenario.get("project"), as_new=False)
+    store_scenario(con, scenario, rows)
     return {"scenario_id": scenario["scenario_id"], "rows": len(rows), "imported": True}
+
+
+def _import_as_new(con, scenario: dict[str, Any], agent: AgentDefinition, rows: list[ScenarioRow]) -> dict[str, Any]:
+    stored = _store_agent(con, agent, scenario.get("project"), as_new=True)
+    new = {**scenario, "scenario_id": "scn_" + uuid.uuid4().hex[:12], "derived_from": scenario["scenario_id"],
+           "source": "import", "agent_name": stored.agent_name, "agent_version": stored.version, "created_at": now()}
+    store_scenario(con, new, rows)
+    return {"scenario_id": new["scenario_id"], "derived_from": scenario["scenario_id"], "rows": len(rows),
+            "imported": True, "agent_name": stored.agent_name, "agent_version": stored.version}
 
 
 # --------------------------------------------------------------------------- Prefect task

@@ -412,10 +412,27 @@ def create_run(con, settings, scenario_id: str, agent_ref: str, options: RunOpti
         "mode": options.mode, "tool_mode": options.tool_mode, "agent_ref": agent_ref, "replay_id": replay_id,
         "options": options.model_dump_json(), "created_at": at})
     con.execute(catalog.sql("insert_execution"), {"execution_id": execution_id, "run_test_id": run_test_id,
-                                                  "agent_ref": agent_ref, "started_at": at, "total_chats": total})
+                                                  "agent_ref": agent_ref, "started_at": at, "total_chats": total,
+                                                  **owner_params()})
     if replay_id:
         replays.transition(con, replay_id, "COMPLETED", run_test_id=run_test_id)
     return run_test_id, execution_id, total
+
+
+def owner_params() -> dict[str, Any]:
+    """This process as the owner of an execution (``executions.owner_*``): a ``running``
+    execution whose owner has ended was interrupted (``replay runs list`` says so)."""
+    from tasks.common.processes import this_process
+
+    me = this_process()
+    return {"owner_pid": me["pid"], "owner_host": me["host"], "owner_start": me["start"]}
+
+
+def claim(con, execution_id: str) -> None:
+    """The execution is running now, in this process (a resume takes it over)."""
+    from tasks.store import catalog
+
+    con.execute(catalog.sql("claim_execution"), {"execution_id": execution_id, **owner_params()})
 
 
 def load_execution(con, execution_id: str) -> Execution:

@@ -21,6 +21,7 @@ from tasks.common.runner import IN_PROCESS, Runner
 from tasks.simulate.executor import (
     ChatContext,
     RunError,
+    claim,
     create_run,
     discard_half_batches,
     execution_lock,
@@ -93,6 +94,8 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
             todo = [c for c in plan(execution_id, rows, ex.options.repeat) if c[0] not in done]
             if todo:
                 check_runnable(settings, ex.options)
+                with catalog.writer(settings) as con:
+                    claim(con, execution_id)  # running, in this process (runs list: gone = interrupted)
                 import tasks.simulate.agents  # noqa: F401 - loaded before the clock: the chats phase times chats
                 loop = asyncio.get_running_loop()
                 t0 = loop.time()

@@ -287,15 +287,31 @@ def _connect(settings, read_only: bool, config: dict[str, Any] | None = None) ->
 
 @contextlib.contextmanager
 def reader(settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection; an empty data dir gets an empty catalog first."""
+    """A read-only connection; an empty data dir gets an empty catalog first, and a catalog an
+    older Replay made is brought up to date first (its new columns added: a reader's queries
+    name them) when the data dir can be written."""
     if not settings.catalog_path.exists():
         with writer(settings):
             pass
     con = _connect(settings, read_only=True)
+    if not _up_to_date(con, settings.lake_dir):
+        con.close()
+        with contextlib.suppress(OSError):  # a data dir this user cannot write: read it as it is
+            with writer(settings):
+                pass
+        con = _connect(settings, read_only=True)
     try:
         yield con
     finally:
         con.close()
+
+
+def _up_to_date(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> bool:
+    """Whether the catalog has the shape this version declares (:func:`init_catalog`)."""
+    try:
+        return get_watermark(con, "catalog", "shape") == catalog_shape(lake_dir)
+    except duckdb.CatalogException:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -105,7 +105,8 @@ def test_an_older_catalog_gets_the_declared_columns_it_lacks(settings):
         assert set(tables.EXECUTION_METRICS.names) <= set(metrics)
         # the inserts name their columns: a migrated table takes new rows
         con.execute(catalog.sql("insert_execution"), {"execution_id": "e2", "run_test_id": "r1", "agent_ref": "m:f",
-                                                      "started_at": AT, "total_chats": 2})
+                                                      "started_at": AT, "total_chats": 2, "owner_pid": 1,
+                                                      "owner_host": "h", "owner_start": None})
         assert con.execute("SELECT status, failed_chats FROM executions WHERE execution_id = 'e2'").fetchall() == [
             ("running", 0)]
         # store_metrics (tasks/evaluate) still adds its avg_<evaluator> columns
@@ -165,3 +166,13 @@ def test_a_session_every_trace_has_left_gets_a_tombstone(settings, ingest, query
     row = {k: latest[k] for k in lake.SESSIONS.names}
     assert row["deleted"] is True and row["turn_count"] == 0 and row["project"] is None
     assert row == lake.tombstone(tables.SESSIONS, {"session_id": "A"}, row["sessionized_at"], version=row["version"])
+
+
+def test_a_reader_brings_an_older_catalog_up_to_date_first(settings):
+    """``replay runs list`` reads columns an older Replay did not declare: the reader adds them."""
+    with catalog.writer(settings) as con:  # what an earlier version made: executions without owner_pid
+        con.execute("ALTER TABLE executions DROP COLUMN owner_pid")
+        catalog.set_watermark(con, "catalog", "shape", "from an earlier version")
+    with catalog.reader(settings) as con:
+        assert "owner_pid" in [r[0] for r in con.execute("DESCRIBE executions").fetchall()]
+        assert catalog.rows(con, "list_executions", {"scenario_id": None, "execution_id": None}) == []
