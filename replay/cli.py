@@ -211,6 +211,16 @@ def ingest(
                   f"({info.sessionize.turns_written} turns rebuilt)")
         if info.rejected:
             out.print(f"[yellow]{info.rejected} rejected records: replay sql \"select * from rejects\"[/]")
+        _next(ctx, ("sql", "select session_id, project, turn_count, error_count from sessions order by started_at "
+                           "desc limit 20"),
+              ("replays", "create", "--project", project or _top_project(ctx), "--type", "session", "--all"))
+
+
+def _top_project(ctx: typer.Context) -> str:
+    from tasks.store import catalog
+
+    row = _on_catalog(ctx, catalog.one, "top_project", {})
+    return row["project"] if row else "PROJECT"
 
 
 # --------------------------------------------------------------------------- sql
@@ -500,6 +510,8 @@ def scenarios_generate(
         out.print(f"redacted: {result['redactions']}")
     for warning in result.get("warnings") or []:
         err.print(f"[yellow]warning: {warning}[/]")
+    _next(ctx, ("scenarios", "show", result["scenario_id"]),
+          ("run", "--scenario", result["scenario_id"], "--agent", "module:function"))
 
 
 @scenarios_app.command("export")
@@ -591,6 +603,8 @@ def _print_execution(ctx: typer.Context, info, as_json: bool) -> None:
         shown = [(s, v) for s, v in described(info.metrics) if s.name not in ("completion", "failed")]
         if shown:
             out.print("; ".join(f"{s.label or s.name} {format_value(s, v)}" for s, v in shown))
+        if info.status == "completed":
+            _next(ctx, ("runs", "show", info.execution_id), ("compare", info.execution_id))
     if info.errors:
         _say_reasons(info)
     if info.status == "failed":
@@ -629,6 +643,14 @@ def _cli(ctx: typer.Context, *args: str) -> str:
     pre = ["--data-dir", str(ctx.obj.data_dir)] if getattr(source, "name", "") == "COMMANDLINE" else []
     return " ".join(a if shlex.quote(a) == a else f'"{a}"' if not set(a) & set('"$`\\!') else shlex.quote(a)
                     for a in ["replay", *pre, *args])
+
+
+def _next(ctx: typer.Context, *steps: tuple[str, ...] | str) -> None:
+    """``next: replay ...`` (stdout): the commands to run after this one (a tuple: a command's
+    arguments, written with :func:`_cli`; a string: as it is)."""
+    from replay.views import print_next
+
+    print_next(out, [s if isinstance(s, str) else _cli(ctx, *s) for s in steps])
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -870,6 +892,7 @@ def compare_cmd(
         _emit_json(result)
     elif other_id:
         _print_comparison(result)
+        _next(ctx, ("report", execution_id, "--baseline", other_id, "--out", f"{execution_id}-vs-{other_id}.html"))
     else:
         s = result["summary"]
         print_rows(["metric", "production", "replay", "delta"],
@@ -917,7 +940,11 @@ def report_cmd(
 
     path = run_report(ctx.obj.settings(), execution_id, out_file, baseline)
     result = {"execution_id": execution_id, "baseline": baseline, "out": str(path)}
-    _emit_json(result) if _json_flag(ctx, json_out) else out.print(f"wrote {path}")
+    if _json_flag(ctx, json_out):
+        _emit_json(result)
+    else:
+        out.print(f"wrote {path}")
+        out.print(f"open it: {Path(path).resolve().as_uri()}", highlight=False)
 
 
 def _fmt(v: Any) -> str:
