@@ -476,8 +476,8 @@ def record_run(con: duckdb.DuckDBPyConnection, stage: str, run_id: str, info_jso
 
 
 def get_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str) -> str | None:
-    row = con.execute(sql("get_watermark"), {"source": source, "key": key}).fetchone()
-    return row[0] if row else None
+    rows = con.execute(sql("get_watermark"), {"source": source, "key": key}).fetchall()  # no result left open
+    return rows[0][0] if rows else None
 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str | None) -> None:
@@ -494,10 +494,10 @@ def rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | Non
 def one(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The first row of the statement ``sql/<name>.sql`` as a dict, or None when there is none."""
     cur = con.execute(sql(name), params or {})
-    row = cur.fetchone()
-    return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+    found = cur.fetchall()  # whole: DuckDB refuses other work on a connection with a result left open
+    return dict(zip([d[0] for d in cur.description], found[0], strict=True)) if found else None
 
 
 def scalar(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> Any:
-    row = con.execute(sql(name), params or {}).fetchone()
-    return row[0] if row else None
+    found = con.execute(sql(name), params or {}).fetchall()
+    return found[0][0] if found else None
