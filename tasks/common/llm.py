@@ -12,6 +12,11 @@ Two layers, each usable alone:
   (``response_format`` json_schema, non-strict), parse it (code fences stripped),
   validate it, and on bad JSON or a validation error ask again with a corrective message
   that quotes the error; :class:`InvalidReply` (reason + raw reply) after the last try.
+  A server that refuses the response format (400/422, or a 500 whose body is a validation
+  error naming it: llama.cpp, several OpenAI-compatible servers) is asked again with
+  ``json_object`` and the schema in the prompt, then with the schema in the prompt alone;
+  what an endpoint (base URL + model) took is remembered for the process
+  (:func:`endpoint_format`), so later asks start there.
 
 :func:`make_llm_client` builds a client from the settings (``REPLAY_LLM_*``), or returns
 None when no model endpoint is configured.
@@ -23,6 +28,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -430,42 +436,85 @@ def schema_name(model_cls: type[BaseModel]) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", model_cls.__name__)[:64] or "reply"
 
 
+# What each endpoint (base URL, model) took for structured output, learnt in this process:
+# "json_schema" (OpenAI's response_format), "json_object" (JSON mode, the schema in the prompt
+# and as llama.cpp's ``schema`` extension), or "prompt" (no response_format: the schema in the
+# prompt, the reply validated and repaired). An endpoint starts with "json_schema".
+FORMATS = ("json_schema", "json_object", "prompt")
+_endpoint_formats: dict[tuple[str, str], str] = {}
+_formats_lock = threading.Lock()
+
+
+def endpoint_format(endpoint: tuple[str, str] | None) -> str:
+    """The structured-output format to try first at ``endpoint`` (base URL, model)."""
+    with _formats_lock:
+        return _endpoint_formats.get(endpoint, FORMATS[0]) if endpoint else FORMATS[0]
+
+
+def remember_format(endpoint: tuple[str, str] | None, fmt: str) -> None:
+    if endpoint:
+        with _formats_lock:
+            _endpoint_formats[endpoint] = fmt
+
+
+def forget_formats() -> None:
+    """Forget what every endpoint took (tests)."""
+    with _formats_lock:
+        _endpoint_formats.clear()
+
+
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "response format")
+
+
+def format_refused(err: LLMError) -> bool:
+    """Whether a failed request was refused for its ``response_format``: HTTP 400, 422, or a
+    500 whose body is a validation error (llama.cpp), naming the response format."""
+    text = str(err).lower()
+    return err.status in (400, 422, 500) and any(w in text for w in _FORMAT_WORDS)
+
+
 class _JsonAsk:
     """The state of one ask_json conversation (shared by the sync and async loops)."""
 
     def __init__(self, messages: Sequence[dict[str, Any]], model_cls: type[BaseModel],
-                 retries: int, name: str | None) -> None:
+                 retries: int, name: str | None, endpoint: tuple[str, str] | None = None) -> None:
         self.model_cls = model_cls
         self.messages = [dict(m) for m in messages]
         self.total = max(0, int(retries)) + 1
         self.name = name or schema_name(model_cls)
         self.schema = model_cls.model_json_schema()
+        self.endpoint = endpoint
+        self.format = FORMATS[0]
         self.response_format: dict[str, Any] | None = {
             "type": "json_schema",
             "json_schema": {"name": self.name, "schema": self.schema, "strict": False},
         }
         self.tries: list[tuple[str, str | None]] = []
         self.usage: list[dict[str, Any]] = []
+        for _ in range(FORMATS.index(endpoint_format(endpoint))):
+            self._step_down()
 
-    def downgrade(self, err: LLMError) -> bool:
-        """After a 400 that blames response_format: json_schema -> json_object -> none,
-        with the schema moved into the prompt. False when there is nothing left to drop."""
-        text = str(err).lower()
-        if err.status not in (400, 422) or not any(
-                w in text for w in ("response_format", "json_schema", "json_object",
-                                    "response format")):
-            return False
-        if self.response_format is None:
-            return False
-        if self.response_format["type"] == "json_schema":
+    def _step_down(self) -> None:
+        """json_schema -> json_object (the schema into the prompt) -> prompt alone."""
+        if self.format == "json_schema":
             self.messages.append({"role": "user", "content": (
                 "Reply with one JSON object that matches this JSON schema, and nothing else:\n"
                 + json.dumps(self.schema))})
-            self.response_format = {"type": "json_object"}
+            # "schema": llama.cpp's server constrains JSON mode to it; others ignore it
+            self.response_format = {"type": "json_object", "schema": self.schema}
+            self.format = "json_object"
         else:
             self.response_format = None
-        log.info("LLM refused response_format (%s); asking with %s", err,
-                 self.response_format and self.response_format["type"])
+            self.format = "prompt"
+
+    def downgrade(self, err: LLMError) -> bool:
+        """After a refusal that blames response_format (:func:`format_refused`): the next
+        format down, remembered for the endpoint. False when there is nothing left to drop."""
+        if not format_refused(err) or self.response_format is None:
+            return False
+        self._step_down()
+        remember_format(self.endpoint, self.format)
+        log.info("LLM refused response_format (%s); asking with %s", err, self.format)
         return True
 
     def take(self, reply: dict[str, Any]) -> BaseModel | None:
@@ -482,9 +531,12 @@ class _JsonAsk:
                 reason = f"it is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
             else:
                 try:
-                    return self.model_cls.model_validate(data)
+                    result = self.model_cls.model_validate(data)
                 except ValidationError as e:
                     reason = f"it does not match the schema: {validation_summary(e)}"
+                else:
+                    remember_format(self.endpoint, self.format)
+                    return result
         self.tries.append((reason, raw))
         self.messages.append({"role": "assistant", "content": raw or ""})
         self.messages.append({"role": "user", "content": (
@@ -518,13 +570,19 @@ class _JsonAsk:
                             attempts=self.tries)
 
 
+def _endpoint(client: Any, model: str | None) -> tuple[str, str] | None:
+    base_url = getattr(client, "base_url", None)
+    model = model or getattr(client, "model", None)
+    return (str(base_url), str(model)) if base_url and model else None
+
+
 def ask_json(client: ChatClient, messages: Sequence[dict[str, Any]], model_cls: type[M], *,
              retries: int = 2, model: str | None = None, name: str | None = None,
              temperature: float | None = 0, **params: Any) -> M:
     """Ask for a JSON object matching ``model_cls``; validated instance, or InvalidReply
     after ``retries + 1`` replies that were not valid JSON / did not validate (each retry
     quotes the error). LLMError (transport, HTTP) passes through unchanged."""
-    job = _JsonAsk(messages, model_cls, retries, name)
+    job = _JsonAsk(messages, model_cls, retries, name, _endpoint(client, model))
     while not job.done:
         with job.attempt():
             if (result := job.take(client.chat(**job.request(model, temperature, params)))) is not None:
@@ -537,7 +595,7 @@ async def aask_json(client: AsyncChatClient, messages: Sequence[dict[str, Any]],
                     name: str | None = None, temperature: float | None = 0,
                     **params: Any) -> M:
     """Async :func:`ask_json`."""
-    job = _JsonAsk(messages, model_cls, retries, name)
+    job = _JsonAsk(messages, model_cls, retries, name, _endpoint(client, model))
     while not job.done:
         with job.attempt():
             if (result := job.take(await client.chat(**job.request(model, temperature, params)))) is not None:

@@ -9,6 +9,9 @@ Used by the LLM client (:mod:`tasks.common.llm`), the agent under test
   ``response.status_code``) or an SDK error named like one (``RateLimitError``, ...). A
   bad URL is not transient. A caller may pass a ``verdict`` that decides for its own
   exception types first (True/False), or returns None to leave it to the rule.
+  A 5xx whose body says the request itself was invalid (a validation error, some
+  OpenAI-compatible servers answer a bad field with HTTP 500) is not transient
+  (:func:`request_was_invalid`): asking again gets the same answer.
 - Wait (:func:`retry_delay`): the server's Retry-After when the error carries one
   (``retry_after`` seconds, or ``retry-after-ms`` / ``retry-after`` headers on
   ``response``), capped at ``retry_after_max_s``; else exponential backoff with FULL jitter,
@@ -29,6 +32,7 @@ import asyncio
 import email.utils
 import inspect
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -85,9 +89,24 @@ class TransientResponse(Exception):
         self.status = response.status_code
 
 
+_INVALID_REQUEST = re.compile(r"\bvalidation errors?\b|\binvalid_request_error\b|\bunprocessable\b", re.I)
+
+
+def request_was_invalid(response: httpx.Response) -> bool:
+    """Whether an error answer blames the request (a validation error in its body), whatever
+    its status: llama.cpp's server, for one, answers a field it does not take with HTTP 500."""
+    try:
+        text = response.text[:4000]
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return False
+    return bool(_INVALID_REQUEST.search(text))
+
+
 def raise_for_transient(response: httpx.Response) -> httpx.Response:
-    """``response`` unless its status is transient (then :class:`TransientResponse`)."""
-    if transient_status(response.status_code):
+    """``response`` unless its status is transient (then :class:`TransientResponse`); a 5xx
+    whose body is a validation error of the request is returned as it is (not transient)."""
+    if transient_status(response.status_code) and not (
+            response.status_code >= 500 and request_was_invalid(response)):
         raise TransientResponse(response)
     return response
 
@@ -317,6 +336,6 @@ class RetryPolicy:
 __all__ = [
     "BACKOFF_MAX_S", "BACKOFF_S", "DEFAULT_ATTEMPTS", "RETRY_AFTER_MAX_S", "TRANSIENT_STATUSES",
     "OnRetry", "RetryPolicy", "TransientResponse", "Verdict", "attempts_of", "backoff_delay",
-    "is_transient", "raise_for_transient", "retry_after_of", "retry_after_s", "retry_delay",
+    "is_transient", "raise_for_transient", "request_was_invalid", "retry_after_of", "retry_after_s", "retry_delay",
     "status_of", "transient_status",
 ]

@@ -8,3 +8,6 @@ def phoenix():
 
     with phoenix_server() as server:
         yield server
+
+
+from local_llm import local_llm_url  # noqa: E402,F401  (session fixture: the real local model server)

@@ -48,6 +48,9 @@ def judge_messages(ctx: EvalContext, rubric: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": rubric}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
+JUDGE_MAX_TOKENS = 400
+
+
 def judge_model(settings: Any) -> str | None:
     """The judge's model name when one is configured (llm_base_url and llm_model), else None."""
     if settings is None or not getattr(settings, "llm_base_url", None):
@@ -94,8 +97,10 @@ class JudgeModel:
         """The judge's reply, validated against ``reply_model`` (retried with the error quoted)."""
         from tasks.common.llm import ask_json
 
+        # max_tokens: a verdict is short; a small model in JSON mode can otherwise emit whitespace until
+        # the context is full (minutes per verdict on a CPU)
         return ask_json(self._chat_client(ctx, model), messages, reply_model, retries=self.retries, model=model,
-                        name=self.name)
+                        name=self.name, max_tokens=JUDGE_MAX_TOKENS)
 
     def close(self) -> None:
         """Close the clients this judge opened (not one it was given)."""

@@ -279,7 +279,7 @@ def test_ask_json_falls_back_when_json_schema_is_not_supported():
     with llm_stub(script) as server, client(server) as c:
         assert ask_json(c, MSGS, Weather).city == "Oslo"
     second = server.requests[1].json
-    assert second["response_format"] == {"type": "json_object"}
+    assert second["response_format"] == {"type": "json_object", "schema": Weather.model_json_schema()}
     assert '"temp_c"' in second["messages"][-1]["content"]  # the schema moved into the prompt
 
 

