@@ -519,9 +519,27 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
     errors = error_reasons(con, execution_id) if failed else []
     if status == "failed" and errors:
         error += f"; most often {reasons_line(errors, limit=1)}"
+    warnings = tool_warnings(con, ex)
     con.execute(catalog.sql("finish_execution"), {"execution_id": execution_id, "ended_at": now(), "status": status,
                                                   "completed_chats": completed, "failed_chats": failed, "error": error})
     return ExecutionInfo(run_test_id=ex.run_test_id, execution_id=execution_id, status=status, total_chats=total,
                          completed_chats=completed, failed_chats=failed, ran_now=ran, seconds=round(seconds, 3),
                          completion_pct=round(100.0 * completed / total, 4) if total else 0.0, mode=mode,
-                         errors=errors)
+                         errors=errors, warnings=warnings)
+
+
+def tool_warnings(con, ex: Execution) -> list[str]:
+    """An agent that never called a tool its definition declares, over the whole execution
+    (a model that ignores its tools answers without them, and no chat fails): one warning."""
+    from tasks.store import catalog
+
+    _sc, agent_def = run_target(con, ex.scenario_id)
+    if not agent_def.tools:
+        return []
+    use = catalog.one(con, "execution_tool_use", {"execution_id": ex.execution_id}) or {}
+    if not use.get("turns") or use.get("turns_with_tools"):
+        return []
+    names = [t.get("function", t).get("name") for t in agent_def.tools if isinstance(t, dict)]
+    shown = ", ".join(n for n in names[:5] if n) + (", ..." if len(names) > 5 else "")
+    return [f"the agent never called a tool in {use['turns']} turns of execution {ex.execution_id}, though "
+            f"{len(names)} are declared ({shown}): a model that ignores its tools answers without them"]
