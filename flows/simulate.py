@@ -12,7 +12,7 @@ from typing import Literal
 from prefect import flow
 
 from models.settings import load_settings
-from models.simulate import RunOptions
+from models.simulate import Budget, RunOptions
 from tasks.common.runner import PREFECT
 from tasks.evaluate import check_evaluators, run_and_score
 from tasks.simulate import start_run
@@ -23,14 +23,17 @@ async def simulate_flow(scenario_id: str | None = None, agent_ref: str | None = 
                         replay_id: str | None = None, execution_id: str | None = None,
                         data_dir: str | None = None, evaluator_refs: list[str] | None = None,
                         task_runner: Literal["thread", "dask", "ray"] | None = None,
-                        dask_address: str | None = None) -> dict:
+                        dask_address: str | None = None, budget: Budget | None = None,
+                        prices_file: str | None = None) -> dict:
     """Run a scenario against an agent (or resume ``execution_id``); returns the execution's KPIs.
-    ``task_runner``/``dask_address`` override ``REPLAY_TASK_RUNNER``/``REPLAY_DASK_ADDRESS``."""
-    settings = load_settings(data_dir=data_dir, task_runner=task_runner, dask_address=dask_address)
+    ``task_runner``/``dask_address`` override ``REPLAY_TASK_RUNNER``/``REPLAY_DASK_ADDRESS``;
+    ``budget``: no new chat past it (``prices_file``: the prices of ``budget.usd``)."""
+    settings = load_settings(data_dir=data_dir, task_runner=task_runner, dask_address=dask_address,
+                             prices_file=prices_file)
     if execution_id is None:
         check_evaluators(settings, evaluator_refs)  # a bad evaluator refused before anything is written
         execution_id = start_run(settings, scenario_id, agent_ref, options or RunOptions(), replay_id)
-    info = await run_and_score(settings, execution_id, PREFECT, evaluator_refs)
+    info = await run_and_score(settings, execution_id, PREFECT, evaluator_refs, budget=budget)
     print(f"execution {execution_id}: {info.completed_chats}/{info.total_chats} completed, {info.failed_chats} failed")
     return info.model_dump(mode="json")
 

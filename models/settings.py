@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
+    # USD per 1M tokens by model, for --dry-run and --budget-usd (None: the bundled table)
+    prices_file: Path | None = Field(None, description="a JSON price table: {model: {input, output}}")
     agent_api_key: SecretStr | None = Field(None, description="bearer key of an OpenAI-compatible agent under test")
     # scenario redaction: extra named patterns, e.g. REPLAY_REDACT_PATTERNS='{"order": "A\\d{4}"}'
     redact_patterns: dict[str, str] = Field(default_factory=dict)

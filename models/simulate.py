@@ -113,6 +113,43 @@ class RunOptions(BaseModel):
     tool_match: ToolMatchConfig = Field(default_factory=ToolMatchConfig)  # how tool calls are matched
 
 
+class Budget(BaseModel):
+    """What one ``replay run`` / ``runs resume`` may spend: no new chat starts once the chats
+    finished in this invocation have spent it (their recorded tokens, priced by the agent's model)."""
+
+    tokens: int | None = Field(None, ge=1)
+    usd: float | None = Field(None, gt=0)
+
+
+class CostLine(BaseModel):
+    """One kind of model call of a run, as ``replay run --dry-run`` expects it."""
+
+    what: Literal["agent", "simulated_user", "judge"]
+    model: str | None = None
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    price: str | None = None  # the price table's entry that priced it (None: not in the table)
+    usd: float | None = None  # None: the model has no price
+
+
+class CostEstimate(BaseModel):
+    """What ``replay run --dry-run`` prints: the expected calls, tokens and cost (nothing written)."""
+
+    scenario_id: str
+    agent_ref: str
+    mode: Mode
+    rows: int
+    repeat: int
+    chats: int
+    lines: list[CostLine] = Field(default_factory=list)
+    calls: int = 0
+    tokens: int = 0
+    usd: float | None = None  # None when a line has no price
+    prices: str  # the price table read (a path, or "bundled")
+    notes: list[str] = Field(default_factory=list)
+
+
 class ChatTurnRecord(ConversationTurn):
     """A replayed turn, with production's answer and tool calls beside it."""
 
@@ -194,6 +231,12 @@ class ExecutionInfo(BaseModel):
     mode: str = "in-process"
     metrics: dict[str, Any] = Field(default_factory=dict)  # the execution_metrics row after evaluation
     errors: list[ErrorReason] = Field(default_factory=list)  # why chats failed, the most frequent first
+    # a budget (--budget-tokens / --budget-usd): what this invocation's chats spent, and why it stopped
+    spent_tokens: int = 0
+    spent_usd: float | None = None
+    not_run: int = 0  # chats left for `replay runs resume`
+    budget_stop: str | None = None  # one line when the budget stopped new chats
+    warnings: list[str] = Field(default_factory=list)
 
     def scored(self, metrics: dict[str, Any]) -> ExecutionInfo:
         """This info with its execution_metrics row (and the figures it repeats taken from it)."""

@@ -605,6 +605,11 @@ def _print_execution(ctx: typer.Context, info, as_json: bool) -> None:
             out.print("; ".join(f"{s.label or s.name} {format_value(s, v)}" for s, v in shown))
         if info.status == "completed":
             _next(ctx, ("runs", "show", info.execution_id), ("compare", info.execution_id))
+        elif info.budget_stop:
+            out.print(f"{info.budget_stop}; finish them with: {_cli(ctx, 'runs', 'resume', info.execution_id)}",
+                      highlight=False, markup=False)
+    for w in info.warnings:
+        sys.stderr.write(f"replay: warning: {w}\n")
     if info.errors:
         _say_reasons(info)
     if info.status == "failed":
@@ -613,7 +618,7 @@ def _print_execution(ctx: typer.Context, info, as_json: bool) -> None:
                    + (f", most often {top.reason} ({top.count})" if top else "")
                    + f"; each chat's error: {_failed_chats_query(ctx, info.execution_id)}")
         raise typer.Exit(1)
-    if info.status != "completed":
+    if info.status != "completed" and not info.budget_stop:  # a budget's stop is what was asked
         _say_error(f"execution {info.execution_id} is {info.status}"
                    + (f": {_cli(ctx, 'runs', 'resume', info.execution_id)}" if info.status == "interrupted" else ""))
         raise typer.Exit(1)
@@ -689,7 +694,8 @@ def _default(field: str) -> str:
     return f"default {RunOptions.model_fields[field].default}"
 
 
-def _run_and_score(settings, evaluators: list[str] | None, execution_id: str | None = None, new: tuple | None = None):
+def _run_and_score(settings, evaluators: list[str] | None, execution_id: str | None = None, new: tuple | None = None,
+                   budget=None):
     """A new run (``new``: scenario, agent, options, replay) or the rest of ``execution_id``, then
     its scores (``evaluators`` None: the custom ones it was scored with): on the configured
     Prefect server as the simulate flow, else in this process. A new run is checked first
@@ -711,14 +717,16 @@ def _run_and_score(settings, evaluators: list[str] | None, execution_id: str | N
             check_run(settings, scenario_id, agent, options)
         return ExecutionInfo.model_validate(asyncio.run(simulate_flow(
             scenario_id=scenario_id, agent_ref=agent, options=options, replay_id=replay_id, execution_id=execution_id,
-            data_dir=str(settings.data_dir), evaluator_refs=evaluators)))
+            data_dir=str(settings.data_dir), evaluator_refs=evaluators, budget=budget,
+            prices_file=str(settings.prices_file) if settings.prices_file else None)))
     from tasks.evaluate import run_and_score
     from tasks.simulate import run_async, start_run
 
     if new is not None:
         execution_id = start_run(settings, *new)
     try:
-        return run_async(run_and_score(settings, execution_id, evaluator_refs=evaluators, progress=True))
+        return run_async(run_and_score(settings, execution_id, evaluator_refs=evaluators, progress=True,
+                                       budget=budget))
     except KeyboardInterrupt as exc:
         raise _Interrupted(execution_id) from exc
 
@@ -754,6 +762,15 @@ def run_cmd(
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="HTTP agent: a system prompt file."),
     model: Optional[str] = typer.Option(None, "--model", help="HTTP agent: the model name."),
     evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom evaluator module:Class (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the expected calls, tokens and cost; run nothing, "
+                                                          "write nothing."),
+    prices: Optional[Path] = typer.Option(None, "--prices", help="A JSON price table {model: {input, output}} in "
+                                                                 "USD per 1M tokens (default: REPLAY_PRICES_FILE, "
+                                                                 "else the bundled one)."),
+    budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="Start no new chat once the chats "
+                                                "have spent this many tokens (the rest: replay runs resume)."),
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Start no new chat once the chats have "
+                                               "spent this many USD (priced by the agent's model)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run a scenario against the agent under test: a run test and an execution, then scores."""
@@ -770,12 +787,48 @@ def run_cmd(
 
         given["tool_match"] = load_config(tool_match)
     options = RunOptions(**{k: v for k, v in given.items() if v is not None})
-    settings = ctx.obj.settings()
+    settings = ctx.obj.settings(prices_file=prices)
+    if dry_run:
+        _dry_run(ctx, settings, scenario_id, agent, options, evaluator or [], _json_flag(ctx, json_out))
+        return
     try:
-        info = _run_and_score(settings, evaluator or [], new=(scenario_id, agent, options, replay_id))
+        info = _run_and_score(settings, evaluator or [], new=(scenario_id, agent, options, replay_id),
+                              budget=_budget(budget_tokens, budget_usd))
     except _Interrupted as stop:
         _say_interrupted(ctx, stop.execution_id, _json_flag(ctx, json_out))
     _print_execution(ctx, info, _json_flag(ctx, json_out))
+
+
+def _budget(tokens: int | None, usd: float | None):
+    """--budget-tokens / --budget-usd as a Budget (None: no budget); a bad value names its flag."""
+    if tokens is None and usd is None:
+        return None
+    from models.simulate import Budget
+
+    if tokens is not None and tokens < 1:
+        raise UserError(f"--budget-tokens: must be at least 1 (got {tokens})")
+    if usd is not None and not usd > 0:
+        raise UserError(f"--budget-usd: must be more than 0 (got {usd})")
+    return Budget(tokens=tokens, usd=usd)
+
+
+def _dry_run(ctx: typer.Context, settings, scenario_id: str, agent: str, options, evaluators: list[str],
+             as_json: bool) -> None:
+    """``replay run --dry-run``: what the run would cost (checked as a run is; nothing written)."""
+    from tasks.evaluate import check_evaluators
+    from tasks.simulate.cost import estimate
+    from tasks.simulate.stage import check_run
+
+    check_evaluators(settings, evaluators)
+    check_run(settings, scenario_id, agent, options)
+    est = estimate(settings, scenario_id, agent, options, evaluators)
+    if as_json:
+        _emit_json(est.model_dump(mode="json"))
+        return
+    from replay.views import print_cost
+
+    print_cost(out, est)
+    _next(ctx, "the same command without --dry-run runs it (--budget-tokens N / --budget-usd X cap what it spends)")
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Executions of run tests: list, show, resume.")
@@ -785,10 +838,14 @@ app.add_typer(runs_app, name="runs")
 @runs_app.command("resume")
 @handled
 def runs_resume(ctx: typer.Context, execution_id: str = typer.Argument(...),
+                prices: Optional[Path] = typer.Option(None, "--prices", help="As replay run's."),
+                budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="As replay run's."),
+                budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="As replay run's."),
                 json_out: bool = typer.Option(False, "--json")) -> None:
     """Finish an interrupted execution: run only the chats not finished yet."""
     try:
-        info = _run_and_score(ctx.obj.settings(), None, execution_id=execution_id)  # scored as it was
+        info = _run_and_score(ctx.obj.settings(prices_file=prices), None, execution_id=execution_id,  # scored as it was
+                              budget=_budget(budget_tokens, budget_usd))
     except _Interrupted as stop:
         _say_interrupted(ctx, stop.execution_id, _json_flag(ctx, json_out))
     _print_execution(ctx, info, _json_flag(ctx, json_out))

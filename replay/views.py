@@ -117,6 +117,28 @@ def print_next(console: Console, steps: list[str]) -> None:
         console.print(("next: " if i == 0 else "      ") + step, highlight=False)
 
 
+# --------------------------------------------------------------------------- run --dry-run
+def print_cost(console: Console, est: Any) -> None:
+    """``replay run --dry-run``: the expected calls, tokens and cost, a line per kind of call."""
+    console.print(f"dry run: {est.chats} chats ({est.rows} rows x {est.repeat}), mode {est.mode}; nothing was run "
+                  "or written", highlight=False)
+    table = Table(box=None)
+    for col in ("calls", "model", "calls", "input tokens", "output tokens", "USD"):
+        table.add_column("" if col == "calls" and not table.columns else col,
+                         justify="right" if col not in ("model", "calls") or table.columns else "left")
+    for line in est.lines:
+        table.add_row(line.what, line.model or "?", f"{line.calls:,}", f"{line.input_tokens:,}",
+                      f"{line.output_tokens:,}", "?" if line.usd is None else f"{line.usd:.4f}")
+    table.add_row("total", "", f"{est.calls:,}", f"{sum(x.input_tokens for x in est.lines):,}",
+                  f"{sum(x.output_tokens for x in est.lines):,}", "?" if est.usd is None else f"{est.usd:.4f}")
+    console.print(table)
+    console.print(f"expected: {est.calls:,} calls, {est.tokens:,} tokens, "
+                  + ("cost unknown (a model without a price)" if est.usd is None else f"${est.usd:.4f}")
+                  + f" (prices: {est.prices})", highlight=False)
+    for note in est.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+
+
 # --------------------------------------------------------------------------- evaluate
 def print_evaluation(console: Console, execution_id: str, metrics: dict[str, Any], plan: Any,
                      specs: dict[str, Any]) -> None:

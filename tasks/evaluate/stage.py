@@ -320,12 +320,13 @@ def run_evaluation(settings: Settings, execution_id: str, evaluator_refs: list[s
 
 
 async def run_and_score(settings: Settings, execution_id: str, runner: Runner = IN_PROCESS,
-                        evaluator_refs: list[str] | None = None, progress: bool = False) -> ExecutionInfo:
+                        evaluator_refs: list[str] | None = None, progress: bool = False,
+                        budget=None) -> ExecutionInfo:
     """An execution's remaining chats run (:func:`tasks.simulate.run_execution`), then scored
     (:func:`run_evaluation`; ``evaluator_refs`` None: with the custom evaluators it was last
     scored with): what ``replay run``, ``replay runs resume``, the simulate flow, the nightly
     flow and the demo do."""
     from tasks.simulate import run_execution
 
-    info = await run_execution(settings, execution_id, runner, progress)
+    info = await run_execution(settings, execution_id, runner, progress, budget=budget)
     return info.scored(run_evaluation(settings, execution_id, evaluator_refs, runner))

@@ -101,6 +101,7 @@ class ChatContext:
     settings: Any
     semaphore: asyncio.Semaphore
     llm_client: Any = None  # one AsyncChatClient for every simulated user of the execution
+    spend: Any = None  # a tasks.simulate.cost.Spend: no new chat starts once its budget is spent
 
 
 class _Conversation:
@@ -226,10 +227,14 @@ class _Conversation:
         return chat, turns
 
 
-async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int) -> tuple[ChatRecord, list[ChatTurnRecord]]:
-    """One conversation; never raises: a failure is a failed chat with its turns so far."""
+async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow,
+                   repetition: int) -> tuple[ChatRecord, list[ChatTurnRecord]] | None:
+    """One conversation; never raises: a failure is a failed chat with its turns so far. None:
+    not run, the budget was spent before it could start (``replay runs resume`` runs it)."""
     conv = _Conversation(ctx, cid, row, repetition)
     async with ctx.semaphore:
+        if ctx.spend is not None and ctx.spend.exhausted():
+            return None
         conv.chat.started_at = now()
         try:
             await conv.run()
@@ -241,7 +246,10 @@ async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow, repetition: int
             if conv.sim is not None:
                 await conv.sim.aclose()
         conv.chat.ended_at = now()
-    return conv.record()
+        chat, turns = conv.record()
+        if ctx.spend is not None:
+            ctx.spend.add(chat.input_tokens, chat.output_tokens)
+    return chat, turns
 
 
 # --------------------------------------------------------------------------- persistence
@@ -359,11 +367,13 @@ async def run_batch_now(ctx: ChatContext, no: int, batch: list[tuple[str, Scenar
 
     async def one(cid: str, row: ScenarioRow, k: int):
         result = await run_chat(ctx, cid, row, k)
-        if progress is not None:
+        if progress is not None and result is not None:
             progress.advance(1, failed=int(result[0].status == "failed"))
         return result
 
-    results = await asyncio.gather(*(one(cid, row, k) for cid, row, k in batch))
+    results = [r for r in await asyncio.gather(*(one(cid, row, k) for cid, row, k in batch)) if r is not None]
+    if not results:  # the budget was spent before any of them started
+        return 0
     await asyncio.to_thread(write_batch, lake_dir, ctx.execution_id, results,
                             crash_after=getattr(ctx.settings, "test_crash_after", None))
     return sum(1 for c, _ in results if c.status == "failed")
@@ -447,15 +457,15 @@ def load_execution(con, execution_id: str) -> Execution:
 
 async def run_with_agent(settings, execution_id: str, scenario_id: str, agent_ref: str, agent_def,
                          opts: RunOptions, todo: list[tuple[str, ScenarioRow, int]], progress: Progress | None = None,
-                         batch_runner: Callable[..., Awaitable[int]] | None = None) -> int:
+                         batch_runner: Callable[..., Awaitable[int]] | None = None, spend: Any = None) -> int:
     """Load the agent, run ``todo`` in batches under one concurrency limit, close what was
-    opened; returns the failed chats. ``batch_runner(ctx, no, batch, lake_dir, progress)`` runs
-    a batch (a Prefect task, say); by default :func:`run_batch_now`, here."""
+    opened; returns the failed chats. ``spend``: a budget's count (no new chat past it).
+    ``batch_runner(ctx, no, batch, lake_dir, progress)`` runs a batch (a Prefect task, say); by default :func:`run_batch_now`, here."""
     from tasks.simulate import agents as agents_mod
 
     agent = agents_mod.load_agent(agent_ref, agent_def, opts, settings)
     ctx = ChatContext(execution_id, scenario_id, agent, opts, settings, asyncio.Semaphore(opts.concurrency),
-                      llm_client=make_user_client(settings, opts))
+                      llm_client=make_user_client(settings, opts), spend=spend)
     run_batch = (lambda no, b: batch_runner(ctx, no, b, settings.lake_dir, progress)) if batch_runner else None
     try:
         return await run_chats(ctx, todo, settings.lake_dir, progress, run_batch=run_batch)
@@ -484,9 +494,10 @@ def make_user_client(settings, opts: RunOptions):
     return make_llm_client(settings, asynchronous=True)
 
 
-def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str = "in-process") -> ExecutionInfo:
+def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str = "in-process",
+           stopped: str | None = None) -> ExecutionInfo:
     """Count the persisted chats, set the execution's status and counts; returns its KPIs and
-    why chats failed (grouped by reason)."""
+    why chats failed (grouped by reason). ``stopped``: why chats were left (a budget)."""
     from tasks.simulate.failures import error_reasons, reasons_line
     from tasks.store import catalog
 
@@ -498,6 +509,8 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
     opts: RunOptions = ex.options
     if completed + failed < total:
         status, error = "interrupted", f"{total - completed - failed} chats not run; replay runs resume {execution_id}"
+        if stopped:
+            error = f"{stopped.split(':')[0]}; {error}"
     elif total and failed / total > opts.max_failure_rate:
         status, error = "failed", f"{failed} of {total} chats failed (> {opts.max_failure_rate:.0%})"
     else:
@@ -506,9 +519,27 @@ def finish(con, settings, execution_id: str, ran: int, seconds: float, mode: str
     errors = error_reasons(con, execution_id) if failed else []
     if status == "failed" and errors:
         error += f"; most often {reasons_line(errors, limit=1)}"
+    warnings = tool_warnings(con, ex)
     con.execute(catalog.sql("finish_execution"), {"execution_id": execution_id, "ended_at": now(), "status": status,
                                                   "completed_chats": completed, "failed_chats": failed, "error": error})
     return ExecutionInfo(run_test_id=ex.run_test_id, execution_id=execution_id, status=status, total_chats=total,
                          completed_chats=completed, failed_chats=failed, ran_now=ran, seconds=round(seconds, 3),
                          completion_pct=round(100.0 * completed / total, 4) if total else 0.0, mode=mode,
-                         errors=errors)
+                         errors=errors, warnings=warnings)
+
+
+def tool_warnings(con, ex: Execution) -> list[str]:
+    """An agent that never called a tool its definition declares, over the whole execution
+    (a model that ignores its tools answers without them, and no chat fails): one warning."""
+    from tasks.store import catalog
+
+    _sc, agent_def = run_target(con, ex.scenario_id)
+    if not agent_def.tools:
+        return []
+    use = catalog.one(con, "execution_tool_use", {"execution_id": ex.execution_id}) or {}
+    if not use.get("turns") or use.get("turns_with_tools"):
+        return []
+    names = [t.get("function", t).get("name") for t in agent_def.tools if isinstance(t, dict)]
+    shown = ", ".join(n for n in names[:5] if n) + (", ..." if len(names) > 5 else "")
+    return [f"the agent never called a tool in {use['turns']} turns of execution {ex.execution_id}, though "
+            f"{len(names)} are declared ({shown}): a model that ignores its tools answers without them"]

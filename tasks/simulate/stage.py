@@ -15,7 +15,7 @@ from pathlib import Path
 
 from models.scenario import AgentDefinition, ScenarioRow
 from models.settings import Settings
-from models.simulate import Execution, ExecutionInfo, RunOptions
+from models.simulate import Budget, Execution, ExecutionInfo, RunOptions
 from tasks.common.progress import Progress
 from tasks.common.runner import IN_PROCESS, Runner
 from tasks.simulate.executor import (
@@ -76,15 +76,39 @@ async def batch_step(ctx: ChatContext, no: int, batch: Chats, lake_dir: Path, pr
     return await run_batch_now(ctx, no, batch, lake_dir, progress)
 
 
+def _spend(settings: Settings, ex: Execution, agent_def: AgentDefinition, rows: list[ScenarioRow],
+           budget: Budget | None):
+    """The count of what this invocation's chats spend (None without a budget)."""
+    if budget is None or (budget.tokens is None and budget.usd is None):
+        return None
+    from tasks.simulate import cost
+
+    prices, _source = cost.load_prices(settings.prices_file)
+    hit = cost.price_for(prices, cost.agent_model(ex.options, agent_def, rows))
+    return cost.Spend(budget, hit[1] if hit else None)
+
+
+def _spent(info: ExecutionInfo, spend) -> ExecutionInfo:
+    """The info with what the budget saw: spent, not run, and the line that says it stopped."""
+    not_run = info.total_chats - info.completed_chats - info.failed_chats
+    if spend is None:
+        return info.model_copy(update={"not_run": not_run})
+    stopped = spend.line(not_run) if not_run and spend.exhausted() else None
+    return info.model_copy(update={"not_run": not_run, "spent_tokens": spend.tokens,
+                                   "spent_usd": round(spend.usd, 6) if spend.price else None, "budget_stop": stopped})
+
+
 async def run_execution(settings: Settings, execution_id: str, runner: Runner = IN_PROCESS,
-                        progress: bool = False) -> ExecutionInfo:
+                        progress: bool = False, budget: Budget | None = None) -> ExecutionInfo:
     """Run the chats of ``execution_id`` not persisted yet, then count them and set its status
-    (also when interrupted: the counts say what is left for ``replay runs resume``)."""
+    (also when interrupted: the counts say what is left for ``replay runs resume``). ``budget``:
+    no new chat starts once this invocation's chats have spent it (the rest stay for a resume)."""
     with catalog.writer(settings) as con:
         ex = load_execution(con, execution_id)
         from tasks.scenario import get_scenario
 
         _scenario, rows, agent_def = get_scenario(con, ex.scenario_id)
+    spend = _spend(settings, ex, agent_def, rows, budget)
     ran, seconds = 0, 0.0
     mode = runner.kind if settings.task_runner == "thread" else f"{runner.kind}-{settings.task_runner}"
     with execution_lock(settings.lake_dir, execution_id):
@@ -99,17 +123,19 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
                 import tasks.simulate.agents  # noqa: F401 - loaded before the clock: the chats phase times chats
                 loop = asyncio.get_running_loop()
                 t0 = loop.time()
-                await _run_chats(settings, ex, agent_def, todo, runner, progress, already=len(done))
-                ran, seconds = len(todo), loop.time() - t0
+                await _run_chats(settings, ex, agent_def, todo, runner, progress, already=len(done), spend=spend)
+                ran = len(finished_chats(settings.lake_dir, execution_id)) - len(done)
+                seconds = loop.time() - t0
         finally:
             with catalog.writer(settings) as con:
-                info = finish(con, settings, execution_id, ran, seconds, mode=mode)
-    return info
+                info = finish(con, settings, execution_id, ran, seconds, mode=mode,
+                              stopped=spend.line(0) if spend is not None and spend.exhausted() else None)
+    return _spent(info, spend)
 
 
 async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats, runner: Runner,
-                     progress: bool, already: int) -> None:
-    if runner.kind != IN_PROCESS.kind and settings.task_runner == "dask":
+                     progress: bool, already: int, spend=None) -> None:
+    if runner.kind != IN_PROCESS.kind and settings.task_runner == "dask":  # a budget is not counted on Dask
         await _run_on_dask(settings, ex, agent_def, todo)
         return
     # a progress bar (or a line every few seconds) only in this process: a flow run logs its task runs
@@ -118,7 +144,7 @@ async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefiniti
     step = runner.step(batch_step, name="simulate-batch", retries=0, no_cache=True)
     try:
         await run_with_agent(settings, ex.execution_id, ex.scenario_id, ex.agent_ref, agent_def, ex.options, todo,
-                             progress=bar, batch_runner=step)
+                             progress=bar, batch_runner=step, spend=spend)
     finally:
         if bar is not None:
             bar.close()

@@ -176,3 +176,24 @@ def explodes(input):
     if row in (8, 9):
         raise LookupError(f"no order A{1200 + row} for session {input.metadata['origin_id']}")
     return f"echo: {input.new_message['content']}"
+
+
+_USAGE: dict = {}
+
+
+async def oracle_with_usage(input):
+    """The example oracle (production's answers and tool calls), reporting production's recorded
+    token usage of the turn: a run of it spends exactly what ``replay run --dry-run`` expects."""
+    from examples.support_agent import oracle
+    from models.settings import load_settings
+    from tasks.store import catalog
+
+    d = input.metadata["replay_data_dir"]
+    if d not in _USAGE:
+        with catalog.reader(load_settings(data_dir=d)) as con:
+            rows = con.execute("select session_id, turn_index, input_tokens, output_tokens from turns").fetchall()
+        _USAGE[d] = {(s, i): (a, b) for s, i, a, b in rows}
+    resp = await oracle(input)
+    tin, tout = _USAGE[d].get((input.metadata["origin_id"], input.turn_index), (0, 0))
+    resp.metadata["usage"] = {"input_tokens": tin, "output_tokens": tout}
+    return resp
