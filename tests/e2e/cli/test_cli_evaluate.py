@@ -8,9 +8,7 @@ import json
 
 import duckdb
 import pytest
-from cli_helpers import ROOT, assert_one_line_error, replay, replay_env
-
-from models.settings import SAMPLES_DIR
+from cli_helpers import ROOT, assert_one_line_error, replay, replay_env, sample_scenario
 
 ENV = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"))
 CUSTOM = "agents_lib:ShortAnswers"  # scores as short_answers
@@ -20,11 +18,7 @@ CUSTOM = "agents_lib:ShortAnswers"  # scores as short_answers
 def scored(tmp_path_factory):
     """The sample, a scenario of 4 sessions, one run scored with the built-ins and a custom evaluator."""
     d = tmp_path_factory.mktemp("evaluate") / "data"
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    sc = json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                           "--scenario-name", "s", "--rows", "4").stdout)
+    sc = sample_scenario(d, 4)
     r = replay(d, "--json", "run", "--scenario", sc["scenario_id"], "--agent", "examples.support_agent:agent",
                "--evaluator", CUSTOM, env=ENV, timeout=120)
     assert r.returncode == 0, r.stderr

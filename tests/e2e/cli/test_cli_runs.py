@@ -9,9 +9,7 @@ import os
 import signal
 
 import pytest
-from cli_helpers import ROOT, assert_one_line_error, replay, replay_env, start, wait_for
-
-from models.settings import SAMPLES_DIR
+from cli_helpers import ROOT, assert_one_line_error, replay, replay_env, sample_scenario, start, wait_for
 
 ENV = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"), SLOW_AGENT_S="0.15")
 
@@ -20,11 +18,7 @@ ENV = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"), SLOW_AGENT_S="0.15"
 def scenario(tmp_path_factory):
     """A data dir with the sample ingested and a scenario of its 12 sessions."""
     d = tmp_path_factory.mktemp("runs") / "data"
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    sc = json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                           "--scenario-name", "s", "--rows", "12").stdout)
+    sc = sample_scenario(d)
     return d, sc["scenario_id"]
 
 

@@ -3,21 +3,10 @@
 
 import json
 
-from cli_helpers import ROOT, replay, replay_env
-
-from models.settings import SAMPLES_DIR
+from cli_helpers import ROOT, replay, replay_env, sample_scenario
 
 AGENT = "examples.support_agent:agent"
 ENV = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"))
-
-
-def sample_scenario(d) -> str:
-    """The sample ingested into ``d`` and a scenario of its 12 sessions (38 turns); its id."""
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    return json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                             "--scenario-name", "s", "--rows", "12").stdout)["scenario_id"]
 
 
 def sql(d, query: str) -> list[dict]:
@@ -28,7 +17,7 @@ def sql(d, query: str) -> list[dict]:
 
 def test_dry_run_expects_what_a_run_spends(tmp_path):
     d = tmp_path / "d"
-    sid = sample_scenario(d)
+    sid = sample_scenario(d)["scenario_id"]
     r = replay(d, "--json", "run", "--scenario", sid, "--agent", AGENT, "--repeat", "2", "--dry-run")
     assert r.returncode == 0, r.stderr
     est = json.loads(r.stdout)
@@ -55,7 +44,7 @@ def test_dry_run_expects_what_a_run_spends(tmp_path):
 
 def test_budget_stops_new_chats_and_resume_finishes(tmp_path):
     d = tmp_path / "d"
-    sid = sample_scenario(d)
+    sid = sample_scenario(d)["scenario_id"]
     run = ["run", "--scenario", sid, "--agent", AGENT, "--concurrency", "1", "--batch-size", "1"]
     r = replay(d, *run, "--budget-tokens", "300")
     assert r.returncode == 0, r.stderr
@@ -76,7 +65,7 @@ def test_budget_stops_new_chats_and_resume_finishes(tmp_path):
 
 def test_budget_usd_with_a_price_table(tmp_path):
     d = tmp_path / "d"
-    sid = sample_scenario(d)
+    sid = sample_scenario(d)["scenario_id"]
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"gpt-4o-mini": {"input": 1000.0, "output": 1000.0}}))
     r = replay(d, "--json", "run", "--scenario", sid, "--agent", AGENT, "--concurrency", "1", "--batch-size", "1",

@@ -18,9 +18,17 @@ import subprocess
 import threading
 
 import pytest
-from cli_helpers import ROOT, assert_one_line_error, finish, replay, replay_all, replay_cmd, replay_env, wait_for
-
-from models.settings import SAMPLES_DIR
+from cli_helpers import (
+    ROOT,
+    assert_one_line_error,
+    finish,
+    replay,
+    replay_all,
+    replay_cmd,
+    replay_env,
+    sample_scenario,
+    wait_for,
+)
 
 SUPPORT = str(ROOT / "tests" / "support")
 ROWS = 12  # the sample's sessions: one row each
@@ -30,11 +38,7 @@ ROWS = 12  # the sample's sessions: one row each
 def scenario_dir(tmp_path_factory):
     """The sample ingested and a scenario of its 12 sessions, made once; each test copies it."""
     d = tmp_path_factory.mktemp("feedback") / "d"
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    sc = json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                           "--scenario-name", "s", "--rows", str(ROWS)).stdout)
+    sc = sample_scenario(d, ROWS)
     return d, sc["scenario_id"]
 
 

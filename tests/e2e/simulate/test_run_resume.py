@@ -6,18 +6,7 @@ import os
 import signal
 import time
 
-from cli_helpers import ROOT, replay, replay_env, start
-
-from models.settings import SAMPLES_DIR
-
-
-def sample_scenario(d) -> dict:
-    """The sample ingested into ``d`` and a scenario of its 12 sessions (38 turns)."""
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    return json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                             "--scenario-name", "s", "--rows", "12").stdout)
+from cli_helpers import ROOT, replay, replay_env, sample_scenario, start
 
 
 def sql_rows(d, query: str) -> list[dict]:

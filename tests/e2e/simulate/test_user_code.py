@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from cli_helpers import ROOT, finish, replay, replay_env, start
+from cli_helpers import ROOT, finish, replay, replay_env, sample_scenario, start
 
 from models.settings import SAMPLES_DIR
 
@@ -15,11 +15,7 @@ from models.settings import SAMPLES_DIR
 def scen(tmp_path_factory):
     """A data dir with the sample and a scenario of its 12 sessions (row 0 has 2+ turns)."""
     d = tmp_path_factory.mktemp("user-code") / "d"
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    sc = json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                           "--scenario-name", "s", "--rows", "12").stdout)
+    sc = sample_scenario(d)
     return d, sc["scenario_id"]
 
 

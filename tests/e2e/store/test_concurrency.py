@@ -6,18 +6,12 @@ import json
 import subprocess
 import sys
 
-from cli_helpers import ROOT, finish, replay, replay_env, start
-
-from models.settings import SAMPLES_DIR
+from cli_helpers import ROOT, finish, replay, replay_env, sample_scenario, start
 
 
 def test_ingest_and_run_at_once(tmp_path):
     d = tmp_path / "d"
-    assert replay(d, "ingest", SAMPLES_DIR / "otlp").returncode == 0
-    rs = json.loads(replay(d, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
-    sc = json.loads(replay(d, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                           "--scenario-name", "s", "--rows", "12").stdout)
+    sc = sample_scenario(d)
     big = tmp_path / "big"
     subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "gen_otlp.py"), "--out", str(big), "--mb", "30",
                     "--files", "4", "--seed", "2"], check=True, capture_output=True)
