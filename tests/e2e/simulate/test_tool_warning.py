@@ -3,13 +3,12 @@
 
 import json
 
-from cli_helpers import ROOT, replay, replay_env
-from test_run_budget import sample_scenario
+from cli_helpers import ROOT, replay, replay_env, sample_scenario
 
 
 def test_never_used_a_declared_tool_warns(tmp_path):
     d = tmp_path / "d"
-    sid = sample_scenario(d)
+    sid = sample_scenario(d)["scenario_id"]
     env = replay_env(PYTHONPATH=str(ROOT / "tests" / "support"))
     r = replay(d, "--json", "run", "--scenario", sid, "--agent", "agents_lib:sync_echo", env=env)
     assert r.returncode == 0, r.stderr
