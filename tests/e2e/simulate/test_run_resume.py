@@ -72,7 +72,8 @@ def test_kill_between_a_batchs_chat_turns_and_chats_parts_then_resume(tmp_path):
     execution_id = next((d / "lake" / "chats").glob("exec=*")).name.removeprefix("exec=")
     turn_parts = {p.name for p in (d / "lake" / "chat_turns" / f"exec={execution_id}").glob("*.parquet")}
     chat_parts = {p.name for p in (d / "lake" / "chats" / f"exec={execution_id}").glob("*.parquet")}
-    assert chat_parts < turn_parts and len(turn_parts - chat_parts) == 1  # the half batch
+    # the half batch (batches persist concurrently: another one may be half-written at the kill too)
+    assert chat_parts < turn_parts and len(turn_parts - chat_parts) >= 1
     # scoring what is there (a writer: the views now read the parts) sees nothing of the half batch
     assert replay(d, "--json", "evaluate", execution_id).returncode == 0
     seen = sql_rows(d, "select (select count(*) from chats) chats, (select count(*) from chat_turns) turns, "
