@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
+    # the LLM judges (task_completion, csat, ground_truth_match): "auto" = the model above when one is
+    # set, "heuristic" = never a model (e.g. when the model plays only the simulated user)
+    judge: Literal["auto", "heuristic"] = "auto"
+    llm_context_tokens: int | None = Field(
+        None, ge=256, description="the model's context window in tokens; Replay's own prompts (judges, "
+        "simulated user, scenario writer) are cut to fit it. Unset: learnt from the server's first refusal")
     # USD per 1M tokens by model, for --dry-run and --budget-usd (None: the bundled table)
     prices_file: Path | None = Field(None, description="a JSON price table: {model: {input, output}}")
     agent_api_key: SecretStr | None = Field(None, description="bearer key of an OpenAI-compatible agent under test")

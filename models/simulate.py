@@ -110,6 +110,8 @@ class RunOptions(BaseModel):
     divergence_threshold: float | None = Field(None, ge=0, le=1)
     system_prompt: str | None = None  # HTTP agent overrides
     model: str | None = None
+    # HTTP agent: extra fields of every chat completions request (temperature, seed, tool_choice, ...)
+    agent_params: dict[str, Any] = Field(default_factory=dict)
     tool_match: ToolMatchConfig = Field(default_factory=ToolMatchConfig)  # how tool calls are matched
 
 
@@ -170,7 +172,7 @@ class ChatRecord(BaseModel):
     repetition: int
     origin_id: str
     status: Literal["completed", "failed"] = "completed"
-    ended_reason: str = "script_done"  # script_done, user_ended, max_turns, error, off_script, timeout
+    ended_reason: str = "script_done"  # script_done, user_ended, max_turns, error, off_script, timeout, context_overflow, tool_loop, bad_tool_call
     divergence_turn: int | None = None
     turn_count: int = 0
     input_tokens: int = 0

@@ -280,7 +280,7 @@ CHATS = table("chats", """
     repetition       i32  0-based, --repeat
     origin_id        str  the production session or trace of the row
     status           str  completed or failed
-    ended_reason     str  script_done, user_ended, max_turns, error, timeout, off_script
+    ended_reason     str  script_done, user_ended, max_turns, error, timeout, off_script, context_overflow, tool_loop, bad_tool_call
     divergence_turn  i32  the first turn whose answer diverged from production's
     turn_count       i32  turns
     input_tokens     i64  prompt tokens

@@ -761,6 +761,9 @@ def run_cmd(
                                                    "per-tool args mode and argument kinds)."),
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="HTTP agent: a system prompt file."),
     model: Optional[str] = typer.Option(None, "--model", help="HTTP agent: the model name."),
+    agent_param: Optional[list[str]] = typer.Option(
+        None, "--agent-param", help="HTTP agent: KEY=VALUE added to every request (VALUE as JSON, else text), "
+                                    "e.g. temperature=0, seed=7, tool_choice=required (repeatable)."),
     evaluator: Optional[list[str]] = typer.Option(None, "--evaluator", help="Custom evaluator module:Class (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expected calls, tokens and cost; run nothing, "
                                                           "write nothing."),
@@ -781,7 +784,8 @@ def run_cmd(
     given = dict(name=name, mode=mode, tool_mode=tools, off_script=off_script, concurrency=concurrency,
                  repeat=repeat, max_turns=max_turns, turn_timeout_s=turn_timeout, retries=retries,
                  max_failure_rate=max_failure_rate, batch_size=batch_size, divergence_threshold=divergence_threshold,
-                 system_prompt=system_prompt.read_text() if system_prompt else None, model=model)
+                 system_prompt=system_prompt.read_text() if system_prompt else None, model=model,
+                 agent_params=_agent_params(agent_param or []) or None)
     if tool_match is not None:
         from tasks.simulate.toolmatch import load_config
 
@@ -797,6 +801,20 @@ def run_cmd(
     except _Interrupted as stop:
         _say_interrupted(ctx, stop.execution_id, _json_flag(ctx, json_out))
     _print_execution(ctx, info, _json_flag(ctx, json_out))
+
+
+def _agent_params(items: list[str]) -> dict:
+    """``--agent-param KEY=VALUE`` items as a dict (VALUE read as JSON when it is JSON)."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--agent-param {item!r}: expected KEY=VALUE, e.g. temperature=0")
+        try:
+            out[key.strip()] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _budget(tokens: int | None, usd: float | None):

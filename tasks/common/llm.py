@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from tasks.common.errors import ReplayError
+from tasks.common.llm_context import fit_messages, known_context, overflow, ratio_from, remember_context
 from tasks.common.retry import (
     BACKOFF_MAX_S,
     BACKOFF_S,
@@ -96,6 +97,12 @@ class InvalidReply(LLMError):
         self.raw = None if raw is None else scrub(raw)  # kept for review: the key shapes masked
         self.tries = list(attempts)
         super().__init__(f"invalid reply: {self.reason}", attempts=max(1, len(self.tries)))
+
+
+class ContextOverflow(LLMError):
+    """The request does not fit the model's context window, even cut (one line)."""
+
+    ended_reason = "context_overflow"  # of a chat this ends (the simulated user's model)
 
 
 def _rebuild(cls: type[LLMError], state: dict[str, Any], args: tuple[Any, ...]) -> LLMError:
@@ -154,6 +161,7 @@ class _ChatBase:
         backoff_max_s: float = BACKOFF_MAX_S,
         retry_after_max_s: float = RETRY_AFTER_MAX_S,
         headers: dict[str, str] | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         base_url = (base_url or "").strip().rstrip("/")
         if not re.match(r"^https?://[^/\s]+", base_url):
@@ -165,6 +173,7 @@ class _ChatBase:
         self.model = model
         self.timeout = float(timeout)
         self.max_retries = max(0, int(max_retries))
+        self.context_tokens = int(context_tokens) if context_tokens else None
         self.backoff_s = float(backoff_s)
         self.backoff_max_s = float(backoff_max_s)
         self.retry_after_max_s = float(retry_after_max_s)
@@ -198,6 +207,44 @@ class _ChatBase:
             payload["response_format"] = response_format
         payload.update(params)
         return payload
+
+    # -- the model's context window (tasks.common.llm_context)
+
+    def _context(self, model: str | None) -> int | None:
+        return self.context_tokens or known_context((self.base_url, model or self.model or ""))
+
+    def _fit(self, messages: Sequence[dict[str, Any]], model: str | None,
+             params: dict[str, Any]) -> Sequence[dict[str, Any]]:
+        """``messages`` cut to the context known for this endpoint (as they are when none is)."""
+        n = self._context(model)
+        if not n:
+            return messages
+        fitted = fit_messages(messages, n, params.get("max_tokens"))
+        if fitted is None:
+            raise ContextOverflow(f"the request does not fit the model's context of {n} tokens, "
+                                  "even with its longest messages cut", status=400)
+        return fitted
+
+    def _refit(self, err: LLMError, messages: Sequence[dict[str, Any]], model: str | None,
+               params: dict[str, Any], tries: int) -> Sequence[dict[str, Any]]:
+        """After a refusal: ``messages`` cut to the context the server stated (remembered for
+        the endpoint), or ``err`` raised again (as ContextOverflow when it was one)."""
+        found = overflow(err.status, str(err))
+        if found is None:
+            raise err
+        fitted = None
+        if found.context_tokens and tries < 3:
+            remember_context((self.base_url, model or self.model or ""), found.context_tokens)
+            ratio = ratio_from(messages, found.prompt_tokens)
+            fitted = fit_messages(messages, found.context_tokens, params.get("max_tokens"), ratio)
+            if fitted is messages:  # the estimate said it fits, the server did not: count harder
+                fitted = fit_messages(messages, found.context_tokens, params.get("max_tokens"), ratio / 2)
+        if fitted is None or fitted is messages:
+            raise ContextOverflow(f"{err} (the request could not be cut to fit)", status=err.status,
+                                  attempts=err.attempts) from None
+        log.info("LLM at %s: context of %s tokens exceeded; asking again with the prompt cut",
+                 scrub_url(self.base_url), found.context_tokens)
+        return fitted
 
     # -- retry policy (tasks.common.retry)
 
@@ -311,7 +358,21 @@ class ChatClient(_ChatBase):
         """One chat completion. Returns ``{"role", "content", "tool_calls" (list),
         "usage" (the server's dict, may be empty), "finish_reason", "model"}`` (and
         ``"refusal"`` when the model refused). ``temperature=None`` leaves it out; extra
-        ``params`` (max_tokens, seed, ...) go into the request body as they are."""
+        ``params`` (max_tokens, seed, ...) go into the request body as they are. Messages too
+        long for the model's context are cut to fit (:mod:`tasks.common.llm_context`)."""
+        messages = self._fit(messages, model, params)
+        for tries in range(1, 4):
+            try:
+                return self._send(messages, model, tools, response_format, temperature, params)
+            except ContextOverflow:
+                raise
+            except LLMError as e:
+                messages = self._refit(e, messages, model, params, tries)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, messages: Sequence[dict[str, Any]], model: str | None, tools: Any,
+              response_format: dict[str, Any] | None, temperature: float | None,
+              params: dict[str, Any]) -> dict[str, Any]:
         payload = self._payload(messages, model, tools, response_format, temperature, params)
         body = orjson.dumps(payload)
         with self._failures():
@@ -344,6 +405,19 @@ class AsyncChatClient(_ChatBase):
                    response_format: dict[str, Any] | None = None,
                    temperature: float | None = 0, **params: Any) -> dict[str, Any]:
         """See :meth:`ChatClient.chat`."""
+        messages = self._fit(messages, model, params)
+        for tries in range(1, 4):
+            try:
+                return await self._send(messages, model, tools, response_format, temperature, params)
+            except ContextOverflow:
+                raise
+            except LLMError as e:
+                messages = self._refit(e, messages, model, params, tries)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, messages: Sequence[dict[str, Any]], model: str | None, tools: Any,
+                    response_format: dict[str, Any] | None, temperature: float | None,
+                    params: dict[str, Any]) -> dict[str, Any]:
         payload = self._payload(messages, model, tools, response_format, temperature, params)
         body = orjson.dumps(payload)
 
@@ -387,11 +461,13 @@ def make_llm_client(settings: Any, *, asynchronous: bool = False
                        "name the server serves (or unset REPLAY_LLM_BASE_URL to write offline)")
     timeout = getattr(settings, "llm_timeout_s", None)
     retries = getattr(settings, "llm_max_retries", None)
+    context = getattr(settings, "llm_context_tokens", None)
     cls = AsyncChatClient if asynchronous else ChatClient
     return cls(
         str(base_url), model=model, api_key=getattr(settings, "llm_api_key", None),
         timeout=DEFAULT_TIMEOUT_S if timeout is None else float(timeout),
         max_retries=DEFAULT_MAX_RETRIES if retries is None else int(retries),
+        context_tokens=int(context) if context else None,
     )
 
 
@@ -477,8 +553,10 @@ class _JsonAsk:
     """The state of one ask_json conversation (shared by the sync and async loops)."""
 
     def __init__(self, messages: Sequence[dict[str, Any]], model_cls: type[BaseModel],
-                 retries: int, name: str | None, endpoint: tuple[str, str] | None = None) -> None:
+                 retries: int, name: str | None, endpoint: tuple[str, str] | None = None,
+                 stats: dict[str, Any] | None = None) -> None:
         self.model_cls = model_cls
+        self.stats = stats if stats is not None else {}
         self.messages = [dict(m) for m in messages]
         self.total = max(0, int(retries)) + 1
         self.name = name or schema_name(model_cls)
@@ -536,6 +614,7 @@ class _JsonAsk:
                     reason = f"it does not match the schema: {validation_summary(e)}"
                 else:
                     remember_format(self.endpoint, self.format)
+                    self.stats.update(replies=len(self.tries) + 1, format=self.format)
                     return result
         self.tries.append((reason, raw))
         self.messages.append({"role": "assistant", "content": raw or ""})
@@ -565,6 +644,7 @@ class _JsonAsk:
                 raise
 
     def fail(self) -> InvalidReply:
+        self.stats.update(replies=len(self.tries), format=self.format)
         reason, raw = self.tries[-1]
         return InvalidReply(f"{reason} (after {len(self.tries)} attempts)", raw,
                             attempts=self.tries)
@@ -578,11 +658,12 @@ def _endpoint(client: Any, model: str | None) -> tuple[str, str] | None:
 
 def ask_json(client: ChatClient, messages: Sequence[dict[str, Any]], model_cls: type[M], *,
              retries: int = 2, model: str | None = None, name: str | None = None,
-             temperature: float | None = 0, **params: Any) -> M:
+             temperature: float | None = 0, stats: dict[str, Any] | None = None, **params: Any) -> M:
     """Ask for a JSON object matching ``model_cls``; validated instance, or InvalidReply
     after ``retries + 1`` replies that were not valid JSON / did not validate (each retry
-    quotes the error). LLMError (transport, HTTP) passes through unchanged."""
-    job = _JsonAsk(messages, model_cls, retries, name, _endpoint(client, model))
+    quotes the error). LLMError (transport, HTTP) passes through unchanged. ``stats``, when
+    given, receives ``replies`` (1: valid the first time) and ``format`` (what the server took)."""
+    job = _JsonAsk(messages, model_cls, retries, name, _endpoint(client, model), stats)
     while not job.done:
         with job.attempt():
             if (result := job.take(client.chat(**job.request(model, temperature, params)))) is not None:
@@ -593,9 +674,9 @@ def ask_json(client: ChatClient, messages: Sequence[dict[str, Any]], model_cls: 
 async def aask_json(client: AsyncChatClient, messages: Sequence[dict[str, Any]],
                     model_cls: type[M], *, retries: int = 2, model: str | None = None,
                     name: str | None = None, temperature: float | None = 0,
-                    **params: Any) -> M:
+                    stats: dict[str, Any] | None = None, **params: Any) -> M:
     """Async :func:`ask_json`."""
-    job = _JsonAsk(messages, model_cls, retries, name, _endpoint(client, model))
+    job = _JsonAsk(messages, model_cls, retries, name, _endpoint(client, model), stats)
     while not job.done:
         with job.attempt():
             if (result := job.take(await client.chat(**job.request(model, temperature, params)))) is not None:

@@ -21,6 +21,8 @@ BranchCategory = Literal["resolved", "escalated", "failed", "abandoned", "tool_e
                          "unresolved"]
 BRANCH_CATEGORIES: tuple[str, ...] = get_args(BranchCategory)
 STEP_KINDS = ("intent", "tool", "tool_error", "outcome")  # as tasks/scenario/graph.py reads them
+# the notes are a few hundred tokens; a small model in JSON mode can otherwise write until its context is full
+WRITER_MAX_TOKENS = 1000
 
 
 # --------------------------------------------------------------------------- text checks
@@ -260,7 +262,7 @@ class LLMWriter:
         messages, reply_cls = self._request(transcript)
         reply = ask_json(self.client, messages, reply_cls, retries=self.retries,
                          model=self.model, name="conversation_notes",
-                         temperature=self.temperature)
+                         temperature=self.temperature, max_tokens=WRITER_MAX_TOKENS)
         return self._notes(reply)
 
     async def adescribe(self, transcript: Transcript) -> ConversationNotes:
@@ -270,5 +272,5 @@ class LLMWriter:
         messages, reply_cls = self._request(transcript)
         reply = await aask_json(self.client, messages, reply_cls, retries=self.retries,
                                 model=self.model, name="conversation_notes",
-                                temperature=self.temperature)
+                                temperature=self.temperature, max_tokens=WRITER_MAX_TOKENS)
         return self._notes(reply)

@@ -53,6 +53,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from models.simulate import AgentInput, AgentResponse, RunOptions
 from tasks.common import retry as common_retry
 from tasks.common.errors import ReplayError, validation_text
+from tasks.common.llm_context import overflow
 from tasks.common.retry import (
     BACKOFF_MAX_S,
     BACKOFF_S,
@@ -84,9 +85,11 @@ LIVE_TOOL_ERROR = "tool {name} cannot run: live tools need a Python agent"
 
 class AgentError(ReplayError):
     """A one-line failure of the agent under test. ``transient`` says whether another attempt
-    may succeed; ``attempts`` is set by :func:`call_with_retries` when it gives up."""
+    may succeed; ``attempts`` is set by :func:`call_with_retries` when it gives up;
+    ``ended_reason`` is the chat's end reason when this error ends it."""
 
     transient = False
+    ended_reason = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
@@ -104,6 +107,22 @@ class AgentReplyError(AgentError):
 
 class AgentToolLoopError(AgentReplyError):
     """The HTTP agent still asked for tools after :data:`MAX_TOOL_ROUNDS` requests."""
+
+    ended_reason = "tool_loop"
+
+
+class AgentBadToolCall(AgentReplyError):
+    """The HTTP agent asked for a tool call that cannot be made: no function name, or
+    arguments that are not JSON."""
+
+    ended_reason = "bad_tool_call"
+
+
+class AgentContextOverflow(AgentError):
+    """The conversation no longer fits the agent model's context window (the endpoint said
+    so). Not transient: the same request would be refused again."""
+
+    ended_reason = "context_overflow"
 
 
 class AgentHTTPError(AgentError):
@@ -468,7 +487,8 @@ class HttpAgent:
     def __init__(self, base_url: str, *, model: str, system_prompt: str | None = None,
                  tools: list[dict[str, Any]] | None = None, api_key: str | None = None,
                  timeout_s: float = 60.0, max_connections: int = 100,
-                 max_rounds: int = MAX_TOOL_ROUNDS, ref: str | None = None) -> None:
+                 max_rounds: int = MAX_TOOL_ROUNDS, ref: str | None = None,
+                 params: dict[str, Any] | None = None) -> None:
         base = base_url.strip().rstrip("/")
         base = re.sub(r"/chat/completions$", "", base)
         self.base_url = base
@@ -477,6 +497,7 @@ class HttpAgent:
         self.system_prompt = system_prompt
         self.tools = list(tools or [])
         self.max_rounds = max(1, int(max_rounds))
+        self.params = dict(params or {})
         self._api_key = api_key or None
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if self._api_key:
@@ -506,7 +527,11 @@ class HttpAgent:
         """One chat completion: (the assistant message, the usage dict)."""
         payload: dict[str, Any] = {"model": self.model, "messages": messages}
         if self.tools:
+            # "auto" said aloud: OpenAI assumes it, but llama.cpp's function-calling chat format
+            # ignores the tools of a request without it
             payload["tools"] = self.tools
+            payload["tool_choice"] = "auto"
+        payload.update(self.params)
         where = f"agent at {self.base_url}"
         try:
             response = await self._http.post("chat/completions", content=orjson.dumps(payload, default=str))
@@ -530,6 +555,9 @@ class HttpAgent:
                        f"(HTTP 404: {detail}); --agent should be the API root ending in /v1")
             else:
                 msg = f"{where} answered HTTP {status}: {detail}"
+                if overflow(status, detail) is not None:
+                    raise AgentContextOverflow(self._err(f"{msg} (the conversation does not fit the "
+                                                         "model's context window)"))
             raise AgentHTTPError(self._err(msg), status=status,
                                  retry_after=retry_after_s(response.headers))
         try:
@@ -552,19 +580,19 @@ class HttpAgent:
         """``[{id, name, arguments (parsed), raw}]`` of a reply's tool calls."""
         where = f"agent at {self.base_url}"
         if not isinstance(raw_calls, list):
-            raise AgentReplyError(f"{where} answered tool_calls that are not a list: {raw_calls!r:.120}")
+            raise AgentBadToolCall(f"{where} answered tool_calls that are not a list: {raw_calls!r:.120}")
         calls = []
         for i, c in enumerate(raw_calls):
             fn = c.get("function") if isinstance(c, dict) else None
             name = fn.get("name") if isinstance(fn, dict) else None
             if not name:
-                raise AgentReplyError(f"{where} answered a tool call without a function name: "
+                raise AgentBadToolCall(f"{where} answered a tool call without a function name: "
                                       f"{orjson.dumps(c, default=str).decode()[:120]}")
             raw_args = fn.get("arguments")
             try:
                 args = _parse_arguments(raw_args)
             except orjson.JSONDecodeError as e:
-                raise AgentReplyError(f"{where} called tool {name} with arguments that are not "
+                raise AgentBadToolCall(f"{where} called tool {name} with arguments that are not "
                                       f"JSON ({e}): {str(raw_args)[:120]!r}") from None
             call_id = c.get("id") or f"call_r{round_no}_{i}"
             text_args = raw_args if isinstance(raw_args, str) else orjson.dumps(args).decode()
@@ -648,7 +676,7 @@ def load_http_agent(ref: str, agent_def: Any, options: RunOptions, settings: Any
     return HttpAgent(ref, model=model, system_prompt=system_prompt, tools=tools,
                      api_key=_secret(getattr(settings, "agent_api_key", None)),
                      timeout_s=options.turn_timeout_s,
-                     max_connections=max(10, options.concurrency), ref=ref)
+                     max_connections=max(10, options.concurrency), ref=ref, params=options.agent_params)
 
 
 PROBE_TIMEOUT_S = 10.0  # how long check_agent waits for an HTTP agent to answer at all
@@ -768,7 +796,7 @@ async def call_with_retries(agent: Agent, inp: AgentInput, *, timeout_s: float |
 
 
 __all__ = [
-    "Agent", "AgentError", "AgentExit", "AgentHTTPError", "AgentLoadError", "AgentReplyError",
+    "Agent", "AgentBadToolCall", "AgentContextOverflow", "AgentError", "AgentExit", "AgentHTTPError", "AgentLoadError", "AgentReplyError",
     "AgentTimeout", "AgentToolLoopError", "AgentUnavailable", "HttpAgent", "LIVE_TOOL_ERROR",
     "MAX_TOOL_ROUNDS", "PROBE_TIMEOUT_S", "PythonAgent", "call_with_retries", "check_agent", "is_transient",
     "load_agent", "probe_endpoint",

@@ -199,7 +199,8 @@ class _Conversation:
             raise exc
         self.chat.status, self.chat.error = "failed", rec["error"]
         self.chat.ended_reason = ("off_script" if isinstance(exc, OffScriptError) else
-                                  "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else "error")
+                                  "timeout" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) else
+                                  getattr(exc, "ended_reason", None) or "error")
 
     def _check_divergence(self, i: int, answer: str | None, calls: list[ToolCallLog], orig: Any) -> float | None:
         """The answer's similarity to production's; the first divergent turn is remembered. Both
@@ -241,7 +242,8 @@ async def run_chat(ctx: ChatContext, cid: str, row: ScenarioRow,
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - e.g. the simulated user's model failed
-            conv.chat.status, conv.chat.error, conv.chat.ended_reason = "failed", error_text(exc), "error"
+            conv.chat.status, conv.chat.error = "failed", error_text(exc)
+            conv.chat.ended_reason = getattr(exc, "ended_reason", None) or "error"
         finally:
             if conv.sim is not None:
                 await conv.sim.aclose()

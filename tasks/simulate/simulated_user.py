@@ -32,6 +32,8 @@ NO_MODEL_ERROR = "simulate mode needs a model: set REPLAY_LLM_BASE_URL and REPLA
 DEFAULT_TEMPERATURE = 0.7  # users vary; --repeat K should not give K identical chats
 HISTORY_CHARS = 12_000  # the newest part of the conversation shown to the model
 MESSAGE_CHARS = 2_000  # one message, at most, in the prompt
+# a user's message is short; a small model in JSON mode can otherwise write until its context is full
+USER_MAX_TOKENS = 300
 
 _VERBOSITY = {
     "none": "Write as little as possible: a few words.",
@@ -184,7 +186,7 @@ class SimulatedUser:
             return self.first_message
         reply = await aask_json(self.client, self.messages(history), UserReply,
                                 retries=self.retries, model=self.model, name="user_reply",
-                                temperature=self.temperature)
+                                temperature=self.temperature, max_tokens=USER_MAX_TOKENS)
         self.model_turns += 1
         if reply.end:
             self.ended = True

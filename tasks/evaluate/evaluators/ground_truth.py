@@ -92,8 +92,10 @@ class GroundTruthMatch(TurnEvaluator):
                     {"role": "user", "content": f"User message: {clip(turn.get('user_message'), 2000)}\n\n"
                                                 f"Reference answer (production): {clip(expected, 3000)}\n\n"
                                                 f"Candidate answer (new build): {clip(answer, 3000)}"}]
-        verdict = self.llm.ask(ctx, judge, messages, EquivalenceVerdict)
+        stats: dict = {}
+        verdict = self.llm.ask(ctx, judge, messages, EquivalenceVerdict, stats)
         return EvalResult(value=eq.similarity, label="equivalent" if verdict.equivalent else "different",
                           passed=verdict.equivalent, source=f"llm:{judge}",
-                          detail={**detail, "semantic_passed": eq.passed},
+                          detail={**detail, "semantic_passed": eq.passed, "judge_replies": stats.get("replies"),
+                                  "judge_format": stats.get("format")},
                           reason=f"judge: {one_line(verdict.reason, 300)}; {eq.reason}")

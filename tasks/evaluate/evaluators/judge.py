@@ -52,8 +52,11 @@ JUDGE_MAX_TOKENS = 400
 
 
 def judge_model(settings: Any) -> str | None:
-    """The judge's model name when one is configured (llm_base_url and llm_model), else None."""
+    """The judge's model name when one is configured (llm_base_url and llm_model) and the
+    judges may use it (``REPLAY_JUDGE`` is not ``heuristic``), else None."""
     if settings is None or not getattr(settings, "llm_base_url", None):
+        return None
+    if getattr(settings, "judge", "auto") == "heuristic":
         return None
     return getattr(settings, "llm_model", None) or None
 
@@ -93,14 +96,16 @@ class JudgeModel:
                 self._own[key] = make_llm_client(ctx.settings)
             return self._own[key]
 
-    def ask(self, ctx: EvalContext, model: str, messages: list[dict[str, str]], reply_model: type[BaseModel]) -> Any:
-        """The judge's reply, validated against ``reply_model`` (retried with the error quoted)."""
+    def ask(self, ctx: EvalContext, model: str, messages: list[dict[str, str]], reply_model: type[BaseModel],
+            stats: dict[str, Any] | None = None) -> Any:
+        """The judge's reply, validated against ``reply_model`` (retried with the error quoted);
+        ``stats`` receives the replies it took and the structured-output format used."""
         from tasks.common.llm import ask_json
 
         # max_tokens: a verdict is short; a small model in JSON mode can otherwise emit whitespace until
         # the context is full (minutes per verdict on a CPU)
         return ask_json(self._chat_client(ctx, model), messages, reply_model, retries=self.retries, model=model,
-                        name=self.name, max_tokens=JUDGE_MAX_TOKENS)
+                        name=self.name, max_tokens=JUDGE_MAX_TOKENS, stats=stats)
 
     def close(self) -> None:
         """Close the clients this judge opened (not one it was given)."""
@@ -140,7 +145,11 @@ class _Judge(Evaluator):
             self.source = "heuristic"
             return self.heuristic(ctx)
         self.source = f"llm:{model}"
-        return self.llm.ask(ctx, model, judge_messages(ctx, self.rubric), self.reply_model).result(model)
+        stats: dict[str, Any] = {}
+        result = self.llm.ask(ctx, model, judge_messages(ctx, self.rubric), self.reply_model, stats).result(model)
+        result.detail = {**(result.detail or {}), "judge_replies": stats.get("replies"),
+                         "judge_format": stats.get("format")}
+        return result
 
 
 def judge(class_name: str, spec: MetricSpec, rubric: str, reply_model: type[BaseModel], heuristic: Any,

@@ -171,9 +171,12 @@ class TaskCompletion(_Judge):
             self.source = "actions"
             return by_actions
         self.source = f"actions+llm:{model}"
-        verdict = self.llm.ask(ctx, model, judge_messages(ctx, self.rubric), self.reply_model).result(model)
+        stats: dict = {}
+        verdict = self.llm.ask(ctx, model, judge_messages(ctx, self.rubric), self.reply_model, stats).result(model)
         passed = bool(by_actions.passed and verdict.passed)
         return EvalResult(value=1.0 if passed else 0.0, label="completed" if passed else "not_completed",
                           passed=passed, source=self.source, detail={**(by_actions.detail or {}),
-                                                                     "judge": verdict.passed},
+                                                                     "judge": verdict.passed,
+                                                                     "judge_replies": stats.get("replies"),
+                                                                     "judge_format": stats.get("format")},
                           reason=f"actions: {by_actions.reason}; judge: {verdict.reason}")
