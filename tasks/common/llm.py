@@ -441,7 +441,7 @@ class AsyncChatClient(_ChatBase):
 def history_message(reply: dict[str, Any]) -> dict[str, Any]:
     """The part of a ``chat()`` reply to append to ``messages`` for the next request
     (role, content, and tool_calls only when there are some)."""
-    msg: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
+    msg: dict[str, Any] = {"role": "assistant", "content": reply.get("content") or ""}  # llama.cpp refuses null
     if reply.get("tool_calls"):
         msg["tool_calls"] = reply["tool_calls"]
     return msg
@@ -484,12 +484,12 @@ def parse_json_text(text: str) -> Any:
     if fenced:
         s = fenced.group(1).strip()
     try:
-        return json.loads(s)
+        return json.loads(s, strict=False)  # raw newlines inside strings: small models write them
     except json.JSONDecodeError as first:
         i, j = s.find("{"), s.rfind("}")
         if 0 <= i < j and (i > 0 or j < len(s) - 1):
             try:
-                return json.loads(s[i:j + 1])
+                return json.loads(s[i:j + 1], strict=False)
             except json.JSONDecodeError:
                 pass
         raise first
@@ -549,6 +549,25 @@ def format_refused(err: LLMError) -> bool:
     return err.status in (400, 422, 500) and any(w in text for w in _FORMAT_WORDS)
 
 
+# large size limits: checked here by pydantic, not sent. llama.cpp turns a schema into a grammar and
+# a long bounded repetition (maxLength 4000) exceeds its limits: "failed to parse grammar", and its
+# server process aborts; so does a regex its grammar cannot express (``\S``): patterns are not sent
+_SIZE_LIMITS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
+SENT_LIMIT_MAX = 32
+
+
+def server_schema(schema: Any) -> Any:
+    """The JSON schema sent to the server: ``schema`` without its size limits above
+    :data:`SENT_LIMIT_MAX` and its patterns (the reply is validated against the full model here)."""
+    if isinstance(schema, dict):
+        return {k: server_schema(v) for k, v in schema.items()
+                if not (k in _SIZE_LIMITS and isinstance(v, int) and v > SENT_LIMIT_MAX)
+                and not (k == "pattern" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [server_schema(v) for v in schema]
+    return schema
+
+
 class _JsonAsk:
     """The state of one ask_json conversation (shared by the sync and async loops)."""
 
@@ -560,7 +579,7 @@ class _JsonAsk:
         self.messages = [dict(m) for m in messages]
         self.total = max(0, int(retries)) + 1
         self.name = name or schema_name(model_cls)
-        self.schema = model_cls.model_json_schema()
+        self.schema = server_schema(model_cls.model_json_schema())
         self.endpoint = endpoint
         self.format = FORMATS[0]
         self.response_format: dict[str, Any] | None = {

@@ -16,6 +16,7 @@ this one). A missing package is one :class:`LocalLLMError` line saying how to in
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -102,6 +103,15 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, timeout: float) -
     raise LocalLLMError(f"the local model server did not answer {url}/models within {timeout:g} s: {_tail(log)}")
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: the server gets SIGTERM when the process that started it dies (a killed test run,
+    a killed demo), instead of living on as an orphan holding a core."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -117,8 +127,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def local_llm_server(python: str | None = None, model_path: str | None = None, n_ctx: int = 2048,
-                     chat_format: str = "chatml-function-calling") -> Iterator[str]:
-    """A llama.cpp server on 127.0.0.1 for the block; yields its base URL ``http://127.0.0.1:PORT/v1``."""
+                     chat_format: str = "chatml-function-calling", threads: int | None = None) -> Iterator[str]:
+    """A llama.cpp server on 127.0.0.1 for the block; yields its base URL ``http://127.0.0.1:PORT/v1``.
+    ``threads``: CPU threads for prompt and generation (default: every core; llama-cpp-python's own
+    default is half of them)."""
     python = python or sys.executable
     try:
         has_server = subprocess.run([python, "-c", _HAS_SERVER], capture_output=True, timeout=60).returncode == 0
@@ -132,13 +144,21 @@ def local_llm_server(python: str | None = None, model_path: str | None = None, n
     log = Path(tempfile.mkstemp(prefix="replay-local-llm-", suffix=".log")[1])
     cmd = [python, "-m", "llama_cpp.server", "--model", model_path, "--model_alias", LOCAL_MODEL,
            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--chat_format", chat_format]
+    threads = str(threads or os.cpu_count() or 1)
+    cmd += ["--n_threads", threads, "--n_threads_batch", threads]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)  # its own process group: stopped as one
+                                start_new_session=True,  # its own process group: stopped as one
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
         _wait_healthy(proc, url, log, STARTUP_TIMEOUT_S)
         yield url
     finally:
+        died = proc.poll()
         _stop(proc)
-        with contextlib.suppress(OSError):
-            log.unlink()
+        if died is None:
+            with contextlib.suppress(OSError):
+                log.unlink()
+        else:  # it died under the block: keep what it said
+            logging.getLogger("replay.local_llm").warning(
+                "the local model server exited with code %s while in use; its log: %s", died, log)

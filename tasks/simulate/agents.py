@@ -38,6 +38,7 @@ import contextvars
 import importlib
 import importlib.util
 import inspect
+import json
 import logging
 import os
 import re
@@ -60,6 +61,7 @@ from tasks.common.retry import (
     RETRY_AFTER_MAX_S,
     OnRetry,
     RetryPolicy,
+    request_was_invalid,
     retry_after_s,
     retry_delay,
     transient_status,
@@ -129,14 +131,16 @@ class AgentHTTPError(AgentError):
     """The agent's endpoint answered an error status; 429 and 5xx are transient, and
     ``retry_after`` holds the seconds the server asked to wait (None when it did not say)."""
 
-    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None,
+                 invalid: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.invalid = invalid  # the body blames the request (a validation error): asking again is useless
 
     @property
     def transient(self) -> bool:  # type: ignore[override]
-        return transient_status(self.status)
+        return transient_status(self.status) and not self.invalid
 
 
 class AgentUnavailable(AgentError):
@@ -183,13 +187,23 @@ def _plain(value: Any) -> Any:
 
 
 def _parse_arguments(raw: Any) -> Any:
-    """Tool call arguments: JSON text parsed (empty -> {}), anything else as is."""
+    """Tool call arguments: JSON text parsed (empty -> {}), anything else as is. Raw control
+    characters inside strings (a newline in an address: small models write them) are taken, as
+    Python's non-strict JSON reader does; anything else that is not JSON raises
+    ``orjson.JSONDecodeError``."""
     if isinstance(raw, (bytes, bytearray)):
         raw = raw.decode("utf-8", "replace")
     if isinstance(raw, str):
         if not raw.strip():
             return {}
-        return orjson.loads(raw)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:
+                return json.loads(raw, strict=False)
+            except ValueError:
+                pass
+            raise
     return raw
 
 
@@ -558,8 +572,8 @@ class HttpAgent:
                 if overflow(status, detail) is not None:
                     raise AgentContextOverflow(self._err(f"{msg} (the conversation does not fit the "
                                                          "model's context window)"))
-            raise AgentHTTPError(self._err(msg), status=status,
-                                 retry_after=retry_after_s(response.headers))
+            raise AgentHTTPError(self._err(msg), status=status, retry_after=retry_after_s(response.headers),
+                                 invalid=request_was_invalid(response))
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -633,7 +647,8 @@ class HttpAgent:
                 raise AgentToolLoopError(
                     f"agent at {self.base_url} still asked for tools ({names}) after "
                     f"{self.max_rounds} rounds of tool calls; the turn stops without an answer")
-            messages.append({"role": "assistant", "content": message.get("content"),
+            # content "" rather than null: OpenAI takes both, llama.cpp's server only a string
+            messages.append({"role": "assistant", "content": message.get("content") or "",
                              "tool_calls": [c["raw"] for c in parsed]})
             for c in parsed:
                 calls.append({"id": c["id"], "name": c["name"], "arguments": c["arguments"]})

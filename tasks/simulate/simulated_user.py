@@ -66,7 +66,9 @@ class UserReply(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    message: str = Field("", max_length=4000,
+    # minLength in the schema sent (not checked here: an ending may be empty): a grammar-constrained
+    # small model otherwise answers {"message": "", "end": false} again and again
+    message: str = Field("", max_length=4000, json_schema_extra={"minLength": 1},
                          description="your next message to the agent, written in character; "
                                      "may be empty only when end is true")
     end: bool = Field(False, description="true when you end the conversation now (your goal "

@@ -71,7 +71,7 @@ def test_chat_returns_the_assistant_message_and_usage():
         call = reply["tool_calls"][0]
         assert call["function"]["name"] == "get_weather"
         assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
-        assert history_message(reply) == {"role": "assistant", "content": None,
+        assert history_message(reply) == {"role": "assistant", "content": "",
                                           "tool_calls": reply["tool_calls"]}
     first, second = server.requests
     assert first.method == "POST" and first.path == "/v1/chat/completions"
