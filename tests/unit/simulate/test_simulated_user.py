@@ -99,14 +99,22 @@ def test_invalid_json_is_retried_with_the_error_quoted():
         return await user.next_message([{"role": "assistant", "content": "Hi, how can I help?"}])
 
     msg, server = run([{"content": "sure! my hoodie is the wrong color"},
-                       {"content": '{"message": "", "end": false}'},  # schema: empty message
+                       {"content": '{"message": "hm", "end": "perhaps"}'},  # schema: end is not a bool
                        {"content": '{"message": "wrong color hoodie, A1077", "end": false}'}],
                       steps)
     assert msg == "wrong color hoodie, A1077"
     reqs = server.chat_requests
     assert len(reqs) == 3
     assert "not valid JSON" in reqs[1].json["messages"][-1]["content"]
-    assert "message must not be empty" in reqs[2].json["messages"][-1]["content"]
+    assert "does not match the schema: end:" in reqs[2].json["messages"][-1]["content"]
+
+
+def test_an_empty_message_ends_the_conversation():
+    async def steps(user):
+        return await user.next_message([{"role": "assistant", "content": "Anything else?"}])
+
+    msg, server = run([{"content": '{"message": " ", "end": false}'}], steps)
+    assert msg is None and len(server.chat_requests) == 1
 
 
 def test_invalid_reply_after_last_try():
