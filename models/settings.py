@@ -75,9 +75,10 @@ class Settings(BaseSettings):
     dask_address: str | None = Field(None, description="tcp://host:8786 of a Dask scheduler; "
                                      "None = a local cluster of two worker processes")
     # TEST ONLY: a crash point. "chat_turns:N" kills this process (SIGKILL) right after the Nth
-    # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted).
+    # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted);
+    # "compact-write:N" / "compact:N" after compaction wrote / switched in its Nth partition.
     test_crash_after: str | None = Field(None, description="test only: chat_turns[:N], a kill -9 between "
-                                         "a batch's two parts")
+                                         "a batch's two parts; compact-write[:N], compact[:N]")
 
     @property
     def lake_dir(self) -> Path:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,12 +122,22 @@ def _count(lake_dir: Path, decl: tables.Table) -> tuple[int, int, int]:
     return len(sizes), sum(sizes), max(sizes, default=0)
 
 
+def crash_point(settings, where: str, n: int) -> None:
+    """TEST ONLY (``REPLAY_TEST_CRASH_AFTER=compact-write:N`` or ``compact:N``): kill -9 this
+    process after the Nth partition's new part is written (not yet switched), or is renamed
+    into its partition (its old parts not yet deleted)."""
+    at, _, count = (settings.test_crash_after or "").partition(":")
+    if at == where and n == int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _switch(settings, staged: list[tuple[Path, Path, list[Path]]]) -> None:
     """Rename each new part into its partition and delete the parts it replaces, with the
     catalog open for writing (no reader in a query meanwhile) and a stop signal held back."""
     with catalog.open_catalog(settings), critical():
-        for tmp, dest, old in staged:
+        for n, (tmp, dest, old) in enumerate(staged, 1):
             os.replace(tmp, dest)
+            crash_point(settings, "compact", n)
             for f in old:
                 f.unlink(missing_ok=True)
 
@@ -153,6 +164,7 @@ def compact(settings, min_files: int = 2) -> CompactInfo:
                 for decl, day_dir, files in todo:
                     tmp, rows = fold_partition(con, decl, files, day_dir / f"{run}.parquet")
                     staged.append((tmp, day_dir / f"{run}.parquet", files))
+                    crash_point(settings, "compact-write", len(staged))
                     t = by_name[decl.name]
                     t.compacted += 1
                     t.rows_written += rows
