@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field("512MB", description="DuckDB's memory limit (it spills past it): "
                                      "bounds the catalog process whatever the input size")
     sessionize_batch: int = Field(2_000, ge=1, description="traces rebuilt per batch (bounds memory)")
+    # compaction after an ingest: a day partition of turns or sessions with this many part files
+    # (merge-on-read versions) or more is folded into one part; 0 = only `replay compact` does
+    compact_min_files: int = Field(8, ge=0, description="part files of a turns/sessions day partition that "
+                                   "make an ingest compact it (0: never after an ingest)")
     reject_raw_chars: int = Field(2000, ge=100, description="raw record kept in a reject row")
     # another Replay process's writer lock, or the catalog it has open: how long a command waits
     lock_timeout_s: float = Field(600.0, ge=0, description="seconds a command waits for another process's "
@@ -77,9 +81,10 @@ class Settings(BaseSettings):
     dask_address: str | None = Field(None, description="tcp://host:8786 of a Dask scheduler; "
                                      "None = a local cluster of two worker processes")
     # TEST ONLY: a crash point. "chat_turns:N" kills this process (SIGKILL) right after the Nth
-    # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted).
+    # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted);
+    # "compact-write:N" / "compact:N" after compaction wrote / switched in its Nth partition.
     test_crash_after: str | None = Field(None, description="test only: chat_turns[:N], a kill -9 between "
-                                         "a batch's two parts")
+                                         "a batch's two parts; compact-write[:N], compact[:N]")
 
     @property
     def lake_dir(self) -> Path:

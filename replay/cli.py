@@ -370,6 +370,30 @@ def check_cmd(
         raise typer.Exit(1)
 
 
+@app.command("compact")
+@handled
+def compact_cmd(
+    ctx: typer.Context,
+    min_files: int = typer.Option(2, "--min-files", min=2,
+                                  help="Fold a day partition with at least this many part files (default 2: all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Fold the merge-on-read versions of turns and sessions into one part per day partition."""
+    from tasks.common.processes import stop_on_signals
+    from tasks.store.compact import run_compact
+
+    with stop_on_signals():  # SIGTERM/Ctrl-C: the old parts stay, or the switch ends first
+        info = run_compact(ctx.obj.settings(), min_files)
+    if _json_flag(ctx, json_out):
+        _emit_json(info.model_dump(mode="json"))
+        return
+    for t in info.tables:
+        sys.stdout.write(f"{t.table}: {t.compacted} of {t.partitions} partitions compacted, files "
+                         f"{t.files_before} -> {t.files_after} (at most {t.max_files_before} -> {t.max_files_after} "
+                         f"a partition), rows {t.rows_read} -> {t.rows_written}\n")
+    sys.stdout.write(f"({info.seconds:.2f} s)\n")
+
+
 def _print_check(info) -> None:
     """One line a broken part (path: reason), one line a table with parts that have no checksums."""
     for b in info.broken:

@@ -1,4 +1,5 @@
-"""The ingest stage, composed once: extract (files or a Phoenix pull) -> sessionize.
+"""The ingest stage, composed once: extract (files or a Phoenix pull) -> sessionize (-> compact,
+when a turns/sessions partition has ``compact_min_files`` parts).
 
 ``run_ingest`` is what ``replay ingest``, the ingest flow, the nightly flow and the demo call;
 the runner decides whether its two steps run in this process or as Prefect task runs. Each
@@ -19,6 +20,7 @@ from tasks.ingest._pool import worker_pool
 from tasks.ingest.extract import expand_paths, extract_files
 from tasks.ingest.sessionize import sessionize
 from tasks.store import catalog
+from tasks.store.compact import due, run_compact
 
 
 def extract_step(settings: Settings, paths: list[str], project: str | None) -> list[ExtractInfo]:
@@ -38,6 +40,11 @@ def sessionize_step(settings: Settings) -> SessionizeInfo:
     """Rebuild the turns and sessions that the new spans touch."""
     with catalog.write_lock(settings), worker_pool(settings) as pool, catalog.open_catalog(settings) as con:
         return sessionize(con, settings, pool)
+
+
+def compact_step(settings: Settings) -> None:
+    """Fold the turns/sessions partitions that reached ``compact_min_files`` parts (tasks/store/compact.py)."""
+    run_compact(settings, settings.compact_min_files)
 
 
 def summarize(settings: Settings, extracts: list[ExtractInfo], sess: SessionizeInfo, t0: float,
@@ -64,7 +71,9 @@ def run_ingest(settings: Settings, paths: list[str | Path] | None = None, projec
         files = [str(p) for p in expand_paths(paths or [])]
         extracts = runner.step(extract_step, name="extract")(settings, files, project)
     sess = runner.step(sessionize_step, name="sessionize", retries=1)(settings)
+    if due(settings.lake_dir, settings.compact_min_files):  # a listing of the partitions
+        runner.step(compact_step, name="compact")(settings)
     return summarize(settings, extracts, sess, t0, runner.kind)
 
 
-__all__ = ["extract_step", "pull_step", "run_ingest", "sessionize_step", "summarize"]
+__all__ = ["compact_step", "extract_step", "pull_step", "run_ingest", "sessionize_step", "summarize"]

@@ -1,0 +1,194 @@
+"""Compaction: the merge-on-read versions of a lake table folded into one part per day partition.
+
+Sessionize writes every rebuilt trace and session as a new version (``turns``, ``sessions``;
+the views keep the latest, tombstones hidden), a few parts per run and partition: a year of
+nightly ingests leaves many small parts, and every query opens them all. Compaction rewrites a
+partition that has ``min_files`` parts or more as ONE part holding the latest version of each
+key in it (a tombstone stays: it may hide a version in another partition), so the views read
+the same rows before and after.
+
+- **Bounded memory**: one partition at a time, DuckDB (under ``duckdb_memory_limit``, spilling
+  to the run's staging dir) folds it and hands the rows over in batches, which pyarrow writes
+  with page checksums as every part of the lake (``replay check`` verifies them).
+- **Atomic for readers**: the new parts are written under hidden temporary names while readers
+  go on reading the old ones; then, with the catalog open for writing (so that no reader is in
+  the middle of a query: DuckDB lets none open it meanwhile), each is renamed into its
+  partition and the parts it replaces are deleted, in one short step. A reader sees the old set
+  or the new one. A process that reads the lake's files directly keeps the files it opened (a
+  deleted file stays readable to whoever has it open).
+- **Crash-safe**: killed while writing, the lake is untouched and the next writer removes the
+  temporary parts (:func:`tasks.store.lake.sweep`); killed while switching, a partition holds
+  its old parts and its new one — the same latest versions, so the views read the same rows —
+  and the next compaction folds it again.
+- **Idempotent**: a partition of one part is left as it is, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from models import tables
+from models.compact import CompactInfo, CompactTable
+from tasks.common.processes import critical
+from tasks.store import catalog, lake, locks
+
+# the tables whose rows are versions of a key (the latest wins): what compaction folds
+MERGE_ON_READ: tuple[tables.Table, ...] = tuple(t for t in tables.LAKE if {"version", "deleted"} <= set(t.names))
+FETCH_ROWS = 8_192  # rows DuckDB hands over at a time (a batch of 50 MB answers stays small)
+
+
+def partitions(lake_dir: Path, table: str) -> dict[Path, list[Path]]:
+    """{day partition dir: its part files}, the partitions in order."""
+    out: dict[Path, list[Path]] = {}
+    for f in lake.list_files(lake_dir, table):
+        out.setdefault(f.parent, []).append(f)
+    return out
+
+
+def due(lake_dir: Path, min_files: int) -> bool:
+    """Whether a partition of a merge-on-read table has ``min_files`` parts or more (a listing
+    of the partitions: ~1 ms a hundred)."""
+    if min_files <= 0:
+        return False
+    return any(len(files) >= max(2, min_files)
+               for decl in MERGE_ON_READ for files in partitions(lake_dir, decl.name).values())
+
+
+def fold_query(decl: tables.Table) -> str:
+    """``sql/compact_partition.sql`` for ``decl`` (its empty relation, key and order filled in)."""
+    order = ["started_at", *decl.key] if "started_at" in decl.names else list(decl.key)
+    return (catalog.sql("compact_partition").replace("{empty}", catalog.empty_relation(decl))
+            .replace("{key}", ", ".join(map(catalog.ident, decl.key)))
+            .replace("{order}", ", ".join(map(catalog.ident, order))))
+
+
+def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: list[Path],
+                   dest: Path) -> tuple[Path, int]:
+    """The latest version of each key of ``files`` written (streamed, page checksums) to a hidden
+    temporary name beside ``dest``, fsync'ed; returns that name and its rows. The caller renames it."""
+    schema = decl.schema()
+    tmp = lake.tmp_path(dest)
+    rows = 0
+    try:
+        reader = con.sql(fold_query(decl), params={"files": [str(f) for f in files]}).to_arrow_reader(FETCH_ROWS)
+        with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as w:
+            for batch in reader:
+                part = lake.conform(pa.Table.from_batches([batch]), schema)
+                bounds = lake.row_group_bounds(part)
+                for start, end in zip(bounds, bounds[1:] + [part.num_rows], strict=True):
+                    w.write_table(part.slice(start, end - start), row_group_size=lake.ROW_GROUP_ROWS)
+                rows += part.num_rows
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, rows
+
+
+@contextlib.contextmanager
+def _folder(settings, run: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB under the memory limit, spilling to this run's staging dir."""
+    spill = lake.staging_dir(settings.lake_dir, run)
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET memory_limit = {catalog.quote(settings.duckdb_memory_limit)}")
+        con.execute(f"SET temp_directory = {catalog.quote(str(spill))}")
+        con.execute("SET preserve_insertion_order = false")
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _count(lake_dir: Path, decl: tables.Table) -> tuple[int, int, int]:
+    """(partitions, part files, most files in one partition) of a table."""
+    sizes = [len(f) for f in partitions(lake_dir, decl.name).values()]
+    return len(sizes), sum(sizes), max(sizes, default=0)
+
+
+def crash_point(settings, where: str, n: int) -> None:
+    """TEST ONLY (``REPLAY_TEST_CRASH_AFTER=compact-write:N`` or ``compact:N``): kill -9 this
+    process after the Nth partition's new part is written (not yet switched), or is renamed
+    into its partition (its old parts not yet deleted)."""
+    at, _, count = (settings.test_crash_after or "").partition(":")
+    if at == where and n == int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _switch(settings, staged: list[tuple[Path, Path, list[Path]]]) -> None:
+    """Rename each new part into its partition and delete the parts it replaces, with the
+    catalog open for writing (no reader in a query meanwhile) and a stop signal held back."""
+    with catalog.open_catalog(settings), critical():
+        for n, (tmp, dest, old) in enumerate(staged, 1):
+            os.replace(tmp, dest)
+            crash_point(settings, "compact", n)
+            for f in old:
+                f.unlink(missing_ok=True)
+
+
+def compact(settings, min_files: int = 2) -> CompactInfo:
+    """Fold every partition of the merge-on-read tables that has ``min_files`` parts or more
+    (at least 2) into one part; call it holding the writer lock (:func:`run_compact` does)."""
+    t0 = time.perf_counter()
+    min_files = max(2, min_files)
+    run = f"compact-{time.time_ns() // 1000}"
+    info = CompactInfo(min_files=min_files)
+    todo: list[tuple[tables.Table, Path, list[Path]]] = []
+    for decl in MERGE_ON_READ:
+        n_parts, n_files, most = _count(settings.lake_dir, decl)
+        info.tables.append(CompactTable(table=decl.name, partitions=n_parts, files_before=n_files,
+                                        max_files_before=most))
+        todo += [(decl, d, files) for d, files in partitions(settings.lake_dir, decl.name).items()
+                 if len(files) >= min_files]
+    staged: list[tuple[Path, Path, list[Path]]] = []
+    by_name = {t.table: t for t in info.tables}
+    try:
+        if todo:
+            with _folder(settings, run) as con:
+                for decl, day_dir, files in todo:
+                    tmp, rows = fold_partition(con, decl, files, day_dir / f"{run}.parquet")
+                    staged.append((tmp, day_dir / f"{run}.parquet", files))
+                    crash_point(settings, "compact-write", len(staged))
+                    t = by_name[decl.name]
+                    t.compacted += 1
+                    t.rows_written += rows
+                    t.rows_read += sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            _switch(settings, staged)
+    finally:
+        for tmp, _, _ in staged:
+            tmp.unlink(missing_ok=True)
+    for decl in MERGE_ON_READ:
+        t = by_name[decl.name]
+        _, t.files_after, t.max_files_after = _count(settings.lake_dir, decl)
+    info.seconds = round(time.perf_counter() - t0, 3)
+    return info
+
+
+def run_compact(settings, min_files: int = 2) -> CompactInfo:
+    """``replay compact``: :func:`compact` under the writer lock (after removing what dead
+    writers left, a killed compaction's temporary parts included); recorded in ``stage_runs``."""
+    with locks.write_lock(settings, sweep_parts=True):
+        info = compact(settings, min_files)
+        if any(t.compacted for t in info.tables):
+            with catalog.open_catalog(settings) as con:
+                catalog.record_run(con, "compact", f"compact-{time.time_ns() // 1000}", info.model_dump_json())
+    return info
+
+
+__all__ = ["MERGE_ON_READ", "compact", "due", "fold_partition", "partitions", "run_compact"]
