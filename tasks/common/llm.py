@@ -41,7 +41,15 @@ from pydantic import (
 )
 
 from tasks.common.errors import ReplayError
-from tasks.common.llm_context import fit_messages, known_context, overflow, ratio_from, remember_context
+from tasks.common.llm_context import (
+    CHARS_PER_TOKEN,
+    fit_messages,
+    known_context,
+    overflow,
+    ratio_from,
+    remember_context,
+    reply_room,
+)
 from tasks.common.retry import (
     BACKOFF_MAX_S,
     BACKOFF_S,
@@ -146,6 +154,22 @@ def _secret_value(api_key: str | SecretStr | None) -> str | None:
     return api_key or None
 
 
+def _cap_reply(params: dict[str, Any], messages: Sequence[dict[str, Any]], context_tokens: int,
+               chars_per_token: float = CHARS_PER_TOKEN) -> None:
+    """``params["max_tokens"]`` lowered to the room the context leaves after ``messages``."""
+    room = reply_room(messages, context_tokens, params.get("max_tokens"), chars_per_token)
+    if room is not None:
+        params["max_tokens"] = room
+
+
+def _lowered_reply(params: dict[str, Any], messages: Sequence[dict[str, Any]], context_tokens: int,
+                   chars_per_token: float) -> bool:
+    """Whether ``params["max_tokens"]`` was lowered to fit ``messages`` in the context."""
+    asked = params.get("max_tokens")
+    _cap_reply(params, messages, context_tokens, chars_per_token)
+    return params.get("max_tokens") != asked
+
+
 class _ChatBase:
     """What the sync and async clients share: request building, retry policy, errors."""
 
@@ -223,6 +247,7 @@ class _ChatBase:
         if fitted is None:
             raise ContextOverflow(f"the request does not fit the model's context of {n} tokens, "
                                   "even with its longest messages cut", status=400)
+        _cap_reply(params, fitted, n)
         return fitted
 
     def _refit(self, err: LLMError, messages: Sequence[dict[str, Any]], model: str | None,
@@ -237,11 +262,14 @@ class _ChatBase:
             remember_context((self.base_url, model or self.model or ""), found.context_tokens)
             ratio = ratio_from(messages, found.prompt_tokens)
             fitted = fit_messages(messages, found.context_tokens, params.get("max_tokens"), ratio)
+            if fitted is messages and _lowered_reply(params, messages, found.context_tokens, ratio):
+                return messages  # the prompt fits: the reply cap asked was the excess
             if fitted is messages:  # the estimate said it fits, the server did not: count harder
                 fitted = fit_messages(messages, found.context_tokens, params.get("max_tokens"), ratio / 2)
         if fitted is None or fitted is messages:
             raise ContextOverflow(f"{err} (the request could not be cut to fit)", status=err.status,
                                   attempts=err.attempts) from None
+        _cap_reply(params, fitted, found.context_tokens, ratio)
         log.info("LLM at %s: context of %s tokens exceeded; asking again with the prompt cut",
                  scrub_url(self.base_url), found.context_tokens)
         return fitted
@@ -558,11 +586,18 @@ SENT_LIMIT_MAX = 32
 
 def server_schema(schema: Any) -> Any:
     """The JSON schema sent to the server: ``schema`` without its size limits above
-    :data:`SENT_LIMIT_MAX` and its patterns (the reply is validated against the full model here)."""
+    :data:`SENT_LIMIT_MAX` and its patterns (the reply is validated against the full model here),
+    and every property of an object required. A field with a default is optional in pydantic's
+    schema, and a grammar-constrained model then writes ``{}`` (SmolLM2-135M did, every time);
+    OpenAI's strict mode asks for every property too."""
     if isinstance(schema, dict):
-        return {k: server_schema(v) for k, v in schema.items()
-                if not (k in _SIZE_LIMITS and isinstance(v, int) and v > SENT_LIMIT_MAX)
-                and not (k == "pattern" and isinstance(v, str))}
+        out = {k: server_schema(v) for k, v in schema.items()
+               if not (k in _SIZE_LIMITS and isinstance(v, int) and v > SENT_LIMIT_MAX)
+               and not (k == "pattern" and isinstance(v, str))}
+        props = schema.get("properties")
+        if schema.get("type") == "object" and isinstance(props, dict) and props:
+            out["required"] = list(dict.fromkeys([*schema.get("required", []), *props]))
+        return out
     if isinstance(schema, list):
         return [server_schema(v) for v in schema]
     return schema
@@ -579,7 +614,11 @@ class _JsonAsk:
         self.messages = [dict(m) for m in messages]
         self.total = max(0, int(retries)) + 1
         self.name = name or schema_name(model_cls)
-        self.schema = server_schema(model_cls.model_json_schema())
+        schema = model_cls.model_json_schema()
+        # the class docstring is for developers: a small model copies it into its reply (SmolLM2
+        # answered "What the model answers for each user turn." as the user's message)
+        schema.pop("description", None)
+        self.schema = server_schema(schema)
         self.endpoint = endpoint
         self.format = FORMATS[0]
         self.response_format: dict[str, Any] | None = {

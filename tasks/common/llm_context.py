@@ -99,28 +99,54 @@ def _cut_middle(text: str, keep: int) -> str:
     return text[:head] + marker + text[len(text) - (keep - head):]
 
 
+def reply_budget(context_tokens: int, reply_tokens: int | None) -> int:
+    """The tokens kept free for the reply: ``reply_tokens`` (512 when unset), at most a quarter
+    of the context (a reply cap near the context would leave no room for the prompt)."""
+    reply = reply_tokens if reply_tokens and reply_tokens > 0 else DEFAULT_REPLY_TOKENS
+    return min(reply, context_tokens // 4)
+
+
+def reply_room(messages: Sequence[dict[str, Any]], context_tokens: int, reply_tokens: int | None,
+               chars_per_token: float = CHARS_PER_TOKEN) -> int | None:
+    """``reply_tokens`` lowered to what the context leaves after ``messages`` (a server counts
+    prompt + max_tokens against its context: llama.cpp refused 3,343 + 1,000 > 2,048), never below
+    :func:`reply_budget`; None when no reply cap was asked."""
+    if not isinstance(reply_tokens, int) or reply_tokens <= 0:
+        return None
+    room = context_tokens - estimate_tokens(messages, chars_per_token)
+    return min(reply_tokens, max(reply_budget(context_tokens, reply_tokens), room))
+
+
 def fit_messages(messages: Sequence[dict[str, Any]], context_tokens: int, reply_tokens: int | None,
                  chars_per_token: float = CHARS_PER_TOKEN) -> Sequence[dict[str, Any]] | None:
     """``messages`` with their longest text contents cut in the middle so that the estimated
     prompt leaves ``reply_tokens`` free in ``context_tokens``; ``messages`` itself when it
     already fits; None when it cannot fit (the contents left are all short)."""
-    reply = reply_tokens if reply_tokens and reply_tokens > 0 else DEFAULT_REPLY_TOKENS
-    reply = min(reply, context_tokens // 4)  # a reply cap near the context would leave no prompt
+    reply = reply_budget(context_tokens, reply_tokens)
     budget_chars = int((context_tokens - reply - OVERHEAD_TOKENS * len(messages)) * chars_per_token)
     out = [dict(m) for m in messages]
-    sizes = [len(_text(m.get("content")) or "") for m in out]
-    other = sum(len(str(m.get("content") or "")) for m in out if _text(m.get("content")) is None)
+    texts = [_text(m.get("content")) for m in out]
+    sizes = [len(t or "") for t in texts]
+    other = sum(len(str(m.get("content") or "")) for m, t in zip(out, texts, strict=True) if t is None)
     excess = sum(sizes) + other - budget_chars
     if excess <= 0:
         return messages
+    spent: set[int] = set()  # messages cut as far as they go
     while excess > 0:
-        i = max(range(len(out)), key=lambda k: sizes[k])
-        if sizes[i] <= MIN_KEEP_CHARS:
+        left = [k for k in range(len(out)) if k not in spent and sizes[k] > MIN_KEEP_CHARS]
+        if not left:
             return None
+        i = max(left, key=lambda k: sizes[k])
         keep = max(MIN_KEEP_CHARS, sizes[i] - excess - 80)  # 80: the marker's own length
-        out[i]["content"] = _cut_middle(out[i]["content"], keep)
-        excess -= sizes[i] - len(out[i]["content"])
-        sizes[i] = len(out[i]["content"])
+        cut = _cut_middle(texts[i], keep)  # always from the original text: one marker a message
+        if len(cut) >= sizes[i]:  # the marker would cost more than it saves
+            spent.add(i)
+            continue
+        out[i]["content"] = cut
+        excess -= sizes[i] - len(cut)
+        sizes[i] = len(cut)
+        if keep == MIN_KEEP_CHARS:
+            spent.add(i)
     return out
 
 
@@ -134,4 +160,4 @@ def ratio_from(messages: Sequence[dict[str, Any]], prompt_tokens: int | None) ->
 
 
 __all__ = ["CHARS_PER_TOKEN", "Overflow", "estimate_tokens", "fit_messages", "forget_contexts",
-           "known_context", "overflow", "ratio_from", "remember_context"]
+           "known_context", "overflow", "ratio_from", "remember_context", "reply_budget", "reply_room"]

@@ -50,6 +50,17 @@ def test_fit_leaves_what_fits_alone_and_says_when_nothing_can_fit():
     assert fit_messages(many, 512, 100) is None
 
 
+def test_fit_ends_when_cutting_a_message_would_not_make_it_shorter():
+    # messages just above the kept minimum: a cut's marker costs more than it saves (this looped
+    # forever: the scenario writer spun for 10 min on a 3-turn transcript)
+    many = [{"role": "user", "content": "y" * 230} for _ in range(40)]
+    assert fit_messages(many, 1024, 100) is None
+    mixed = [{"role": "system", "content": "z" * 5000}, *many[:5]]
+    fitted = fit_messages(mixed, 1024, 100)
+    assert fitted is not None and estimate_tokens(fitted) <= 1024 - 100
+    assert fitted[0]["content"].count("characters cut") == 1 and fitted[1:] == many[:5]
+
+
 def test_the_client_cuts_after_a_refusal_and_remembers_the_size():
     seen = []
 
@@ -78,3 +89,42 @@ def test_a_request_that_cannot_be_cut_is_one_context_overflow():
         with pytest.raises(ContextOverflow) as err:
             c.chat(many, max_tokens=400)
     assert "maximum context length is 2048" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_reply_cap_past_the_context_is_lowered_with_the_cut():
+    seen = []
+    refusal = ("This model's maximum context length is 2048 tokens. However, you requested 2500 tokens "
+               "(1500 in the messages, 1000 in the completion). Please reduce the length of the messages or "
+               "completion.")
+
+    def script(req):  # a server that counts prompt + max_tokens against its context (llama.cpp)
+        seen.append((len(req["messages"][0]["content"]), req["max_tokens"]))
+        if len(req["messages"][0]["content"]) // 4 + req["max_tokens"] > 2048:
+            return StubResponse(400, {"error": {"message": refusal}})
+        return {"content": "fine"}
+
+    prompt = [{"role": "user", "content": "word " * 1200}]  # ~1,500 tokens
+    with llm_stub(script) as server, ChatClient(server.base_url, model="m", max_retries=0) as c:
+        assert c.chat(prompt, max_tokens=1000)["content"] == "fine"
+        assert c.chat(prompt, max_tokens=1000)["content"] == "fine"  # the size known: capped before sending
+    assert seen[0] == (6000, 1000) and seen[1][1] < 1000  # lowered (the prompt cut to the estimate too)
+    assert len(seen) == 3 and seen[2] == seen[1]
+
+
+def test_a_prompt_that_fits_keeps_its_words_and_only_the_reply_cap_is_lowered():
+    seen = []
+
+    def script(req):
+        seen.append((req["messages"][0]["content"], req["max_tokens"]))
+        asked = len(req["messages"][0]["content"]) // 4 + req["max_tokens"]
+        if asked > 2048:  # the server's own count: 750 in the messages
+            return StubResponse(400, {"error": {"message": (
+                f"This model's maximum context length is 2048 tokens. However, you requested {asked} tokens "
+                f"(750 in the messages, {req['max_tokens']} in the completion).")}})
+        return {"content": "fine"}
+
+    prompt = [{"role": "user", "content": "word " * 600}]  # 750 tokens: fits, but not with 1,500 more
+    with llm_stub(script) as server, ChatClient(server.base_url, model="m", max_retries=0) as c:
+        assert c.chat(prompt, max_tokens=1500)["content"] == "fine"
+    assert [s[1] for s in seen][0] == 1500 and 512 <= seen[1][1] < 1500
+    assert seen[1][0] == prompt[0]["content"]  # not cut
