@@ -188,10 +188,18 @@ class SimulatedUser:
         if self.first_message is not None and not self._first_used:
             self._first_used = True
             return self.first_message
-        reply = await aask_json(self.client, self.messages(history), UserReply,
-                                retries=self.retries, model=self.model, name="user_reply",
-                                temperature=self.temperature, max_tokens=USER_MAX_TOKENS)
+        opening = not any(m.get("role") == "assistant" and m.get("content") for m in history)
+        for _ in range(self.retries + 1 if opening else 1):
+            reply = await aask_json(self.client, self.messages(history), UserReply,
+                                    retries=self.retries, model=self.model, name="user_reply",
+                                    temperature=self.temperature, max_tokens=USER_MAX_TOKENS)
+            if reply.message or not opening:
+                break
         self.model_turns += 1
+        if opening and reply.message:
+            # before the agent has said a word there is nothing to end: a small model often sets
+            # end=true on its opening message (SmolLM2-135M did on 1 in 4); the message is sent
+            reply.end = False
         if reply.end:
             self.ended = True
             self.farewell = reply.message or None

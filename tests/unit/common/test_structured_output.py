@@ -97,3 +97,19 @@ def test_a_plain_500_is_still_transient_and_a_validation_500_is_not():
     with llm_stub([500, GOOD]) as server, client(server) as c:  # a real outage: retried
         assert ask_json(c, MSGS, Weather).city == "Oslo"
     assert len(server.requests) == 2
+
+
+def test_the_sent_schema_requires_every_property_and_drops_what_a_grammar_cannot_take():
+    from pydantic import Field
+
+    from tasks.common.llm import server_schema
+
+    class Reply(BaseModel):  # defaults make fields optional in pydantic's schema
+        message: str = Field("", max_length=4000, json_schema_extra={"minLength": 1}, pattern=r"\S")
+        end: bool = False
+        inner: Weather | None = None
+
+    sent = server_schema(Reply.model_json_schema())
+    assert sent["required"] == ["message", "end", "inner"]  # else a constrained model writes {}
+    assert sent["$defs"]["Weather"]["required"] == ["city", "temp_c"]
+    assert sent["properties"]["message"] == {"default": "", "minLength": 1, "title": "Message", "type": "string"}

@@ -117,6 +117,31 @@ def test_an_empty_message_ends_the_conversation():
     assert msg is None and len(server.chat_requests) == 1
 
 
+def test_the_opening_message_cannot_end_a_conversation_that_has_not_started():
+    async def steps(user):
+        return await user.next_message([]), user.ended
+
+    (msg, ended), server = run([{"content": '{"message": "my hoodie is the wrong color", "end": true}'}], steps)
+    assert msg == "my hoodie is the wrong color" and not ended and len(server.chat_requests) == 1
+
+
+def test_a_blank_opening_message_is_asked_again():
+    async def steps(user):
+        return await user.next_message([])
+
+    msg, server = run([{"content": '{"message": " ", "end": false}'},
+                       {"content": '{"message": "wrong color hoodie", "end": false}'}], steps)
+    assert msg == "wrong color hoodie" and len(server.chat_requests) == 2
+
+
+def test_a_blank_opening_message_every_time_ends_the_conversation():
+    async def steps(user):
+        return await user.next_message([])
+
+    msg, server = run([{"content": '{"message": "", "end": true}'}] * 2, steps, retries=1)
+    assert msg is None and len(server.chat_requests) == 2
+
+
 def test_invalid_reply_after_last_try():
     async def steps(user):
         return await user.next_message([])
