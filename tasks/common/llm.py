@@ -612,6 +612,7 @@ class _JsonAsk:
         self.model_cls = model_cls
         self.stats = stats if stats is not None else {}
         self.messages = [dict(m) for m in messages]
+        self.repair: list[dict[str, Any]] = []  # the last bad reply and what to correct
         self.total = max(0, int(retries)) + 1
         self.name = name or schema_name(model_cls)
         schema = model_cls.model_json_schema()
@@ -635,7 +636,7 @@ class _JsonAsk:
         if self.format == "json_schema":
             self.messages.append({"role": "user", "content": (
                 "Reply with one JSON object that matches this JSON schema, and nothing else:\n"
-                + json.dumps(self.schema))})
+                + json.dumps(self.schema, separators=(",", ":")))})
             # "schema": llama.cpp's server constrains JSON mode to it; others ignore it
             self.response_format = {"type": "json_object", "schema": self.schema}
             self.format = "json_object"
@@ -675,11 +676,12 @@ class _JsonAsk:
                     self.stats.update(replies=len(self.tries) + 1, format=self.format)
                     return result
         self.tries.append((reason, raw))
-        self.messages.append({"role": "assistant", "content": raw or ""})
-        self.messages.append({"role": "user", "content": (
+        # only the latest bad reply is shown: a prompt holding every earlier one grows past a small
+        # model's context (SmolLM2's third try was 3,446 tokens of its own failures and the question)
+        self.repair = [{"role": "assistant", "content": raw or ""}, {"role": "user", "content": (
             f"Your previous reply could not be used: {reason}. Reply again with only the "
             f"corrected JSON object for {self.name} (no code fences, no text around it), "
-            "keeping everything that was right.")})
+            "keeping everything that was right.")}]
         return None
 
     @property
@@ -688,7 +690,7 @@ class _JsonAsk:
 
     def request(self, model: str | None, temperature: float | None, params: dict[str, Any]) -> dict[str, Any]:
         """The next request's arguments for ``client.chat``."""
-        return {"messages": self.messages, "model": model, "response_format": self.response_format,
+        return {"messages": [*self.messages, *self.repair], "model": model, "response_format": self.response_format,
                 "temperature": temperature, **params}
 
     @contextlib.contextmanager

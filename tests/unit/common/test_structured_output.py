@@ -113,3 +113,14 @@ def test_the_sent_schema_requires_every_property_and_drops_what_a_grammar_cannot
     assert sent["required"] == ["message", "end", "inner"]  # else a constrained model writes {}
     assert sent["$defs"]["Weather"]["required"] == ["city", "temp_c"]
     assert sent["properties"]["message"] == {"default": "", "minLength": 1, "title": "Message", "type": "string"}
+
+
+def test_a_repair_shows_only_the_latest_bad_reply():
+    bad = iter(["not json 1", "not json 2"])
+    with llm_stub(lambda req: {"content": next(bad)} if len(server.requests) <= 2 else GOOD) as server, \
+            client(server) as c:
+        assert ask_json(c, MSGS, Weather, retries=2).city == "Oslo"
+    last = server.requests[-1].json["messages"]
+    assert len(server.requests) == 3 and len(last) == len(MSGS) + 2
+    assert last[-2] == {"role": "assistant", "content": "not json 2"}
+    assert "not valid JSON" in last[-1]["content"]
