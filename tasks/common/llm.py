@@ -523,6 +523,40 @@ def parse_json_text(text: str) -> Any:
         raise first
 
 
+def _descriptions(schema: Any) -> list[str]:
+    """The ``description`` texts of a JSON schema's fields (30 characters or more)."""
+    if isinstance(schema, dict):
+        own = [schema["description"]] if isinstance(schema.get("description"), str) else []
+        return [d for d in own if len(d) >= 30] + [d for v in schema.values() for d in _descriptions(v)]
+    if isinstance(schema, list):
+        return [d for v in schema for d in _descriptions(v)]
+    return []
+
+
+def _strings(data: Any) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for v in data.values():
+            yield from _strings(v)
+    elif isinstance(data, list):
+        for v in data:
+            yield from _strings(v)
+
+
+def copied_description(data: Any, schema: Any) -> str | None:
+    """The first 30 characters of a field's description that ``data`` copies as a value (a small
+    model copies the schema it was shown: SmolLM2 sent "your next message to the agent, written in
+    character" as the simulated user's message), or None."""
+    heads = {d[:30].lower(): d for d in _descriptions(schema)}
+    for text in _strings(data):
+        low = text.lower()
+        for head in heads:
+            if head in low:
+                return head
+    return None
+
+
 def validation_summary(err: ValidationError, limit: int = 8) -> str:
     """``loc: msg; loc: msg`` for the first ``limit`` errors of a pydantic error."""
     errors = err.errors(include_url=False)
@@ -662,19 +696,11 @@ class _JsonAsk:
             reason = ("the model refused: " + one_line(reply["refusal"], 200)
                       if reply.get("refusal") else "the reply was empty (no content)")
         else:
-            try:
-                data = parse_json_text(raw)
-            except json.JSONDecodeError as e:
-                reason = f"it is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
-            else:
-                try:
-                    result = self.model_cls.model_validate(data)
-                except ValidationError as e:
-                    reason = f"it does not match the schema: {validation_summary(e)}"
-                else:
-                    remember_format(self.endpoint, self.format)
-                    self.stats.update(replies=len(self.tries) + 1, format=self.format)
-                    return result
+            result, reason = self._check(raw)
+            if result is not None:
+                remember_format(self.endpoint, self.format)
+                self.stats.update(replies=len(self.tries) + 1, format=self.format)
+                return result
         self.tries.append((reason, raw))
         # only the latest bad reply is shown: a prompt holding every earlier one grows past a small
         # model's context (SmolLM2's third try was 3,446 tokens of its own failures and the question)
@@ -683,6 +709,21 @@ class _JsonAsk:
             f"corrected JSON object for {self.name} (no code fences, no text around it), "
             "keeping everything that was right.")}]
         return None
+
+    def _check(self, raw: str) -> tuple[BaseModel | None, str]:
+        """The validated model of a reply's text, or None and why it cannot be used."""
+        try:
+            data = parse_json_text(raw)
+        except json.JSONDecodeError as e:
+            return None, f"it is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        try:
+            result = self.model_cls.model_validate(data)
+        except ValidationError as e:
+            return None, f"it does not match the schema: {validation_summary(e)}"
+        copied = copied_description(data, self.schema)
+        if copied is not None:
+            return None, f"it copies a field's description ('{copied}...') instead of a value"
+        return result, ""
 
     @property
     def done(self) -> bool:

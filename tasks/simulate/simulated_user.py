@@ -67,12 +67,11 @@ class UserReply(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     # minLength in the schema sent (not checked here: an ending may be empty): a grammar-constrained
-    # small model otherwise answers {"message": "", "end": false} again and again
-    message: str = Field("", max_length=4000, json_schema_extra={"minLength": 1},
-                         description="your next message to the agent, written in character; "
-                                     "may be empty only when end is true")
-    end: bool = Field(False, description="true when you end the conversation now (your goal "
-                                         "is met, or you give up); no reply is then expected")
+    # small model otherwise answers {"message": "", "end": false} again and again.
+    # No field descriptions: the system prompt says what each field is, and a small model shown
+    # them in the schema copies them as its message (SmolLM2 did, 3 tries in a row)
+    message: str = Field("", max_length=4000, json_schema_extra={"minLength": 1})  # the next message, in character
+    end: bool = False  # the user ends the conversation now (goal met, or gives up)
 
     @model_validator(mode="after")
     def _empty_ends(self) -> UserReply:

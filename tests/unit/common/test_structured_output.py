@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from llm_stub import StubResponse, llm_stub
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tasks.common.llm import ChatClient, LLMError, ask_json, endpoint_format, forget_formats
 from tasks.common.retry import TransientResponse, raise_for_transient, request_was_invalid
@@ -124,3 +124,15 @@ def test_a_repair_shows_only_the_latest_bad_reply():
     assert len(server.requests) == 3 and len(last) == len(MSGS) + 2
     assert last[-2] == {"role": "assistant", "content": "not json 2"}
     assert "not valid JSON" in last[-1]["content"]
+
+
+class Said(BaseModel):
+    message: str = Field(description="your next message to the agent, written in character")
+
+
+def test_a_reply_that_copies_a_fields_description_is_repaired():
+    copied = {"content": '{"message": "Your next message to the agent, written in character."}'}
+    with llm_stub(lambda req: copied if len(server.requests) == 1 else {"content": '{"message": "hi"}'}) as server, \
+            client(server) as c:
+        assert ask_json(c, MSGS, Said, retries=1).message == "hi"
+    assert "copies a field's description" in server.requests[-1].json["messages"][-1]["content"]
