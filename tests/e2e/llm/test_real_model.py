@@ -21,6 +21,7 @@ import time
 
 import pytest
 from cli_helpers import replay, replay_env, sample_scenario
+from local_llm import ensure_llm_venv
 
 from tasks.common.local_llm import LOCAL_MODEL
 
@@ -181,3 +182,18 @@ def test_llm_scenario_writer_writes_rows_or_records_why_not(local_llm_url, lake)
     assert all(f["reason"] and "\n" not in f["reason"] for f in fails)
     print(f"\nwriter: {sc['transcripts']} transcripts in {s:.1f} s, writer {scn['writer']}, "
           f"{sc['failures']} recorded failures {[f['reason'][:160] for f in fails]}")
+
+
+def test_demo_simulate_adds_a_run_with_the_model_as_the_users(tmp_path):
+    # the demo starts its own server from the local-llm Python (the one the session's server runs from)
+    env = replay_env(REPLAY_LOCAL_LLM_PYTHON=str(ensure_llm_venv()))
+    t0 = time.monotonic()
+    r = replay(tmp_path / "data", "--json", "demo", "--simulate", env=env, timeout=500)
+    s = time.monotonic() - t0
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    sim = json.loads(r.stdout)["simulate"]
+    assert sim["run"]["status"] == "completed" and sim["chat_id"], sim
+    assert sim["ended_reason"] in {"user_ended", "max_turns"} | AGENT_ENDINGS, sim
+    assert sim["conversation"] and all(t["user"] for t in sim["conversation"]), sim
+    print(f"\ndemo --simulate: {s:.1f} s; the first chat ended {sim['ended_reason']} after "
+          f"{len(sim['conversation'])} turns; its first message {sim['conversation'][0]['user'][:80]!r}")
