@@ -31,10 +31,11 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field("512MB", description="DuckDB's memory limit (it spills past it): "
                                      "bounds the catalog process whatever the input size")
     sessionize_batch: int = Field(2_000, ge=1, description="traces rebuilt per batch (bounds memory)")
-    # compaction after an ingest: a day partition of turns or sessions with this many part files
-    # (merge-on-read versions) or more is folded into one part; 0 = only `replay compact` does
-    compact_min_files: int = Field(8, ge=0, description="part files of a turns/sessions day partition that "
-                                   "make an ingest compact it (0: never after an ingest)")
+    # compaction after an ingest: a day partition of turns or sessions (merge-on-read versions), or
+    # a closed month of spans/turns/sessions, with this many part files or more is folded into one
+    # part; 0 = only `replay compact` does
+    compact_min_files: int = Field(8, ge=0, description="part files of a turns/sessions day partition or of a "
+                                   "closed month that make an ingest compact it (0: never after an ingest)")
     reject_raw_chars: int = Field(2000, ge=100, description="raw record kept in a reject row")
     # another Replay process's writer lock, or the catalog it has open: how long a command waits
     lock_timeout_s: float = Field(600.0, ge=0, description="seconds a command waits for another process's "

@@ -375,10 +375,11 @@ def check_cmd(
 def compact_cmd(
     ctx: typer.Context,
     min_files: int = typer.Option(2, "--min-files", min=2,
-                                  help="Fold a day partition with at least this many part files (default 2: all)."),
+                                  help="Fold a day partition or closed month with at least this many part files (default 2: all)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Fold the merge-on-read versions of turns and sessions into one part per day partition."""
+    """Fold the merge-on-read versions of turns and sessions into one part per day partition, and each
+    closed month of spans, turns and sessions into one part."""
     from tasks.common.processes import stop_on_signals
     from tasks.store.compact import run_compact
 
@@ -388,7 +389,8 @@ def compact_cmd(
         _emit_json(info.model_dump(mode="json"))
         return
     for t in info.tables:
-        sys.stdout.write(f"{t.table}: {t.compacted} of {t.partitions} partitions compacted, files "
+        months = f" ({t.months} closed month{'s' if t.months != 1 else ''})" if t.months else ""
+        sys.stdout.write(f"{t.table}: {t.compacted} of {t.partitions} partitions compacted{months}, files "
                          f"{t.files_before} -> {t.files_after} (at most {t.max_files_before} -> {t.max_files_after} "
                          f"a partition), rows {t.rows_read} -> {t.rows_written}\n")
     sys.stdout.write(f"({info.seconds:.2f} s)\n")

@@ -448,10 +448,13 @@ def sandbox(name: str, rows: pa.Table, memory_limit: str = "512MB") -> Iterator[
 # --------------------------------------------------------------------------- bookkeeping
 
 def duplicate_rows(con: duckdb.DuckDBPyConnection, lake_dir: Path, staged: list[str]) -> dict[str, set[int]]:
-    """{staged file: row numbers to drop}: repeats inside the run and spans already in the lake."""
+    """{staged file: row numbers to drop}: repeats inside the run and spans already in the lake.
+    A span's partition is its start day, so a span already stored is in the same day partition
+    as its staged copy, or in the month part of that day: only those parts are read (a nightly
+    ingest reads its own days, not the year before them)."""
     if not staged:
         return {}
-    existing = [str(p) for p in lake.list_files(lake_dir, "spans")]
+    existing = [str(p) for p in lake.files_beside(lake_dir, "spans", staged)]
     if existing:
         rows = con.execute(sql("staged_duplicates"), {"staged": staged, "existing": existing}).fetchall()
     else:

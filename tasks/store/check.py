@@ -35,6 +35,8 @@ from tasks.store import lake, pages
 
 QUARANTINE = "_quarantine"
 NO_CHECKSUMS = "no page checksums (written before Replay added them): only a page that no longer decodes can be found"
+SWITCH_LEFT = ("a compaction was killed while switching its parts: the next `replay ingest` or `replay compact` "
+               "deletes the parts it replaced")
 _READ_ERRORS = (OSError, ValueError, pa.ArrowException, pages.PageFormatError)
 
 
@@ -157,8 +159,15 @@ def run_check(settings, quarantine: bool = False) -> CheckInfo:
             info.warnings += [p for p in found if p.severity == "warning"]
             if not any(p.severity == "error" for p in found):
                 info.rows += pq.ParquetFile(part).metadata.num_rows
+    for journal in sorted(settings.lake_dir.glob("_compact-*.journal")):
+        twice = lake.read_twice(settings.lake_dir, journal)
+        if twice:  # spans (no versions): a row is counted twice
+            info.broken.append(PartProblem(path=str(journal), table="spans", severity="error",
+                                           reason=f"{SWITCH_LEFT}: {len(twice)} part(s) of spans are read twice"))
+        else:  # versions: the views read the same latest version
+            info.warnings.append(PartProblem(path=str(journal), table="lake", severity="warning", reason=SWITCH_LEFT))
     if quarantine and info.broken:
-        info.quarantined = _quarantine(settings, info.broken)
+        info.quarantined = _quarantine(settings, [b for b in info.broken if not b.reason.startswith(SWITCH_LEFT)])
     info.seconds = round(time.perf_counter() - t0, 3)
     return info
 

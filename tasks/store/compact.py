@@ -1,31 +1,46 @@
-"""Compaction: the merge-on-read versions of a lake table folded into one part per day partition.
+"""Compaction: the lake's small parts folded into few — one part a day partition of the
+merge-on-read tables, and one part a closed month of every folded table.
 
 Sessionize writes every rebuilt trace and session as a new version (``turns``, ``sessions``;
-the views keep the latest, tombstones hidden), a few parts per run and partition: a year of
-nightly ingests leaves many small parts, and every query opens them all. Compaction rewrites a
-partition that has ``min_files`` parts or more as ONE part holding the latest version of each
-key in it (a tombstone stays: it may hide a version in another partition), so the views read
-the same rows before and after.
+the views keep the latest, tombstones hidden), a few parts per run and partition; extract writes
+the spans of each ingest as parts of their day partitions. A year of nightly ingests leaves
+hundreds of small parts, and every query opens them all. Compaction rewrites:
 
-- **Bounded memory**: one partition at a time, DuckDB (under ``duckdb_memory_limit``, spilling
-  to the run's staging dir) folds it and hands the rows over in batches, which pyarrow writes
-  with page checksums as every part of the lake (``replay check`` verifies them).
+- a day partition of ``turns``/``sessions`` that has ``min_files`` parts or more as ONE part
+  holding the latest version of each key in it (a tombstone stays: it may hide a version in
+  another partition), so the views read the same rows before and after;
+- the parts of a CLOSED month (a month before the newest month the table has data for) of
+  ``spans``, ``turns`` and ``sessions``, its day partitions and an earlier month part alike, once
+  they are ``min_files`` or more, as ONE part in ``month=YYYY-MM/`` (spans: every row, in day
+  order; turns/sessions: the latest version of each key, as above). The views read every
+  ``*/*.parquet`` and take the day from the rows, never from the folder, so a year is about 12
+  month parts and the current month's days. A late version for a folded month (a session that
+  goes on) lands in its day partition again and is folded in by a later run.
+
+- **Bounded memory**: one partition or month at a time, DuckDB (under ``duckdb_memory_limit``,
+  spilling to the run's staging dir) folds it and hands the rows over in batches, which pyarrow
+  writes with page checksums as every part of the lake (``replay check`` verifies them).
 - **Atomic for readers**: the new parts are written under hidden temporary names while readers
   go on reading the old ones; then, with the catalog open for writing (so that no reader is in
-  the middle of a query: DuckDB lets none open it meanwhile), each is renamed into its
-  partition and the parts it replaces are deleted, in one short step. A reader sees the old set
-  or the new one. A process that reads the lake's files directly keeps the files it opened (a
-  deleted file stays readable to whoever has it open).
+  the middle of a query: DuckDB lets none open it meanwhile), each is renamed into place and
+  the parts it replaces are deleted, in one short step. A reader sees the old set or the new
+  one. A process that reads the lake's files directly keeps the files it opened (a deleted file
+  stays readable to whoever has it open).
 - **Crash-safe**: killed while writing, the lake is untouched and the next writer removes the
-  temporary parts (:func:`tasks.store.lake.sweep`); killed while switching, a partition holds
-  its old parts and its new one — the same latest versions, so the views read the same rows —
-  and the next compaction folds it again.
-- **Idempotent**: a partition of one part is left as it is, so a second run changes nothing.
+  temporary parts (:func:`tasks.store.lake.sweep`). The switch is written to a journal
+  (``lake/_compact-<run>.journal``) first; killed while switching, the next writer (an ingest, a
+  compaction) finishes it from the journal: it deletes the old parts of every new part that was
+  renamed in. Until then a day partition of turns/sessions holds its old and new parts (the same
+  latest versions: the views read the same rows), but a month of spans is there twice (``replay
+  check`` says so: an error for spans, a warning for versions).
+- **Idempotent**: a partition or month of one part is left as it is, so a second run changes
+  nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -42,8 +57,10 @@ from models.compact import CompactInfo, CompactTable
 from tasks.common.processes import critical
 from tasks.store import catalog, lake, locks
 
-# the tables whose rows are versions of a key (the latest wins): what compaction folds
+# the tables whose rows are versions of a key (the latest wins): folded a day partition at a time
 MERGE_ON_READ: tuple[tables.Table, ...] = tuple(t for t in tables.LAKE if {"version", "deleted"} <= set(t.names))
+# the tables whose closed months are folded into one part (the ingested ones, by day of their rows)
+MONTHLY: tuple[tables.Table, ...] = (tables.SPANS, *MERGE_ON_READ)
 FETCH_ROWS = 8_192  # rows DuckDB hands over at a time (a batch of 50 MB answers stays small)
 
 
@@ -55,17 +72,49 @@ def partitions(lake_dir: Path, table: str) -> dict[Path, list[Path]]:
     return out
 
 
+def month_of(partition: str) -> str | None:
+    """``day=2025-06-03`` and ``month=2025-06`` -> ``2025-06``; None for another folder."""
+    for prefix, size in (("day=", 10), ("month=", 7)):
+        if partition.startswith(prefix) and len(partition) == len(prefix) + size:
+            return partition[len(prefix):len(prefix) + 7]
+    return None
+
+
+def fold_groups(lake_dir: Path, decl: tables.Table, min_files: int) -> list[tuple[Path, list[Path]]]:
+    """What to fold in ``decl``: (the folder its one new part goes to, the parts it replaces). A
+    closed month's parts (every folder of a month before the newest month there is) with
+    ``min_files`` parts or more -> ``month=YYYY-MM``; for a merge-on-read table, also each day
+    partition of the newest month with ``min_files`` parts or more."""
+    min_files = max(2, min_files)
+    parts = partitions(lake_dir, decl.name)
+    months = {d: month_of(d.name) for d in parts}
+    newest = max((m for m in months.values() if m), default=None)
+    closed: dict[str, list[Path]] = {}
+    out: list[tuple[Path, list[Path]]] = []
+    for d, files in parts.items():
+        m = months[d]
+        if m is not None and m < newest:  # type: ignore[operator]
+            closed.setdefault(m, []).extend(files)
+        elif decl in MERGE_ON_READ and len(files) >= min_files:
+            out.append((d, files))
+    out += [(lake.table_dir(lake_dir, decl.name) / f"month={m}", files)
+            for m, files in sorted(closed.items()) if len(files) >= min_files]
+    return out
+
+
 def due(lake_dir: Path, min_files: int) -> bool:
-    """Whether a partition of a merge-on-read table has ``min_files`` parts or more (a listing
-    of the partitions: ~1 ms a hundred)."""
+    """Whether there is anything to fold with ``min_files`` (a listing of the partitions: ~1 ms
+    a hundred)."""
     if min_files <= 0:
         return False
-    return any(len(files) >= max(2, min_files)
-               for decl in MERGE_ON_READ for files in partitions(lake_dir, decl.name).values())
+    return any(fold_groups(lake_dir, decl, min_files) for decl in MONTHLY)
 
 
 def fold_query(decl: tables.Table) -> str:
-    """``sql/compact_partition.sql`` for ``decl`` (its empty relation, key and order filled in)."""
+    """``sql/compact_partition.sql`` for a merge-on-read ``decl`` (its empty relation, key and
+    order filled in); ``sql/compact_spans.sql`` for the spans."""
+    if decl not in MERGE_ON_READ:
+        return catalog.sql("compact_spans").replace("{empty}", catalog.empty_relation(decl))
     order = ["started_at", *decl.key] if "started_at" in decl.names else list(decl.key)
     return (catalog.sql("compact_partition").replace("{empty}", catalog.empty_relation(decl))
             .replace("{key}", ", ".join(map(catalog.ident, decl.key)))
@@ -77,9 +126,12 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
     """The latest version of each key of ``files`` written (streamed, page checksums) to a hidden
     temporary name beside ``dest``, fsync'ed; returns that name and its rows. The caller renames it."""
     schema = decl.schema()
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = lake.tmp_path(dest)
     rows = 0
     try:
+        # spans keep their day order (their parts are given in it); versions are sorted by the query
+        con.execute(f"SET preserve_insertion_order = {str(decl not in MERGE_ON_READ).lower()}")
         reader = con.sql(fold_query(decl), params={"files": [str(f) for f in files]}).to_arrow_reader(FETCH_ROWS)
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as w:
             for batch in reader:
@@ -131,49 +183,54 @@ def crash_point(settings, where: str, n: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _switch(settings, staged: list[tuple[Path, Path, list[Path]]]) -> None:
-    """Rename each new part into its partition and delete the parts it replaces, with the
-    catalog open for writing (no reader in a query meanwhile) and a stop signal held back."""
+def _switch(settings, run: str, staged: list[tuple[Path, Path, list[Path]]]) -> None:
+    """Rename each new part into place and delete the parts it replaces, with the catalog open
+    for writing (no reader in a query meanwhile) and a stop signal held back; the journal first,
+    so that a killed switch is finished by the next writer (:func:`tasks.store.lake.sweep`)."""
+    journal = settings.lake_dir / f"_compact-{run}.journal"
     with catalog.open_catalog(settings), critical():
+        lake.write_bytes_durably(journal, json.dumps(
+            [{"new": str(dest), "old": [str(f) for f in old]} for _, dest, old in staged]).encode())
         for n, (tmp, dest, old) in enumerate(staged, 1):
             os.replace(tmp, dest)
             crash_point(settings, "compact", n)
-            for f in old:
-                f.unlink(missing_ok=True)
+            lake.drop_replaced(old, keep=dest)
+        journal.unlink()
 
 
 def compact(settings, min_files: int = 2) -> CompactInfo:
-    """Fold every partition of the merge-on-read tables that has ``min_files`` parts or more
-    (at least 2) into one part; call it holding the writer lock (:func:`run_compact` does)."""
+    """Fold every partition of the merge-on-read tables and every closed month that has
+    ``min_files`` parts or more (at least 2) into one part (:func:`fold_groups`); call it holding
+    the writer lock (:func:`run_compact` does)."""
     t0 = time.perf_counter()
     min_files = max(2, min_files)
     run = f"compact-{time.time_ns() // 1000}"
     info = CompactInfo(min_files=min_files)
     todo: list[tuple[tables.Table, Path, list[Path]]] = []
-    for decl in MERGE_ON_READ:
+    for decl in MONTHLY:
         n_parts, n_files, most = _count(settings.lake_dir, decl)
         info.tables.append(CompactTable(table=decl.name, partitions=n_parts, files_before=n_files,
                                         max_files_before=most))
-        todo += [(decl, d, files) for d, files in partitions(settings.lake_dir, decl.name).items()
-                 if len(files) >= min_files]
+        todo += [(decl, d, files) for d, files in fold_groups(settings.lake_dir, decl, min_files)]
     staged: list[tuple[Path, Path, list[Path]]] = []
     by_name = {t.table: t for t in info.tables}
     try:
         if todo:
             with _folder(settings, run) as con:
-                for decl, day_dir, files in todo:
-                    tmp, rows = fold_partition(con, decl, files, day_dir / f"{run}.parquet")
-                    staged.append((tmp, day_dir / f"{run}.parquet", files))
+                for decl, folder, files in todo:
+                    tmp, rows = fold_partition(con, decl, files, folder / f"{run}.parquet")
+                    staged.append((tmp, folder / f"{run}.parquet", files))
                     crash_point(settings, "compact-write", len(staged))
                     t = by_name[decl.name]
                     t.compacted += 1
+                    t.months += folder.name.startswith("month=")
                     t.rows_written += rows
                     t.rows_read += sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-            _switch(settings, staged)
+            _switch(settings, run, staged)
     finally:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
-    for decl in MERGE_ON_READ:
+    for decl in MONTHLY:
         t = by_name[decl.name]
         _, t.files_after, t.max_files_after = _count(settings.lake_dir, decl)
     info.seconds = round(time.perf_counter() - t0, 3)
@@ -191,4 +248,5 @@ def run_compact(settings, min_files: int = 2) -> CompactInfo:
     return info
 
 
-__all__ = ["MERGE_ON_READ", "compact", "due", "fold_partition", "partitions", "run_compact"]
+__all__ = ["MERGE_ON_READ", "MONTHLY", "compact", "due", "fold_groups", "fold_partition",
+           "month_of", "partitions", "run_compact"]

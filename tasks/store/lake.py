@@ -1,6 +1,7 @@
 """The Parquet lake: table schemas (from models/tables.py), atomic part files, Hive day partitions.
 
-Layout: ``$REPLAY_DATA_DIR/lake/<table>/day=YYYY-MM-DD/part-*.parquet``.
+Layout: ``$REPLAY_DATA_DIR/lake/<table>/day=YYYY-MM-DD/part-*.parquet``, and after compaction
+``<table>/month=YYYY-MM/<run>.parquet`` for a closed month (readers take the day from the rows).
 A part file is written under a hidden temporary name, fsync'ed, then renamed: a reader
 (or a crash) never sees half a file. Readers glob ``*.parquet`` only.
 
@@ -28,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -96,6 +98,15 @@ def has_files(lake: Path, table: str) -> bool:
 
 def list_files(lake: Path, table: str) -> list[Path]:
     return sorted(table_dir(lake, table).glob("*/*.parquet"))
+
+
+def files_beside(lake: Path, table: str, staged: list[str]) -> list[Path]:
+    """The parts of ``table`` in the partitions of the staged parts (``.../day=D/part``): the
+    same day partitions, and the month partitions of those days."""
+    days = {Path(p).parent.name for p in staged}
+    folders = days | {f"month={d[4:11]}" for d in days if d.startswith("day=")}
+    base = table_dir(lake, table)
+    return sorted(f for d in sorted(folders) for f in (base / d).glob("*.parquet"))
 
 
 def write_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> Path:
@@ -207,6 +218,7 @@ def sweep(lake: Path, parts: bool = True) -> list[Path]:
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d)
     if parts:
+        removed += finish_switches(lake)  # before the temporary parts: a new part may be one
         old = time.time() - LEGACY_TMP_AGE_S
         for f in _temporary_parts(lake):
             gone = _owner_gone(_TMP_OWNER.search(f.name))
@@ -217,11 +229,57 @@ def sweep(lake: Path, parts: bool = True) -> list[Path]:
     return removed
 
 
+def write_bytes_durably(path: Path, data: bytes) -> None:
+    """A small file written and fsync'ed (a journal): on disk before what follows it."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def drop_replaced(old: list[Path], keep: Path) -> None:
+    """Delete the parts a compacted part replaced (never ``keep``), and the partition folders
+    that leaves empty."""
+    for f in old:
+        if f != keep:
+            f.unlink(missing_ok=True)
+    for d in {f.parent for f in old} - {keep.parent}:
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
+
+
+def _journal(path: Path) -> list[dict[str, Any]]:
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        return []  # cut short while written: nothing was renamed yet
+
+
+def read_twice(lake: Path, journal: Path) -> list[Path]:
+    """The spans parts a killed switch left beside the new part that holds their rows."""
+    spans = table_dir(lake, "spans")
+    return [Path(f) for e in _journal(journal) if Path(e["new"]).exists()
+            for f in e["old"] if Path(f).parent.parent == spans and Path(f).exists() and f != e["new"]]
+
+
+def finish_switches(lake: Path) -> list[Path]:
+    """Finish what a killed compaction's switch left (its ``_compact-<run>.journal``): the parts
+    each renamed-in new part replaces are deleted. Returns the journals finished."""
+    done = []
+    for journal in sorted(lake.glob("_compact-*.journal")):
+        for e in _journal(journal):
+            if Path(e["new"]).exists():
+                drop_replaced([Path(f) for f in e["old"]], keep=Path(e["new"]))
+        journal.unlink(missing_ok=True)
+        done.append(journal)
+    return done
+
+
 def _temporary_parts(lake: Path) -> list[Path]:
-    """The hidden ``*.tmp`` files of the tables' day partitions."""
+    """The hidden ``*.tmp`` files of the tables' day and month partitions."""
     out: list[Path] = []
     for table in _subdirs(lake, lambda name: not name.startswith(("_", "."))):
-        for day in _subdirs(table, lambda name: name.startswith("day=")):
+        for day in _subdirs(table, lambda name: name.startswith(("day=", "month="))):
             with os.scandir(day) as files:
                 out += [Path(f.path) for f in files if f.name.startswith(".") and f.name.endswith(".tmp")]
     return out

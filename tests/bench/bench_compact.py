@@ -169,11 +169,6 @@ def time_queries(copies: dict[str, Path], repeat: int, fill: dict[str, str]) -> 
     return times
 
 
-def wait_for_cpu() -> None:
-    while Path("/tmp/work/cpu-busy").exists():
-        time.sleep(10)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--days", type=int, default=365)
@@ -184,7 +179,6 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench", help="where the copies go")
     args = ap.parse_args()
     cache = args.work / f"compact-{args.days}x{args.sessions}-seed{args.seed}"
-    wait_for_cpu()
     if args.fresh or not (cache / "done.json").exists():
         shutil.rmtree(cache, ignore_errors=True)
         print(f"ingesting {args.days} days of {args.sessions} sessions into {cache} ...", flush=True)
@@ -194,7 +188,6 @@ def main() -> None:
     ingested, compacted, single = cache / "data", args.work / "compact-after", args.work / "compact-single"
     shutil.rmtree(compacted, ignore_errors=True)
     shutil.copytree(ingested, compacted)
-    wait_for_cpu()
     comp = run_compact_cli(compacted)
     make_single(compacted, single)
     from models.settings import Settings
@@ -217,7 +210,6 @@ def main() -> None:
     for t in fb:
         print(f"| {t} | {fb[t][0]} | {fb[t][1]:,} ({fb[t][2]:.1f}, {fb[t][3]}) | {fa[t][1]:,} ({fa[t][2]:.1f}, "
               f"{fa[t][3]}) | {fs[t][1]} |")
-    wait_for_cpu()
     copies = {"ingested": ingested, "compacted": compacted, "single": single}
     times = time_queries(copies, args.repeat, fill)
     print(f"\nquery seconds, median of {args.repeat} (best), through replay sql's connection; ratio = median / single's")

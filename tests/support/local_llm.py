@@ -79,9 +79,15 @@ def _install(venv: Path, python: Path, requirements: Path, log: Path) -> None:
             raise LocalLLMInstallError(f"installing the local model in {venv} failed; log {log}:\n{tail}")
 
 
+_FAILED: dict[Path, LocalLLMInstallError] = {}
+
+
 def ensure_llm_venv(cache: Path | None = None) -> Path:
-    """The python of ``<cache>/llm-venv``, installed if missing (idempotent, process-safe)."""
+    """The python of ``<cache>/llm-venv``, installed if missing (idempotent, process-safe). An
+    install that failed in this process is not tried again: its error is raised at once."""
     cache = Path(cache) if cache else cache_dir()
+    if cache in _FAILED:
+        raise _FAILED[cache]
     cache.mkdir(parents=True, exist_ok=True)
     venv = cache / "llm-venv"
     marker = venv / ".replay-llm-installed"
@@ -98,7 +104,11 @@ def ensure_llm_venv(cache: Path | None = None) -> Path:
                 shutil.rmtree(venv)
             requirements = cache / "llm-requirements.txt"
             requirements.write_text(want)
-            _install(venv, python, requirements, cache / "llm-install.log")
+            try:
+                _install(venv, python, requirements, cache / "llm-install.log")
+            except LocalLLMInstallError as exc:
+                _FAILED[cache] = exc
+                raise
             marker.write_text(want)
             return python
         finally:
