@@ -202,15 +202,39 @@ def _iter_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
             else:
                 yield from f
         return
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         f.seek(start)
-        left = end - start
-        while left > 0:
-            line = f.readline()
-            if not line:
+        yield from _lines_of_blocks(f, end - start)
+
+
+READ_BLOCK = 8 * 1024 * 1024
+
+
+def _lines_of_blocks(f, left: int) -> Iterator[bytes]:
+    """The lines (with their newline) of the next ``left`` bytes of ``f``, read in blocks: LLM
+    trace lines are long, and ``readline`` grows its buffer through each of them."""
+    pending: list[bytes] = []
+    while left > 0:
+        block = f.read(min(left, READ_BLOCK))
+        if not block:
+            break
+        left -= len(block)
+        pos = 0
+        while True:
+            nl = block.find(b"\n", pos)
+            if nl < 0:
+                if pos < len(block):
+                    pending.append(block[pos:])
                 break
-            left -= len(line)
-            yield line
+            if pending:
+                pending.append(block[pos:nl + 1])
+                yield b"".join(pending)
+                pending = []
+            else:
+                yield block[pos:nl + 1]
+            pos = nl + 1
+    if pending:
+        yield b"".join(pending)
 
 
 @dataclass

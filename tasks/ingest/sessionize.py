@@ -428,8 +428,9 @@ def _fact_rows(table: pa.Table) -> list[_FactRow]:
 
 def trace_groups(facts: pa.Table | Iterable[dict]) -> Iterator[list]:
     """The facts rows of each trace, one trace at a time: a table (what a batch reads) is cut
-    by trace and turned into rows trace by trace, so that only one trace is held as Python
-    objects; dict rows (tests) are grouped as they are."""
+    by trace and turned into rows a window of whole traces at a time (``_WINDOW_ROWS`` spans, or
+    one trace larger than that), so that only a window is held as Python objects; dict rows
+    (tests) are grouped as they are."""
     if not isinstance(facts, pa.Table):
         by_trace: dict[str, list[dict]] = defaultdict(list)
         for r in facts:
@@ -444,8 +445,22 @@ def trace_groups(facts: pa.Table | Iterable[dict]) -> Iterator[list]:
         facts = facts.sort_by("trace_id")  # (a copy: skipped when sorted, as one trace is)
         tids = facts.column("trace_id")
     starts = [0, *(i + 1 for i in pc.indices_nonzero(pc.not_equal(tids.slice(1), tids.slice(0, n - 1))).to_pylist()), n]
-    for a, b in zip(starts, starts[1:], strict=False):
-        yield _fact_rows(facts.slice(a, b - a))
+    # traces are turned into rows a window of whole traces at a time (one column conversion per
+    # window, not per trace); a trace larger than a window is a window of its own
+    i = 0
+    while i < len(starts) - 1:
+        j = i + 1
+        while j < len(starts) - 1 and starts[j + 1] - starts[i] <= _WINDOW_ROWS:
+            j += 1
+        a = starts[i]
+        rows = _fact_rows(facts.slice(a, starts[j] - a))
+        for k in range(i, j):
+            yield rows[starts[k] - a:starts[k + 1] - a]
+        del rows
+        i = j
+
+
+_WINDOW_ROWS = 16_384
 
 
 def _tables(turns: list[dict], version: int, at: datetime) -> tuple[pa.Table, pa.Table]:
