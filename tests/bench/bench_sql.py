@@ -5,6 +5,8 @@ Run on demand (pytest ignores tests/bench):
     uv run python tests/bench/bench_sql.py                          # ~40k spans, generated and ingested
     uv run python tests/bench/bench_sql.py --data-dir D             # an existing data dir
     uv run python tests/bench/bench_sql.py --root OTHER_CHECKOUT    # another checkout's code (before/after)
+    uv run python tests/bench/bench_sql.py --data-dir D --grow 4 --cases readme   # the README's queries on
+                                                                  # D's spans x4 (a copy of D; ids rewritten)
 
 It makes a data dir of about 40k spans (``gen_otlp.py --mb 300``, then ``replay ingest``) unless
 ``--data-dir`` names one, then runs ``python -m replay.cli sql QUERY --format F`` as a child process
@@ -56,6 +58,18 @@ CASES = [  # (name, query, format)
     ("table-limit-500", SPANS + " limit 500", "table"),
     ("table-narrow", NARROW, "table"),
     ("table-all-narrow", NARROW, "table --all"),
+    # the README's analytics queries ("Questions it answers"), as a user types them
+    ("readme-tools", "select tool_name, count(*) calls, avg((status = 'error')::int) failure_rate from spans "
+                     "where kind = 'TOOL' group by tool_name order by failure_rate desc, tool_name", "table"),
+    ("readme-tokens", "select started_at::date as day, model, sum(input_tokens) as input, sum(output_tokens) as output "
+                      "from turns group by all order by all", "csv"),
+    ("readme-errors", "select session_id, user_id, turn_count, error_count, first_user_message from sessions "
+                      "where error_count > 0 and started_at > (select max(started_at) from sessions) - interval 1 day "
+                      "order by all", "csv"),
+    ("readme-conversation", "select turn_index, user_message, unnest(tool_calls).name tool, assistant_message "
+                            "from turns where session_id = (select max(session_id) from sessions) "
+                            "order by turn_index, tool", "table"),
+    ("readme-spans-per-day", "select day, kind, count(*) from spans group by all order by all", "csv"),
 ]
 
 
@@ -97,6 +111,28 @@ def run_case(python: str, root: Path, data_dir: Path, query: str, fmt: str, time
             "killed": killed, "err": err.decode(errors="replace").strip().splitlines()[-1:] if err else []}
 
 
+def grow(src: Path, copies: int, dest: Path) -> Path:
+    """A copy of the data dir ``src`` whose spans are there ``copies`` times: each extra copy is
+    one Parquet file (DuckDB) of every span with its trace and span ids' first two hex digits
+    rewritten, in a folder of its own (``copy=K``; the views read every ``*/*.parquet``)."""
+    import duckdb
+
+    subprocess.run(["cp", "-r", str(src), str(dest)], check=True)
+    spans = dest / "lake" / "spans"
+    files = [str(f) for f in sorted(spans.glob("*/*.parquet"))]
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    for k in range(1, copies):
+        out = spans / f"copy={k}"
+        out.mkdir()
+        con.execute(f"COPY (SELECT * REPLACE (printf('%02x', {k}) || substr(trace_id, 3) AS trace_id, "
+                    f"printf('%02x', {k}) || substr(span_id, 3) AS span_id) "
+                    f"FROM read_parquet($files, union_by_name = true)) TO '{out / 'part.parquet'}' "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)", {"files": files})
+    con.close()
+    return dest
+
+
 def make_data_dir(python: str, mb: float, tmp: Path) -> Path:
     otlp, data = tmp / "otlp", tmp / "data"
     subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "gen_otlp.py"), "--out", str(otlp),
@@ -113,18 +149,28 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout whose `replay` runs (default: this one)")
     ap.add_argument("--python", default=None, help="its interpreter (default: ROOT/.venv/bin/python)")
     ap.add_argument("--timeout", type=float, default=300)
-    ap.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case names")
+    ap.add_argument("--cases", default=",".join(c[0] for c in CASES),
+                    help="comma-separated case names ('readme': the README's queries)")
+    ap.add_argument("--grow", type=int, default=1, help="read a copy of the data dir with its spans this many times")
     args = ap.parse_args()
     python = args.python or str(args.root / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory(prefix="bench-sql-") as tmp:
         data = args.data_dir or make_data_dir(python, args.mb, Path(tmp))
+        if args.grow > 1:
+            t = time.perf_counter()
+            data = grow(data, args.grow, Path(tmp) / "grown")
+            print(f"(spans x{args.grow}: {time.perf_counter() - t:.0f} s to write)")
         n = subprocess.run([python, "-m", "replay.cli", "--data-dir", str(data), "sql",
-                            "select count(*) from spans", "--format", "csv"], cwd=args.root, check=True,
-                           capture_output=True, text=True).stdout.splitlines()[-1]
-        print(f"data dir {data}: {int(n):,} spans; code: {args.root}\n")
+                            "select (select count(*) from spans) || ' spans, ' || (select count(*) from turns) || "
+                            "' turns, ' || (select count(*) from sessions) || ' sessions'", "--format", "csv"],
+                           cwd=args.root, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+        parts = {t: len(list((data / "lake" / t).glob("*/*.parquet"))) for t in ("spans", "turns", "sessions")}
+        print(f"data dir {data}: {n}; part files {parts}; code: {args.root}\n")
         print("| case | wall s | peak RSS MB | stdout MB | exit |")
         print("| --- | ---: | ---: | ---: | --- |")
         wanted = set(args.cases.split(","))
+        if "readme" in wanted:
+            wanted |= {c[0] for c in CASES if c[0].startswith("readme-")}
         for name, query, fmt in CASES:
             if name not in wanted:
                 continue
