@@ -562,8 +562,11 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
         "batch": pa.array([i for i, b in enumerate(batches) for _ in b], pa.int32())}))
     stage = lake.staging_dir(settings.lake_dir, f"sessionize-{version}")
     try:
-        # one pass over the lake writes every batch's facts; each worker then reads only its own
-        con.execute(catalog.sql("facts_by_batch").replace("{out}", catalog.quote(str(stage))), {"files": files})
+        # the parts that hold a wanted trace (their trace_id column read), then one pass over
+        # them writes every batch's facts; each worker then reads only its own
+        files = [f for (f,) in con.execute(catalog.sql("files_of_traces"), {"files": files}).fetchall()] if files else []
+        if files:
+            con.execute(catalog.sql("facts_by_batch").replace("{out}", catalog.quote(str(stage))), {"files": files})
         con.unregister("wanted_batches")
         jobs = [{"lake_dir": str(settings.lake_dir), "facts_dir": str(stage / f"batch={i}"),
                  "decided": {t: decided[t] for t in b}, "version": version, "at": at,

