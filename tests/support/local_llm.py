@@ -58,8 +58,13 @@ def _run(cmd: list[str], out, env: dict[str, str]) -> int | str:
         return "timeout"
 
 
+# llama.cpp built for any x86-64 with AVX2, not for this CPU: its native build (AVX-512, AMX)
+# crashed (SIGSEGV) at the first reply on a Xeon with AMX
+PORTABLE = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF"
+
+
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    return {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"CMAKE_ARGS": PORTABLE}
 
 
 def pinned_requirements() -> str:
@@ -77,7 +82,9 @@ def _install(venv: Path, python: Path, requirements: Path, log: Path) -> None:
     with open(log, "w") as out:
         if _run([_uv(), "venv", str(venv), "--python", "3.11", "--no-python-downloads"], out, env) != 0:
             _run([_uv(), "venv", str(venv), "--clear", "--python", sys.executable], out, env)
-        cmd = [_uv(), "pip", "install", "--python", str(python), "-r", str(requirements)]
+        # rebuilt with PORTABLE, whatever wheel uv's cache has from another build
+        cmd = [_uv(), "pip", "install", "--python", str(python), "-r", str(requirements),
+               "--refresh-package", "llama-cpp-python"]
         if not python.exists() or _run(cmd, out, env) != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise LocalLLMInstallError(f"installing the local model in {venv} failed; log {log}:\n{tail}")
@@ -93,7 +100,7 @@ def ensure_llm_venv(cache: Path | None = None) -> Path:
     if cache in _FAILED:
         raise _FAILED[cache]
     cache.mkdir(parents=True, exist_ok=True)
-    want = pinned_requirements()
+    want = f"# CMAKE_ARGS={PORTABLE}\n{pinned_requirements()}"
     venv = cache / f"llm-venv-{hashlib.sha256(want.encode()).hexdigest()[:12]}"
     marker = venv / ".replay-llm-installed"
     python = venv / "bin" / "python"
