@@ -83,8 +83,8 @@ def files_per_partition(data: Path) -> dict[str, tuple[int, int, float, int]]:
     """{table: (partitions, files, files a partition on average, most files in one)}."""
     out = {}
     for t in ("spans", "turns", "sessions"):
-        counts = [len(list(d.glob("*.parquet"))) for d in sorted((data / "lake" / t).glob("day=*"))]
-        counts += [len(list(d.glob("*.parquet"))) for d in sorted((data / "lake" / t).glob("all"))]
+        counts = [len(list(d.glob("*.parquet"))) for d in sorted((data / "lake" / t).glob("*"))
+                  if d.name.startswith(("day=", "month=", "all"))]
         out[t] = (len(counts), sum(counts), sum(counts) / max(1, len(counts)), max(counts, default=0))
     return out
 
