@@ -63,6 +63,10 @@ MERGE_ON_READ: tuple[tables.Table, ...] = tuple(t for t in tables.LAKE if {"vers
 # the tables whose closed months are folded into one part (the ingested ones, by day of their rows)
 MONTHLY: tuple[tables.Table, ...] = (tables.SPANS, *MERGE_ON_READ)
 FETCH_ROWS = 8_192  # rows DuckDB hands over at a time (a batch of 50 MB answers stays small)
+# a compacted part's row groups: as large as a reader may hold at once (lake.ROW_GROUP_BYTES), up
+# to this many rows: a year in 13 parts of 8,192-row groups read 3x slower than one file of
+# DuckDB's 122,880-row groups
+FOLD_GROUP_ROWS = 131_072
 
 
 def partitions(lake_dir: Path, table: str) -> dict[Path, list[Path]]:
@@ -146,12 +150,24 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
         con.execute(f"SET preserve_insertion_order = {str(decl not in MERGE_ON_READ).lower()}")
         reader = con.sql(fold_query(decl), params={"files": [str(f) for f in files]}).to_arrow_reader(FETCH_ROWS)
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as w:
-            for batch in reader:
-                part = lake.conform(pa.Table.from_batches([batch]), schema)
-                bounds = lake.row_group_bounds(part)
+            pending: list[pa.RecordBatch] = []
+            size = 0
+
+            def flush() -> None:
+                part = lake.conform(pa.Table.from_batches(pending, schema=pending[0].schema), schema)
+                bounds = lake.row_group_bounds(part, max_rows=FOLD_GROUP_ROWS)
                 for start, end in zip(bounds, bounds[1:] + [part.num_rows], strict=True):
-                    w.write_table(part.slice(start, end - start), row_group_size=lake.ROW_GROUP_ROWS)
-                rows += part.num_rows
+                    w.write_table(part.slice(start, end - start), row_group_size=FOLD_GROUP_ROWS)
+
+            for batch in reader:  # batches gathered into row groups of up to FOLD_GROUP_ROWS
+                pending.append(batch)
+                size += batch.nbytes
+                rows += batch.num_rows
+                if sum(b.num_rows for b in pending) >= FOLD_GROUP_ROWS or size >= lake.ROW_GROUP_BYTES:
+                    flush()
+                    pending, size = [], 0
+            if pending:
+                flush()
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
