@@ -289,7 +289,9 @@ def _connect(settings, read_only: bool, config: dict[str, Any] | None = None) ->
 def reader(settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection; an empty data dir gets an empty catalog first, and a catalog an
     older Replay made is brought up to date first (its new columns added: a reader's queries
-    name them) when the data dir can be written."""
+    name them) when the data dir can be written. A compaction switch a kill cut short is
+    finished first (:func:`tasks.store.lake.finish_switches`)."""
+    lake.finish_switches(settings.lake_dir, reader=True)
     if not settings.catalog_path.exists():
         with writer(settings):
             pass
@@ -404,7 +406,9 @@ def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPy
     """The connection of ``replay sql``: read-only, it reads the lake and nothing else — external
     access off, the lake (and the directories or files of ``allow``) the only paths allowed, no
     extension installed or loaded, the configuration locked. The lake's views are this
-    connection's temporary views over the lake's absolute path."""
+    connection's temporary views over the lake's absolute path. A compaction switch a kill cut
+    short is finished first (:func:`tasks.store.lake.finish_switches`)."""
+    lake.finish_switches(settings.lake_dir, reader=True)
     if not settings.catalog_path.exists():
         with writer(settings):
             pass

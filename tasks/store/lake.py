@@ -230,11 +230,14 @@ def sweep(lake: Path, parts: bool = True) -> list[Path]:
 
 
 def write_bytes_durably(path: Path, data: bytes) -> None:
-    """A small file written and fsync'ed (a journal): on disk before what follows it."""
-    with open(path, "wb") as f:
+    """A small file (a journal) written under a temporary name, fsync'ed and renamed: on disk
+    before what follows it, and never seen half written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def drop_replaced(old: list[Path], keep: Path) -> None:
@@ -262,16 +265,33 @@ def read_twice(lake: Path, journal: Path) -> list[Path]:
             for f in e["old"] if Path(f).parent.parent == spans and Path(f).exists() and f != e["new"]]
 
 
-def finish_switches(lake: Path) -> list[Path]:
+def finish_switches(lake: Path, reader: bool = False) -> list[Path]:
     """Finish what a killed compaction's switch left (its ``_compact-<run>.journal``): the parts
-    each renamed-in new part replaces are deleted. Returns the journals finished."""
+    each renamed-in new part replaces are deleted. Returns the journals finished and removed.
+
+    A writer (holding the writer lock: no compaction is live) removes every journal. A ``reader``
+    (no lock: a compaction may be switching right now) deletes only what that compaction deletes
+    next anyway, and removes a journal only once every new part of it is in place, so that a
+    switch killed later is still finished by the next writer. A data dir it cannot write is left
+    as it is."""
     done = []
-    for journal in sorted(lake.glob("_compact-*.journal")):
-        for e in _journal(journal):
+    try:
+        journals = sorted(lake.glob("_compact-*.journal"))
+    except OSError:
+        return done
+    for journal in journals:
+        entries = _journal(journal)
+        complete = True
+        for e in entries:
             if Path(e["new"]).exists():
-                drop_replaced([Path(f) for f in e["old"]], keep=Path(e["new"]))
-        journal.unlink(missing_ok=True)
-        done.append(journal)
+                with contextlib.suppress(OSError):
+                    drop_replaced([Path(f) for f in e["old"]], keep=Path(e["new"]))
+            else:
+                complete = False
+        if complete or not reader:
+            with contextlib.suppress(OSError):
+                journal.unlink(missing_ok=True)
+                done.append(journal)
     return done
 
 

@@ -1,8 +1,9 @@
 """Compaction's month tier on a real lake and catalog in a tmp dir: a closed month's parts (every
 month before the newest one there is) of spans, turns and sessions become one part in
-``month=YYYY-MM``; the newest month keeps its day partitions; the views read the same rows; a late
-version for a folded month is folded in by the next run; a switch a kill cut short is finished by
-the next writer from its journal."""
+``month=YYYY-MM``; in the newest month turns/sessions keep their day partitions and spans fold all
+but the newest day; the views read the same rows; a late version for a folded month is folded in
+by the next run; a switch a kill cut short is finished by the next reader or writer from its
+journal."""
 
 from __future__ import annotations
 
@@ -72,11 +73,12 @@ def test_a_closed_month_becomes_one_part_and_the_newest_month_keeps_its_days(tmp
     info = compact.run_compact(settings)
     by = {t.table: t for t in info.tables}
     assert set(by) == {"spans", "turns", "sessions"}
-    assert (by["spans"].months, by["spans"].compacted, by["spans"].rows_read, by["spans"].rows_written) == (1, 1, 9, 9)
+    # spans: February, and March but its newest day (2026-03-03)
+    assert (by["spans"].months, by["spans"].compacted, by["spans"].rows_read, by["spans"].rows_written) == (2, 2, 15, 15)
     # sessions: February folded as a month, the two March days each as a day partition
     assert (by["sessions"].months, by["sessions"].compacted) == (1, 3)
     assert by["sessions"].rows_written == 3 + 3  # the latest version of each key
-    assert folders(settings, "spans") == {"day=2026-03-02": 4, "day=2026-03-03": 2, "month=2026-02": 1}
+    assert folders(settings, "spans") == {"day=2026-03-03": 2, "month=2026-02": 1, "month=2026-03": 1}
     assert folders(settings, "sessions") == {"day=2026-03-02": 1, "day=2026-03-03": 1, "month=2026-02": 1}
     assert not list((settings.lake_dir / "spans").glob("day=2026-02-*"))  # emptied folders removed
     (part,) = (settings.lake_dir / "spans" / "month=2026-02").glob("*.parquet")
@@ -115,13 +117,24 @@ def test_a_switch_cut_short_is_finished_by_the_next_writer(tmp_path):
     lake.write_atomic(rows, new)
     journal = settings.lake_dir / "_compact-compact-1.journal"
     lake.write_bytes_durably(journal, f'[{{"new": "{new}", "old": {old!r}}}]'.replace("'", '"').encode())
-    assert len(view(settings)[0]) == len(before[0]) + 9  # February's spans twice, until it is finished
-    (problem,) = check.run_check(settings).broken
+    (problem,) = check.run_check(settings).broken  # February's spans are in the lake twice
     assert problem.path == str(journal) and "killed while switching" in problem.reason
-    with catalog.write_lock(settings, sweep_parts=True):  # what every ingest and compaction does first
+    assert view(settings) == before  # a reader finishes the switch before it reads
+    assert not journal.exists() and check.run_check(settings).broken == []
+    assert folders(settings, "spans")["month=2026-02"] == 1
+
+
+def test_a_reader_leaves_a_journal_whose_parts_are_not_all_in_place(tmp_path):
+    settings = Settings(data_dir=tmp_path / "d")
+    lake_of_two_months(settings)
+    before = view(settings)
+    missing = lake.table_dir(settings.lake_dir, "sessions") / "month=2026-02" / "compact-1.parquet"
+    journal = settings.lake_dir / "_compact-compact-1.journal"
+    lake.write_bytes_durably(journal, f'[{{"new": "{missing}", "old": []}}]'.encode())
+    assert view(settings) == before and journal.exists()  # a live switch may rename it yet
+    with catalog.write_lock(settings, sweep_parts=True):  # a writer: no switch is live
         pass
-    assert not journal.exists() and view(settings) == before
-    assert folders(settings, "spans")["month=2026-02"] == 1 and check.run_check(settings).broken == []
+    assert not journal.exists()
 
 
 def test_a_span_already_in_a_folded_month_is_a_duplicate(tmp_path, settings, ingest):
