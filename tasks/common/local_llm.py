@@ -77,6 +77,12 @@ def bundled_model_path(python: str | None = None) -> str:
     return done.stdout.strip()
 
 
+# what a crash (SIGSEGV) of a llama.cpp built for this very CPU asks for (seen with AVX-512/AMX)
+SEGFAULT_HINT = ("; a crash: build llama.cpp portable: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON "
+                 "-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF\" uv sync --group local-llm "
+                 "--reinstall-package llama-cpp-python --refresh-package llama-cpp-python")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -95,7 +101,8 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, timeout: float) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LocalLLMError(f"the local model server exited with code {proc.returncode}: {_tail(log)}")
+            hint = SEGFAULT_HINT if proc.returncode == -11 else ""
+            raise LocalLLMError(f"the local model server exited with code {proc.returncode}: {_tail(log)}{hint}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/models", timeout=2.0).status_code == 200:
                 return
@@ -161,4 +168,5 @@ def local_llm_server(python: str | None = None, model_path: str | None = None, n
                 log.unlink()
         else:  # it died under the block: keep what it said
             logging.getLogger("replay.local_llm").warning(
-                "the local model server exited with code %s while in use; its log: %s", died, log)
+                "the local model server exited with code %s while in use; its log: %s%s", died, log,
+                SEGFAULT_HINT if died == -11 else "")
