@@ -77,9 +77,11 @@ def bundled_model_path(python: str | None = None) -> str:
     return done.stdout.strip()
 
 
-# what a crash (SIGSEGV) of a llama.cpp built for this very CPU asks for (seen with AVX-512/AMX)
-SEGFAULT_HINT = ("; a crash: build llama.cpp portable: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON "
-                 "-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF\" uv sync --group local-llm "
+# llama.cpp built for any x86-64 with AVX2, not for this very CPU: its native build (AVX-512, AMX)
+# crashed (SIGSEGV) at the first reply on a Xeon with AMX
+PORTABLE_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF "
+                       "-DGGML_AMX_INT8=OFF")
+SEGFAULT_HINT = (f'; a crash: build llama.cpp portable: CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" uv sync --group local-llm '
                  "--reinstall-package llama-cpp-python --refresh-package llama-cpp-python")
 
 

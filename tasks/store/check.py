@@ -35,8 +35,8 @@ from tasks.store import lake, pages
 
 QUARANTINE = "_quarantine"
 NO_CHECKSUMS = "no page checksums (written before Replay added them): only a page that no longer decodes can be found"
-SWITCH_LEFT = ("a compaction was killed while switching its parts: the next `replay ingest` or `replay compact` "
-               "deletes the parts it replaced")
+SWITCH_LEFT = ("a compaction was killed while switching its parts: the next Replay command that reads or writes "
+               "the lake (`replay sql`, `replay ingest`, ...) deletes the parts it replaced")
 _READ_ERRORS = (OSError, ValueError, pa.ArrowException, pages.PageFormatError)
 
 
@@ -167,7 +167,7 @@ def run_check(settings, quarantine: bool = False) -> CheckInfo:
         else:  # versions: the views read the same latest version
             info.warnings.append(PartProblem(path=str(journal), table="lake", severity="warning", reason=SWITCH_LEFT))
     if quarantine and info.broken:
-        info.quarantined = _quarantine(settings, [b for b in info.broken if not b.reason.startswith(SWITCH_LEFT)])
+        info.quarantined = _quarantine(settings, [b for b in info.broken if not b.path.endswith(".journal")])
     info.seconds = round(time.perf_counter() - t0, 3)
     return info
 

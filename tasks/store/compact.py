@@ -41,7 +41,6 @@ hundreds of small parts, and every query opens them all. Compaction rewrites:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -50,6 +49,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -151,7 +151,7 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
         reader = con.sql(fold_query(decl), params={"files": [str(f) for f in files]}).to_arrow_reader(FETCH_ROWS)
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as w:
             pending: list[pa.RecordBatch] = []
-            size = 0
+            size = pending_rows = 0
 
             def flush() -> None:
                 part = lake.conform(pa.Table.from_batches(pending, schema=pending[0].schema), schema)
@@ -162,12 +162,14 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
             for batch in reader:  # batches gathered into row groups of up to FOLD_GROUP_ROWS
                 pending.append(batch)
                 size += batch.nbytes
-                rows += batch.num_rows
-                if sum(b.num_rows for b in pending) >= FOLD_GROUP_ROWS or size >= lake.ROW_GROUP_BYTES:
+                pending_rows += batch.num_rows
+                if pending_rows >= FOLD_GROUP_ROWS or size >= lake.ROW_GROUP_BYTES:
                     flush()
-                    pending, size = [], 0
+                    rows += pending_rows
+                    pending, size, pending_rows = [], 0, 0
             if pending:
                 flush()
+                rows += pending_rows
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -217,8 +219,8 @@ def _switch(settings, run: str, staged: list[tuple[Path, Path, list[Path]]]) -> 
     so that a killed switch is finished by the next writer (:func:`tasks.store.lake.sweep`)."""
     journal = settings.lake_dir / f"_compact-{run}.journal"
     with catalog.open_catalog(settings), critical():
-        lake.write_bytes_durably(journal, json.dumps(
-            [{"new": str(dest), "old": [str(f) for f in old]} for _, dest, old in staged]).encode())
+        lake.write_bytes_durably(journal, orjson.dumps(
+            [{"new": str(dest), "old": [str(f) for f in old]} for _, dest, old in staged]))
         for n, (tmp, dest, old) in enumerate(staged, 1):
             os.replace(tmp, dest)
             crash_point(settings, "compact", n)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.common.local_llm import LOCAL_MODEL, local_llm_server
+from tasks.common.local_llm import LOCAL_MODEL, PORTABLE_CMAKE_ARGS, local_llm_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 1800.0  # a source build of llama.cpp on 2 cores: ~7 min
@@ -58,9 +58,7 @@ def _run(cmd: list[str], out, env: dict[str, str]) -> int | str:
         return "timeout"
 
 
-# llama.cpp built for any x86-64 with AVX2, not for this CPU: its native build (AVX-512, AMX)
-# crashed (SIGSEGV) at the first reply on a Xeon with AMX
-PORTABLE = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF"
+PORTABLE = PORTABLE_CMAKE_ARGS  # what the tests build (tasks/common/local_llm.py says why)
 
 
 def _env() -> dict[str, str]:
