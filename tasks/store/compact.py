@@ -63,9 +63,9 @@ MERGE_ON_READ: tuple[tables.Table, ...] = tuple(t for t in tables.LAKE if {"vers
 # the tables whose closed months are folded into one part (the ingested ones, by day of their rows)
 MONTHLY: tuple[tables.Table, ...] = (tables.SPANS, *MERGE_ON_READ)
 FETCH_ROWS = 8_192  # rows DuckDB hands over at a time (a batch of 50 MB answers stays small)
-# a compacted part's row groups: as large as a reader may hold at once (lake.ROW_GROUP_BYTES), up
-# to this many rows: a year in 13 parts of 8,192-row groups read 3x slower than one file of
-# DuckDB's 122,880-row groups
+# a compacted part's row groups: up to this many rows, each column as large as a reader may hold
+# at once (lake.ROW_GROUP_BYTES): a year in 13 parts of 8,192-row groups read 3x slower than one
+# file of DuckDB's 122,880-row groups
 FOLD_GROUP_ROWS = 131_072
 
 
@@ -151,7 +151,8 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
         reader = con.sql(fold_query(decl), params={"files": [str(f) for f in files]}).to_arrow_reader(FETCH_ROWS)
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as w:
             pending: list[pa.RecordBatch] = []
-            size = pending_rows = 0
+            sizes: list[int] = []  # each column's bytes pending (a row group holds each up to ROW_GROUP_BYTES)
+            pending_rows = 0
 
             def flush() -> None:
                 part = lake.conform(pa.Table.from_batches(pending, schema=pending[0].schema), schema)
@@ -161,12 +162,12 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
 
             for batch in reader:  # batches gathered into row groups of up to FOLD_GROUP_ROWS
                 pending.append(batch)
-                size += batch.nbytes
+                sizes = [s + c.nbytes for s, c in zip(sizes or [0] * batch.num_columns, batch.columns, strict=True)]
                 pending_rows += batch.num_rows
-                if pending_rows >= FOLD_GROUP_ROWS or size >= lake.ROW_GROUP_BYTES:
+                if pending_rows >= FOLD_GROUP_ROWS or max(sizes) >= lake.ROW_GROUP_BYTES:
                     flush()
                     rows += pending_rows
-                    pending, size, pending_rows = [], 0, 0
+                    pending, sizes, pending_rows = [], [], 0
             if pending:
                 flush()
                 rows += pending_rows

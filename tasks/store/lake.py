@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -138,26 +139,40 @@ ROW_GROUP_ROWS = 32_768
 ROW_GROUP_BYTES = 32 * 1024 * 1024  # a reader holds a row group's column at once: keep it small
 
 
+def column_bytes(table: pa.Table | pa.RecordBatch) -> list:
+    """Per column, each row's bytes: a text's exact length, a fixed-width value its width (an
+    average a row for the other types)."""
+    n = table.num_rows
+    out = []
+    for col, f in zip(table.columns, table.schema, strict=True):
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type):
+            out.append(pc.fill_null(pc.binary_length(col), 0).to_numpy().astype("int64"))
+        else:
+            out.append(np.full(n, col.nbytes / max(n, 1)))
+    return out
+
+
 def row_group_bounds(table: pa.Table, max_bytes: int = ROW_GROUP_BYTES, max_rows: int = ROW_GROUP_ROWS) -> list[int]:
     """Where ``table``'s row groups start: at most ``max_rows`` rows and, as far as one row
-    allows, ``max_bytes`` of data each (its text counted exactly, the rest as an average a row).
-    A part whose answers are 50 MB each must not put them all in one row group: DuckDB would
-    read that column of the group in one allocation, beyond its memory limit."""
+    allows, ``max_bytes`` of each COLUMN (a reader holds one column of a row group at once, not
+    the whole group). A part whose answers are 50 MB each must not put them all in one row
+    group: DuckDB would read that column of the group in one allocation, beyond its memory
+    limit; a part of small spans keeps large groups (a scan pays for each group)."""
     n = table.num_rows
-    if n == 0 or table.nbytes <= max_bytes:
-        return list(range(0, max(n, 1), max_rows))
-    texts = [c for c, f in zip(table.columns, table.schema, strict=True)
-             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)]
-    text_bytes = [pc.fill_null(pc.binary_length(c), 0).to_numpy() for c in texts]
-    rest = max(0, table.nbytes - sum(int(b.sum()) for b in text_bytes)) / n
-    row = sum(text_bytes) + rest if text_bytes else [rest] * n
-    bounds, size, start = [0], 0.0, 0
-    for i in range(n):
-        if i > start and (size + row[i] > max_bytes or i - start >= max_rows):
-            bounds.append(i)
-            size, start = 0.0, i
-        size += row[i]
-    return bounds
+    if n == 0:
+        return [0]
+    big = [np.concatenate(([0.0], np.cumsum(b, dtype="float64"))) for b in column_bytes(table)
+           if b.sum() > max_bytes]
+    bounds, start = [0], 0
+    while True:
+        end = min(n, start + max_rows)
+        for cum in big:  # the first row that would take this column past max_bytes
+            end = min(end, int(np.searchsorted(cum, cum[start] + max_bytes, side="right")) - 1)
+        end = max(end, start + 1)  # a row larger than the bound is a group of its own
+        if end >= n:
+            return bounds
+        bounds.append(end)
+        start = end
 
 
 def _write_parquet(table: pa.Table, path: Path, compression: str) -> None:

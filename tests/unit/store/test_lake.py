@@ -21,3 +21,12 @@ def test_row_groups_are_bounded_in_bytes_and_rows(tmp_path):
 def test_a_row_larger_than_the_bound_is_a_group_of_its_own():
     t = pa.table({"text": ["z" * 40_000_000, "z" * 40_000_000, "a"]})
     assert lake.row_group_bounds(t) == [0, 1, 2]
+
+
+def test_the_bound_is_per_column_so_small_wide_rows_keep_large_groups():
+    # 8 text columns of 2 KB a row (16 KB a row): a whole-row bound of 32 MB would make 2,048-row
+    # groups; each column holds 32 MB = 16,384 rows of 2 KB
+    cols = {f"c{i}": pa.array(["x" * 2048] * 20_000) for i in range(8)}
+    assert lake.row_group_bounds(pa.table(cols), max_rows=131_072) == [0, 16_384]
+    mixed = pa.table({"big": ["y" * 4096] * 20_000, "small": ["s"] * 20_000, "n": list(range(20_000))})
+    assert lake.row_group_bounds(mixed, max_rows=131_072) == [0, 8_192, 16_384]  # the big column bounds
