@@ -80,10 +80,13 @@ class Settings(BaseSettings):
                                        "run when stderr is not a terminal")
     # prefect: set (like prefect's own PREFECT_API_URL) to run stage flows on a server
     prefect_api_url: str | None = Field(None, validation_alias="PREFECT_API_URL")
-    # where the simulate flow runs its batches: this process (thread) or a Dask cluster (dask)
+    # where the simulate flow runs its batches: this process (thread), a Dask cluster (dask) or a
+    # Ray cluster (ray)
     task_runner: Literal["thread", "dask", "ray"] = "thread"
     dask_address: str | None = Field(None, description="tcp://host:8786 of a Dask scheduler; "
                                      "None = a local cluster of two worker processes")
+    ray_address: str | None = Field(None, description="host:6379 of a Ray cluster (ray start --head) or "
+                                    "ray://host:10001; None = a local Ray instance of two CPUs")
     # TEST ONLY: a crash point. "chat_turns:N" kills this process (SIGKILL) right after the Nth
     # batch it writes has its chat_turns part and before its chats part (N = 1 when omitted);
     # "compact-write:N" / "compact:N" after compaction wrote / switched in its Nth partition.

@@ -1,5 +1,6 @@
 """Scale-out of the simulate stage: batches of chats run in other processes or machines
-(a Dask cluster through ``prefect_dask.DaskTaskRunner``).
+(a Dask cluster through ``prefect_dask.DaskTaskRunner``, or a Ray cluster through
+``prefect_ray.RayTaskRunner``: the same batch contract on both).
 
 The unit shipped to a worker is a BATCH, never a chat. A worker runs its batch entirely by
 itself: it loads the agent, runs the chats on its own event loop (uvloop when installed) with
@@ -7,12 +8,12 @@ recorded tools, writes the batch's Parquet parts to the shared lake, and returns
 counts. The flow never sees a chat record.
 
 Concurrency: the execution's ``--concurrency`` is split across the cluster's task slots
-(worker threads): chats in flight per slot = ceil(concurrency / slots). With the default local
-cluster (``threads_per_worker=1``) a slot is a worker process, so per worker =
-ceil(concurrency / n_workers). A slot runs one batch at a time, so a worker has at most
+(Dask worker threads, Ray CPUs): chats in flight per slot = ceil(concurrency / slots). With the
+default local clusters (Dask ``threads_per_worker=1``, Ray ``num_cpus=2``) a slot is a worker
+process, so per worker = ceil(concurrency / n_workers). A slot runs one batch at a time, so a worker has at most
 min(batch_size, that share) chats in flight: use ``--batch-size`` >= the share.
 
-Exactly once: a batch's part files are named after its first chat, so a batch that Dask runs
+Exactly once: a batch's part files are named after its first chat, so a batch that the cluster runs
 again (its worker died after writing) replaces its own parts instead of adding rows.
 
 Secrets never travel to the workers: they get the settings without the secret fields and read
@@ -40,6 +41,11 @@ from tasks.common.runner import prefect_task
 # listening on the loopback only, no dashboard.
 LOCAL_CLUSTER = {"n_workers": 2, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
                  "dashboard_address": None}
+# the local Ray instance made when no address is given: two CPUs (two worker processes at a time),
+# on the loopback, no dashboard, no usage report
+LOCAL_RAY = {"num_cpus": 2, "include_dashboard": False, "_node_ip_address": "127.0.0.1",
+             "configure_logging": False}
+ENGINES = ("dask", "ray")
 # settings a worker must not receive from the flow (read from the worker's own environment)
 _NOT_SHIPPED = {"prefect_api_url"}
 
@@ -127,8 +133,49 @@ def dask_runner(address: str | None = None, cluster_kwargs: dict[str, Any] | Non
     return DaskTaskRunner(cluster_kwargs={**LOCAL_CLUSTER, **(cluster_kwargs or {})})
 
 
+def ray_runner(address: str | None = None, init_kwargs: dict[str, Any] | None = None):
+    """A ``RayTaskRunner``: on the cluster at ``address`` (``host:6379`` of ``ray start --head``, or
+    ``ray://host:10001``), else on a new local Ray instance (two CPUs, loopback)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # under `uv run`, Ray would otherwise package the working directory and have every worker
+    # build a fresh environment from it with `uv run` (seconds per worker, a copy of the code):
+    # the workers run in the cluster's own environment, like Dask's
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    if address is None or is_loopback(address):
+        # Ray swaps a loopback node address for the machine's own unless clusters are "disabled"
+        # (read when ray is imported): then a local instance listens on 127.0.0.1 only, and a
+        # driver finds the head started with `ray start --node-ip-address=127.0.0.1` there
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        from prefect_ray import RayTaskRunner
+    except ImportError:  # pragma: no cover - a dependency of the project
+        raise RuntimeError("the ray task runner needs prefect-ray: uv add prefect-ray") from None
+    if address:
+        return RayTaskRunner(address=address, init_kwargs={"configure_logging": False, **(init_kwargs or {})})
+    return RayTaskRunner(init_kwargs={**LOCAL_RAY, **(init_kwargs or {})})
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a ``host:port`` (or ``ray://host:port``) address is on this machine's loopback."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def cluster_runner(engine: str, address: str | None = None, options: dict[str, Any] | None = None):
+    """The task runner of ``engine`` (``dask`` or ``ray``)."""
+    if engine == "dask":
+        return dask_runner(address, options)
+    if engine == "ray":
+        return ray_runner(address, options)
+    raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+
+
 def cluster_slots(runner) -> int:
-    """Task slots (worker threads) of the runner's cluster, now."""
+    """Task slots of the runner's cluster, now: Dask worker threads, Ray CPUs."""
+    if type(runner).__name__ == "RayTaskRunner":
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
     client = runner.client  # starts the local cluster / connects
     workers = client.scheduler_info().get("workers", {})
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
@@ -173,21 +220,22 @@ def drive(submit: Callable[[Any], Any], jobs: Iterable[Any], window: int,
     return results
 
 
-def run_on_dask(settings, execution: Execution, agent_def: Any, todo: list[tuple[str, Any, int]],
-                address: str | None = None, cluster_kwargs: dict[str, Any] | None = None,
-                log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Run the chats ``todo`` as batches on a Dask cluster, from inside a Prefect flow run
-    (each batch is one task run of that flow); returns the batches' counts."""
+def run_on_cluster(settings, execution: Execution, agent_def: Any, todo: list[tuple[str, Any, int]],
+                   engine: str = "dask", address: str | None = None, options: dict[str, Any] | None = None,
+                   log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run the chats ``todo`` as batches on a Dask or Ray cluster, from inside a Prefect flow run
+    (each batch is one task run of that flow, ``simulate-<engine>-batch``); returns the batches'
+    counts."""
     opts = execution.options
     size = opts.batch_size
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-    task = prefect_task(run_batch_here, "simulate-dask-batch", (("no_cache", True), ("retries", 0)))
+    task = prefect_task(run_batch_here, f"simulate-{engine}-batch", (("no_cache", True), ("retries", 0)))
     fields = shippable_settings(settings)
-    with dask_runner(address, cluster_kwargs) as runner:
+    with cluster_runner(engine, address, options) as runner:
         slots = cluster_slots(runner)
         share = per_slot_concurrency(opts.concurrency, slots)
         if log:
-            log(f"dask: {len(batches)} batches of up to {size} chats on {slots} task slots, "
+            log(f"{engine}: {len(batches)} batches of up to {size} chats on {slots} task slots, "
                 f"{share} chats in flight per slot (concurrency {opts.concurrency})")
 
         def submit(job):
@@ -200,7 +248,7 @@ def run_on_dask(settings, execution: Execution, agent_def: Any, todo: list[tuple
 
         def report(res):
             if log:
-                log(f"dask: batch {res['batch']}: {res['completed']}/{res['chats']} completed, "
+                log(f"{engine}: batch {res['batch']}: {res['completed']}/{res['chats']} completed, "
                     f"{res['failed']} failed, pid {res['pid']}, {res['seconds']} s")
 
         return drive(submit, enumerate(batches), window_size(slots), report)

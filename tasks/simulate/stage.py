@@ -4,7 +4,8 @@
 chats of an execution that are not persisted yet and counts them: a new run, ``replay runs
 resume``, the simulate flow and the nightly flow all go through it. Where the batches run is
 the runner's and the settings' business: in this process (``IN_PROCESS``), one Prefect task
-run per batch (``PREFECT``), or on a Dask cluster (``PREFECT`` with ``REPLAY_TASK_RUNNER=dask``).
+run per batch (``PREFECT``), or on a Dask or Ray cluster (``PREFECT`` with ``REPLAY_TASK_RUNNER=dask``
+or ``ray``).
 Scoring is the evaluate stage's (``tasks.evaluate.run_evaluation``), called after this one.
 """
 
@@ -64,8 +65,6 @@ def check_run(settings: Settings, scenario_id: str, agent_ref: str, options: Run
 
 def check_runnable(settings: Settings, options: RunOptions) -> None:
     """What makes a run impossible before any chat starts (one line, nothing written)."""
-    if settings.task_runner == "ray":
-        raise RunError("the ray task runner is not implemented; use REPLAY_TASK_RUNNER=dask or thread")
     if options.mode in ("simulate", "hybrid") and not (settings.llm_base_url and settings.llm_model):
         raise RunError(f"--mode {options.mode} needs a model for the simulated user: set REPLAY_LLM_BASE_URL and "
                        "REPLAY_LLM_MODEL (an OpenAI-compatible endpoint), or run with --mode replay")
@@ -135,8 +134,8 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
 
 async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats, runner: Runner,
                      progress: bool, already: int, spend=None) -> None:
-    if runner.kind != IN_PROCESS.kind and settings.task_runner == "dask":  # a budget is not counted on Dask
-        await _run_on_dask(settings, ex, agent_def, todo)
+    if runner.kind != IN_PROCESS.kind and settings.task_runner in ("dask", "ray"):  # no budget counted there
+        await _run_on_cluster(settings, ex, agent_def, todo)
         return
     # a progress bar (or a line every few seconds) only in this process: a flow run logs its task runs
     bar = (Progress(already + len(todo), already, enabled=progress, every_s=settings.progress_interval_s)
@@ -150,16 +149,18 @@ async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefiniti
             bar.close()
 
 
-async def _run_on_dask(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats) -> None:
-    """The batches on a Dask cluster, each a Prefect task run that runs in a worker."""
+async def _run_on_cluster(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats) -> None:
+    """The batches on a Dask or Ray cluster, each a Prefect task run that runs in a worker."""
     from prefect import get_run_logger
 
     from tasks.simulate import agents, scale_out
 
     # fail fast, here, on an agent that does not load (rather than once per batch on the workers)
     await agents.load_agent(ex.agent_ref, agent_def, ex.options, settings).aclose()
-    # the Dask client blocks: drive it from a thread (it sees this flow run's context)
-    await asyncio.to_thread(scale_out.run_on_dask, settings, ex, agent_def, todo, settings.dask_address,
+    # the cluster's client blocks: drive it from a thread (it sees this flow run's context)
+    engine = settings.task_runner
+    address = settings.dask_address if engine == "dask" else settings.ray_address
+    await asyncio.to_thread(scale_out.run_on_cluster, settings, ex, agent_def, todo, engine, address,
                             log=get_run_logger().info)
 
 

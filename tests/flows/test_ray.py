@@ -1,0 +1,177 @@
+"""The simulate flow with the ray task runner (prefect-ray): a Ray cluster started here with
+``ray start --head`` on the loopback (two CPUs: two worker processes at a time), the batches run
+in Ray worker processes, each writes its own parts to the lake; every chat once, and the same
+chats, scores and metrics as the in-process run of the same scenario."""
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from models.settings import SAMPLES_DIR, load_settings
+from models.simulate import RunOptions
+
+pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).resolve()
+PID_AGENT = f"{HERE}:pid_agent"  # imported by path in the workers
+DEV_AGENT = "examples.support_agent:agent"  # rule-based, deterministic, calls the recorded tools
+
+
+async def pid_agent(input) -> str:
+    """Says which process answered."""
+    await asyncio.sleep(0.02)
+    return f"pid={os.getpid()} turn={input.turn_index}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A Ray head node of two CPUs, every server on 127.0.0.1 (Ray takes the loopback as the node's
+    address only with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0; else it swaps 127.0.0.1 for the
+    machine's address); yields its address, stops it and its workers after the module."""
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are length-capped
+    port = _free_port()
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_cli = Path(sys.executable).with_name("ray")
+    log = Path(temp) / "ray-start.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                                 f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                                 "--disable-usage-stats", f"--ray-client-server-port={_free_port()}",
+                                 f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={temp}"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"ray start exited: {log.read_text()[-2000:]}"
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the Ray head did not listen within 90 s")
+        yield address
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # --block: the head stops its cluster on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _scenario(s, rows: int):
+    from tasks import scenario
+    from tasks.ingest import run_ingest
+    from tasks.scenario import replays
+    from tasks.store import catalog
+
+    run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
+    with catalog.writer(s) as con:
+        rs = replays.create(con, "support-agent", "session", select_all=True)
+        sc = scenario.generate(con, s, rs["replay_id"], "bot", "s", rows=rows)
+    return rs["replay_id"], sc["scenario_id"]
+
+
+def _flow(s, scenario_id, replay_id, agent, opts, address):
+    from flows.simulate import simulate_flow
+
+    return asyncio.run(simulate_flow(scenario_id=scenario_id, agent_ref=agent, options=opts, replay_id=replay_id,
+                                     data_dir=str(s.data_dir), task_runner="ray", ray_address=address,
+                                     return_state=True))
+
+
+def test_ray_runner_ships_batches_to_worker_processes(tmp_path, ray_cluster):
+    from prefect.client.orchestration import get_client
+
+    from tasks.store import catalog
+
+    s = load_settings(data_dir=tmp_path / "d")
+    replay_id, scenario_id = _scenario(s, 12)
+    opts = RunOptions(batch_size=8, concurrency=8, repeat=4, retries=0, turn_timeout_s=30)
+    state = _flow(s, scenario_id, replay_id, PID_AGENT, opts, ray_cluster)
+    result = state.result()
+    assert result["status"] == "completed" and result["mode"] == "prefect-ray", result
+    assert result["total_chats"] == result["completed_chats"] == 48 and result["failed_chats"] == 0
+
+    ex = result["execution_id"]
+    with catalog.reader(s) as con:
+        chats = con.execute("select chat_id, status from chats where execution_id = $e", {"e": ex}).fetchall()
+        answers = [r[0] for r in con.execute("select assistant_message from chat_turns where execution_id = $e",
+                                              {"e": ex}).fetchall()]
+        expected_turns = con.execute("select sum(len(user_turns)) * 4 from scenario_rows where scenario_id = $s",
+                                     {"s": scenario_id}).fetchone()[0]
+    # every chat exactly once, completed, with all its turns
+    assert len(chats) == 48 and len({c[0] for c in chats}) == 48
+    assert all(c[1] == "completed" for c in chats)
+    assert len(answers) == expected_turns
+    pids = {int(re.match(r"pid=(\d+) ", a).group(1)) for a in answers}
+    assert len(pids) > 1, pids  # the batches ran in more than one Ray worker process...
+    assert os.getpid() not in pids  # ...and none in the flow's process
+
+    async def batch_runs():
+        async with get_client() as client:
+            return [t for t in await client.read_task_runs()
+                    if t.flow_run_id == state.state_details.flow_run_id and t.name.startswith("simulate-ray-batch")]
+
+    runs = asyncio.run(batch_runs())
+    assert len(runs) == 6 and all(t.state.is_completed() for t in runs)  # 48 chats in batches of 8
+
+
+def _outcome(s, execution_id):
+    """What a run produced, without its ids and times: chats by (row, repetition), their turns'
+    answers, every score, the execution's metrics."""
+    from tasks.store import catalog
+
+    e = {"e": execution_id}
+    with catalog.reader(s) as con:
+        chats = con.execute("select row_index, repetition, status, ended_reason, divergence_turn, turn_count "
+                            "from chats where execution_id = $e order by all", e).fetchall()
+        turns = con.execute("select c.row_index, c.repetition, t.turn_index, t.user_message, t.assistant_message, "
+                            "t.similarity from chat_turns t join chats c using (chat_id) "
+                            "where t.execution_id = $e order by all", e).fetchall()
+        scores = con.execute("select c.row_index, c.repetition, s.turn_index, s.evaluator, s.value, s.label, s.passed "
+                             "from eval_scores s join chats c using (chat_id) where s.execution_id = $e "
+                             "and s.evaluator <> 'latency' "
+                             "order by all", e).fetchall()
+        cur = con.execute("select * exclude (execution_id, evaluated_at, avg_chat_latency_ms) "
+                          "from execution_metrics where execution_id = $e", e)
+        metrics = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+    return chats, turns, scores, metrics
+
+
+def test_ray_run_gives_the_in_process_chats_scores_and_metrics(tmp_path, ray_cluster):
+    from tasks.common.runner import IN_PROCESS
+    from tasks.evaluate import run_and_score
+    from tasks.simulate import start_run
+
+    s = load_settings(data_dir=tmp_path / "d")
+    replay_id, scenario_id = _scenario(s, 6)
+    opts = RunOptions(batch_size=4, concurrency=4, repeat=2, retries=0, turn_timeout_s=30)
+    on_ray = _flow(s, scenario_id, replay_id, DEV_AGENT, opts, ray_cluster).result()
+    assert on_ray["mode"] == "prefect-ray" and on_ray["completed_chats"] == 12, str(on_ray)
+
+    here = start_run(s, scenario_id, DEV_AGENT, opts)
+    info = asyncio.run(run_and_score(s, here, IN_PROCESS))
+    assert info.completed_chats == 12
+
+    ray_out, here_out = _outcome(s, on_ray["execution_id"]), _outcome(s, here)
+    assert len(ray_out[0]) == 12 and len(ray_out[1]) > 12 and len(ray_out[2]) > 12
+    for name, a, b in zip(("chats", "turns", "scores", "metrics"), ray_out, here_out, strict=True):
+        assert a == b, f"{name} differ between the Ray run and the in-process run"

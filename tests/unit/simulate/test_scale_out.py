@@ -1,0 +1,31 @@
+"""Pure parts of the scale-out (no cluster started): which runner an engine gets, and which
+addresses keep Ray on the loopback."""
+
+import pytest
+
+from tasks.simulate import scale_out
+
+
+def test_loopback_addresses():
+    for a in ("127.0.0.1:6379", "localhost:6379", "ray://127.0.0.1:10001", "[::1]:6379", "127.0.1.1:1"):
+        assert scale_out.is_loopback(a), a
+    for a in ("10.0.0.5:6379", "ray://head:10001", "192.0.2.2:6379"):
+        assert not scale_out.is_loopback(a), a
+
+
+def test_an_engine_gets_its_runner_and_a_local_one_stays_on_the_loopback(monkeypatch):
+    for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ENABLE_UV_RUN_RUNTIME_ENV", "RAY_USAGE_STATS_ENABLED"):
+        monkeypatch.setenv(k, "x")  # recorded: put back as it was after the test
+        monkeypatch.delenv(k)
+    ray = scale_out.cluster_runner("ray")
+    assert type(ray).__name__ == "RayTaskRunner" and ray.address is None
+    assert ray.init_kwargs["num_cpus"] == 2 and ray.init_kwargs["include_dashboard"] is False
+    import os
+
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0" and os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] == "0"
+    remote = scale_out.cluster_runner("ray", "ray://head:10001")
+    assert remote.address == "ray://head:10001"
+    dask = scale_out.cluster_runner("dask", None, {"n_workers": 3})
+    assert type(dask).__name__ == "DaskTaskRunner"
+    with pytest.raises(ValueError, match="unknown engine 'spark'"):
+        scale_out.cluster_runner("spark")
