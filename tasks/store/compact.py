@@ -137,6 +137,44 @@ def fold_query(decl: tables.Table) -> str:
             .replace("{order}", ", ".join(map(catalog.ident, order))))
 
 
+def _write_groups(w: pq.ParquetWriter, reader: pa.RecordBatchReader, schema: pa.Schema) -> int:
+    """The reader's batches written as row groups of up to FOLD_GROUP_ROWS rows and, each column,
+    ``lake.ROW_GROUP_BYTES``; returns the rows written. Batches are gathered until a group is full;
+    the last, unfilled group of a gathering waits for the next batches (rather than being
+    written as a small group of its own), so every group but the file's last is full."""
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    sizes: list[int] = []  # each column's bytes pending, the carried rows included
+    pending_rows = 0
+    carry: pa.Table | None = None  # the unfilled last group of the previous gathering (conformed)
+
+    def write(final: bool) -> pa.Table | None:
+        part = lake.conform(pa.Table.from_batches(pending, schema=pending[0].schema), schema) if pending else None
+        part = part if carry is None else carry if part is None else pa.concat_tables([carry, part])
+        bounds = lake.row_group_bounds(part, max_bytes=lake.ROW_GROUP_BYTES, max_rows=FOLD_GROUP_ROWS)
+        cut = part.num_rows if final or len(bounds) == 1 else bounds[-1]
+        for start, end in zip(bounds, bounds[1:] + [part.num_rows], strict=True):
+            if start >= cut:
+                break
+            w.write_table(part.slice(start, end - start), row_group_size=FOLD_GROUP_ROWS)
+        nonlocal rows
+        rows += cut
+        return part.slice(cut) if cut < part.num_rows else None
+
+    for batch in reader:
+        pending.append(batch)
+        sizes = [s + c.nbytes for s, c in zip(sizes or [0] * batch.num_columns, batch.columns, strict=True)]
+        pending_rows += batch.num_rows
+        if pending_rows >= FOLD_GROUP_ROWS or max(sizes) >= lake.ROW_GROUP_BYTES:
+            carry = write(final=False)
+            pending = []
+            sizes = [int(b.sum()) for b in lake.column_bytes(carry)] if carry is not None else []
+            pending_rows = carry.num_rows if carry is not None else 0
+    if pending or carry is not None:
+        write(final=True)
+    return rows
+
+
 def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: list[Path],
                    dest: Path) -> tuple[Path, int]:
     """The latest version of each key of ``files`` written (streamed, page checksums) to a hidden
@@ -150,27 +188,7 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
         con.execute(f"SET preserve_insertion_order = {str(decl not in MERGE_ON_READ).lower()}")
         reader = con.sql(fold_query(decl), params={"files": [str(f) for f in files]}).to_arrow_reader(FETCH_ROWS)
         with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as w:
-            pending: list[pa.RecordBatch] = []
-            sizes: list[int] = []  # each column's bytes pending (a row group holds each up to ROW_GROUP_BYTES)
-            pending_rows = 0
-
-            def flush() -> None:
-                part = lake.conform(pa.Table.from_batches(pending, schema=pending[0].schema), schema)
-                bounds = lake.row_group_bounds(part, max_rows=FOLD_GROUP_ROWS)
-                for start, end in zip(bounds, bounds[1:] + [part.num_rows], strict=True):
-                    w.write_table(part.slice(start, end - start), row_group_size=FOLD_GROUP_ROWS)
-
-            for batch in reader:  # batches gathered into row groups of up to FOLD_GROUP_ROWS
-                pending.append(batch)
-                sizes = [s + c.nbytes for s, c in zip(sizes or [0] * batch.num_columns, batch.columns, strict=True)]
-                pending_rows += batch.num_rows
-                if pending_rows >= FOLD_GROUP_ROWS or max(sizes) >= lake.ROW_GROUP_BYTES:
-                    flush()
-                    rows += pending_rows
-                    pending, sizes, pending_rows = [], [], 0
-            if pending:
-                flush()
-                rows += pending_rows
+            rows = _write_groups(w, reader, schema)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
