@@ -146,6 +146,11 @@ def ray_runner(address: str | None = None, init_kwargs: dict[str, Any] | None = 
         # (read when ray is imported): then a local instance listens on 127.0.0.1 only, and a
         # driver finds the head started with `ray start --node-ip-address=127.0.0.1` there
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if address and "RAY_AUTH_MODE" not in os.environ and ray_token_available():
+        # `ray start` turns token authentication on when it finds a token (RAY_AUTH_TOKEN,
+        # RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which a local Ray instance writes); a driver
+        # sends the token only in token mode: the same rule here
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         from prefect_ray import RayTaskRunner
     except ImportError:  # pragma: no cover - a dependency of the project
@@ -153,6 +158,14 @@ def ray_runner(address: str | None = None, init_kwargs: dict[str, Any] | None = 
     if address:
         return RayTaskRunner(address=address, init_kwargs={"configure_logging": False, **(init_kwargs or {})})
     return RayTaskRunner(init_kwargs={**LOCAL_RAY, **(init_kwargs or {})})
+
+
+def ray_token_available() -> bool:
+    """Whether this machine holds a Ray authentication token (where Ray looks for one)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return os.path.isfile(path) and os.path.getsize(path) > 0
 
 
 def is_loopback(address: str) -> bool:

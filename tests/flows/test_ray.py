@@ -6,6 +6,7 @@ chats, scores and metrics as the in-process run of the same scenario."""
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -43,10 +44,17 @@ def _free_port() -> int:
 def ray_cluster():
     """A Ray head node of two CPUs, every server on 127.0.0.1 (Ray takes the loopback as the node's
     address only with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0; else it swaps 127.0.0.1 for the
-    machine's address); yields its address, stops it and its workers after the module."""
+    machine's address), token authentication on with a token of its own (never ~/.ray's); yields
+    its address, stops it and its workers after the module. The flow finds the token through
+    RAY_AUTH_TOKEN_PATH, as a team's driver would."""
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are length-capped
+    token = Path(temp) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    saved = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
     port = _free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token"}
     ray_cli = Path(sys.executable).with_name("ray")
     log = Path(temp) / "ray-start.log"
     with open(log, "w") as out:
@@ -74,6 +82,9 @@ def ray_cluster():
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+        for k in [k for k in os.environ if k.startswith("RAY_")]:
+            os.environ.pop(k)
+        os.environ.update(saved)
 
 
 def _scenario(s, rows: int):

@@ -14,7 +14,8 @@ def test_loopback_addresses():
 
 
 def test_an_engine_gets_its_runner_and_a_local_one_stays_on_the_loopback(monkeypatch):
-    for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ENABLE_UV_RUN_RUNTIME_ENV", "RAY_USAGE_STATS_ENABLED"):
+    for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ENABLE_UV_RUN_RUNTIME_ENV", "RAY_USAGE_STATS_ENABLED",
+              "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         monkeypatch.setenv(k, "x")  # recorded: put back as it was after the test
         monkeypatch.delenv(k)
     ray = scale_out.cluster_runner("ray")
@@ -29,3 +30,18 @@ def test_an_engine_gets_its_runner_and_a_local_one_stays_on_the_loopback(monkeyp
     assert type(dask).__name__ == "DaskTaskRunner"
     with pytest.raises(ValueError, match="unknown engine 'spark'"):
         scale_out.cluster_runner("spark")
+
+
+def test_a_driver_sends_a_token_when_one_is_there_as_ray_start_does(tmp_path, monkeypatch):
+    for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(k, "x")
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token
+    assert not scale_out.ray_token_available()
+    scale_out.cluster_runner("ray", "127.0.0.1:6379")
+    assert "RAY_AUTH_MODE" not in __import__("os").environ
+    (tmp_path / "token").write_text("ab" * 32)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "token"))
+    assert scale_out.ray_token_available()
+    scale_out.cluster_runner("ray", "127.0.0.1:6379")
+    assert __import__("os").environ["RAY_AUTH_MODE"] == "token"
