@@ -1,7 +1,7 @@
 """Scale benchmark: ingest and simulation at 1x, 4x and 16x the bundled sample.
 
-    uv run python tests/bench/bench_scale.py [--scales 1,4,16] [--runners local,thread,dask]
-                                             [--agent oracle|sleepy] [--repeat 4] [--concurrency 32] [--batch-size 16]
+    uv run python tests/bench/bench_scale.py [--scales 1,4,16] [--runners local,thread,dask,ray]
+                                             [--agent oracle|sleepy|busy] [--repeat 4] [--concurrency 32] [--batch-size 16]
 
 Run on demand (pytest ignores tests/bench). For each scale N it
 1. multiplies ``data/samples/otlp`` N times: copy c rewrites every trace/span id by xor-ing c
@@ -15,13 +15,18 @@ Run on demand (pytest ignores tests/bench). For each scale N it
    in its own child process: ``local`` (``replay run`` in-process, no Prefect), ``thread`` (the
    Prefect flow, batches as task runs in the flow's event loop), ``dask`` (the Prefect flow,
    batches on the local Dask cluster of two worker processes that the flow starts and stops)
-   and ``dask-warm`` (the Prefect flow on an existing cluster, ``REPLAY_DASK_ADDRESS``: two
-   loopback workers started once by this script, their imports warmed); the flows report to
-   one temporary Prefect server started by this script.
-Peak RSS is the largest sum of RSS over the child's process tree (the Dask workers included;
-for dask-warm, the two worker processes of the script's cluster are added), sampled every 20 ms.
-"simulate s" is the chats phase (``ExecutionInfo.seconds``: for dask it includes starting and
-stopping the cluster); "run s" the whole call (run test, chats, scoring).
+   ``dask-warm`` (the Prefect flow on an existing cluster, ``REPLAY_DASK_ADDRESS``: two
+   loopback workers started once by this script, their imports warmed), ``dask-warm-1`` (the
+   same with one worker), ``ray`` (the Prefect flow on ``prefect_ray.RayTaskRunner``: a local
+   Ray instance of two CPUs that the flow starts and stops) and ``ray-warm`` (an existing Ray
+   head of two CPUs, ``REPLAY_RAY_ADDRESS``, started once by this script with ``ray start``;
+   Ray starts a job's worker processes for each flow run, so their imports are not warm); the
+   flows report to one temporary Prefect server started by this script.
+Peak RSS is the largest sum of RSS over the child's process tree (the Dask workers and the local
+Ray instance included; for dask-warm(-1), the worker processes of the script's cluster are
+added, for ray-warm every process of the script's Ray head), sampled every 20 ms.
+"simulate s" is the chats phase (``ExecutionInfo.seconds``: for dask and ray it includes starting
+and stopping the cluster); "run s" the whole call (run test, chats, scoring).
 """
 
 from __future__ import annotations
@@ -44,8 +49,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
 SAMPLE = ROOT / "data" / "samples"
 SAMPLE_SPANS, SAMPLE_SESSIONS = 139, 12
-SLEEPY = f"{Path(__file__).resolve()}:sleepy"  # imported by path (also in the Dask workers)
-AGENTS = {"oracle": "examples.support_agent:oracle", "sleepy": SLEEPY}
+SLEEPY = f"{Path(__file__).resolve()}:sleepy"  # imported by path (also in the Dask and Ray workers)
+BUSY = f"{Path(__file__).resolve()}:busy"
+AGENTS = {"oracle": "examples.support_agent:oracle", "sleepy": SLEEPY, "busy": BUSY}
 
 
 async def sleepy(input) -> str:
@@ -54,6 +60,15 @@ async def sleepy(input) -> str:
 
     await asyncio.sleep(0.005)
     return f"answer {input.turn_index}"
+
+
+async def busy(input) -> str:
+    """An agent that computes for 20 ms a turn (a CPU-bound agent: what more processes help)."""
+    end = time.process_time() + 0.02
+    n = 0
+    while time.process_time() < end:
+        n += 1
+    return f"answer {input.turn_index} after {n > 0}"
 
 
 # --------------------------------------------------------------------------- data
@@ -154,6 +169,7 @@ def child_simulate(a) -> dict[str, Any]:
 
         info = asyncio.run(simulate_flow(scenario_id=a.scenario, agent_ref=AGENTS[a.agent], options=opts,
                                          data_dir=str(s.data_dir), task_runner=a.runner.split("-")[0]))
+    # (ray-warm: REPLAY_RAY_ADDRESS in the environment; dask-warm*: REPLAY_DASK_ADDRESS)
     wall = time.perf_counter() - t0
     match = (info.get("metrics") or {}).get("avg_ground_truth_match")
     return {"wall": wall, "seconds": info["seconds"], "total": info["total_chats"],
@@ -168,6 +184,68 @@ def _warm_imports() -> None:
 
     for name in ("prefect.task_engine", "tasks.simulate", "tasks.simulate.scale_out", "examples.support_agent"):
         importlib.import_module(name)
+
+
+def start_ray_head(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A Ray head of two CPUs on the loopback (``ray start --block``); returns it and its address."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths are length-capped
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+                            env=env | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 90:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"127.0.0.1:{port}"
+        time.sleep(0.5)
+    raise SystemExit("the Ray head did not start within 90 s")
+
+
+class Clusters:
+    """The clusters this script starts once for the warm runners, and each runner's environment."""
+
+    def __init__(self, runners: list[str], tmp: Path, flow_env: dict[str, str]):
+        self.flow_env, self.dask, self.pids = flow_env, {}, {}
+        self.ray_head, self.ray_address = None, None
+        for r, workers in (("dask-warm", 2), ("dask-warm-1", 1)):
+            if r in runners:
+                from distributed import Client, LocalCluster
+
+                from tasks.simulate.scale_out import LOCAL_CLUSTER
+
+                self.dask[r] = LocalCluster(**(LOCAL_CLUSTER | {"n_workers": workers}))
+                with Client(self.dask[r]) as client:
+                    client.run(_warm_imports)
+                    self.pids[r] = list(client.run(os.getpid).values())
+                print(f"Dask cluster at {self.dask[r].scheduler_address}, worker pids {self.pids[r]}", flush=True)
+        if "ray-warm" in runners:
+            self.ray_head, self.ray_address = start_ray_head(tmp, flow_env)
+            self.pids["ray-warm"] = [self.ray_head.pid]  # its tree: raylet, the job's workers
+            print(f"Ray head at {self.ray_address}", flush=True)
+
+    def env(self, runner: str, base_env: dict[str, str]) -> tuple[dict[str, str], list[int] | None]:
+        """The child's environment and the processes outside its tree that run its chats."""
+        if runner == "local":
+            return base_env, None
+        if runner in self.dask:
+            return self.flow_env | {"REPLAY_DASK_ADDRESS": self.dask[runner].scheduler_address}, self.pids[runner]
+        if runner == "ray-warm":
+            return self.flow_env | {"REPLAY_RAY_ADDRESS": self.ray_address}, self.pids[runner]
+        return self.flow_env, None
+
+    def close(self) -> None:
+        for cluster in self.dask.values():
+            cluster.close()
+        if self.ray_head is not None:
+            self.ray_head.terminate()  # --block: the head stops its cluster
+            self.ray_head.wait(timeout=60)
 
 
 def run_child(args: list[str], env: dict[str, str], timeout: float = 1800,
@@ -185,9 +263,10 @@ def run_child(args: list[str], env: dict[str, str], timeout: float = 1800,
                 procs = [tree, *tree.children(recursive=True)]
             except psutil.Error:
                 procs = []
-            for pid in extra_pids or []:
+            for pid in extra_pids or []:  # with their children (a Ray head's workers)
                 try:
-                    procs.append(psutil.Process(pid))
+                    extra = psutil.Process(pid)
+                    procs += [extra, *extra.children(recursive=True)]
                 except psutil.Error:
                     pass
             rss = 0
@@ -208,7 +287,7 @@ def run_child(args: list[str], env: dict[str, str], timeout: float = 1800,
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise SystemExit(f"child {' '.join(args[:2])} failed ({proc.returncode}):\n{stderr[-3000:]}")
+        raise SystemExit(f"child {' '.join(args[:2])} failed ({proc.returncode}):\n{stderr[-12000:]}")
     res = json.loads(stdout.strip().splitlines()[-1])
     res["peak_rss_mb"] = peak / 2**20
     return res
@@ -218,7 +297,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", default="1,4,16")
-    ap.add_argument("--runners", default="local,thread,dask,dask-warm")
+    ap.add_argument("--runners", default="local,thread,dask,dask-warm,dask-warm-1,ray,ray-warm")
     ap.add_argument("--agent", choices=sorted(AGENTS), default="oracle")
     ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=32)
@@ -253,17 +332,7 @@ def main() -> None:
         harness.__enter__()
         flow_env["PREFECT_API_URL"] = PREFECT_API_URL.value()
         print(f"temporary Prefect server at {flow_env['PREFECT_API_URL']}", flush=True)
-    cluster, warm_pids = None, []
-    if "dask-warm" in runners:
-        from distributed import Client, LocalCluster
-
-        from tasks.simulate.scale_out import LOCAL_CLUSTER
-
-        cluster = LocalCluster(**LOCAL_CLUSTER)
-        with Client(cluster) as client:
-            client.run(_warm_imports)
-            warm_pids = list(client.run(os.getpid).values())
-        print(f"Dask cluster at {cluster.scheduler_address}, worker pids {warm_pids}", flush=True)
+    clusters = Clusters(runners, tmp, flow_env)
     ingest_rows, sim_rows = [], []
     try:
         for n in scales:
@@ -277,20 +346,17 @@ def main() -> None:
             prep = run_child(["--child", "prepare", "--data-dir", str(d / "data")], base_env)
             assert prep["spans"] == data["spans"] and prep["rows"] == data["sessions"], prep
             for r in runners:
-                env = base_env if r == "local" else flow_env
-                if r == "dask-warm":
-                    env = flow_env | {"REPLAY_DASK_ADDRESS": cluster.scheduler_address}
+                env, extra = clusters.env(r, base_env)
                 res = run_child(["--child", "simulate", "--data-dir", str(d / "data"), "--scenario",
                                  prep["scenario_id"], "--runner", r, "--agent", a.agent, "--repeat", str(a.repeat),
                                  "--concurrency", str(a.concurrency), "--batch-size", str(a.batch_size)],
-                                env, extra_pids=warm_pids if r == "dask-warm" else None)
+                                env, extra_pids=extra)
                 assert res["completed"] == res["total"] == data["sessions"] * a.repeat, res
                 sim_rows.append({"scale": n, "runner": r, **res})
                 print(f"x{n} {r}: {res['total']} chats, chats phase {res['seconds']:.2f} s, run {res['wall']:.2f} s, "
                       f"peak RSS {res['peak_rss_mb']:.0f} MB, match {res['match']}", flush=True)
     finally:
-        if cluster is not None:
-            cluster.close()
+        clusters.close()
         if harness is not None:
             harness.__exit__(None, None, None)
         if a.keep:
