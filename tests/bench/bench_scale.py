@@ -186,28 +186,6 @@ def _warm_imports() -> None:
         importlib.import_module(name)
 
 
-def start_ray_head(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """A Ray head of two CPUs on the loopback (``ray start --block``); returns it and its address."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths are length-capped
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
-                             "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                            env=env | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 90:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"127.0.0.1:{port}"
-        time.sleep(0.5)
-    raise SystemExit("the Ray head did not start within 90 s")
-
-
 class Clusters:
     """The clusters this script starts once for the warm runners, and each runner's environment."""
 
@@ -226,7 +204,9 @@ class Clusters:
                     self.pids[r] = list(client.run(os.getpid).values())
                 print(f"Dask cluster at {self.dask[r].scheduler_address}, worker pids {self.pids[r]}", flush=True)
         if "ray-warm" in runners:
-            self.ray_head, self.ray_address = start_ray_head(tmp, flow_env)
+            from clusters import start_ray_head  # tests/support
+
+            self.ray_head, self.ray_address, _temp = start_ray_head(flow_env)
             self.pids["ray-warm"] = [self.ray_head.pid]  # its tree: raylet, the job's workers
             print(f"Ray head at {self.ray_address}", flush=True)
 
@@ -244,8 +224,9 @@ class Clusters:
         for cluster in self.dask.values():
             cluster.close()
         if self.ray_head is not None:
-            self.ray_head.terminate()  # --block: the head stops its cluster
-            self.ray_head.wait(timeout=60)
+            from clusters import stop_ray_head
+
+            stop_ray_head(self.ray_head)
 
 
 def run_child(args: list[str], env: dict[str, str], timeout: float = 1800,

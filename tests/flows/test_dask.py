@@ -21,8 +21,6 @@ async def pid_agent(input) -> str:
 
 
 def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
-    from prefect.client.orchestration import get_client
-
     from flows.simulate import simulate_flow
     from tasks import scenario
     from tasks.ingest import run_ingest
@@ -62,12 +60,9 @@ def test_dask_runner_ships_batches_to_worker_processes(tmp_path):
     assert len(pids) > 1, pids  # the batches ran in more than one worker process...
     assert os.getpid() not in pids  # ...and none in the flow's process
 
-    async def batch_runs():
-        async with get_client() as client:
-            return [t for t in await client.read_task_runs()
-                    if t.flow_run_id == state.state_details.flow_run_id and t.name.startswith("simulate-dask-batch")]
+    from clusters import task_runs  # tests/support (not at the top: the workers import this module by path)
 
-    runs = asyncio.run(batch_runs())
+    runs = task_runs(state.state_details.flow_run_id, "simulate-dask-batch")
     assert len(runs) == 6 and all(t.state.is_completed() for t in runs)  # 48 chats in batches of 8
 
     # a batch that Dask runs again (its worker died after writing) replaces its own parts

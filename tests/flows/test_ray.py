@@ -8,12 +8,7 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -34,54 +29,24 @@ async def pid_agent(input) -> str:
     return f"pid={os.getpid()} turn={input.turn_index}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A Ray head node of two CPUs, every server on 127.0.0.1 (Ray takes the loopback as the node's
-    address only with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0; else it swaps 127.0.0.1 for the
-    machine's address), token authentication on with a token of its own (never ~/.ray's); yields
-    its address, stops it and its workers after the module. The flow finds the token through
-    RAY_AUTH_TOKEN_PATH, as a team's driver would."""
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are length-capped
-    token = Path(temp) / "auth_token"
-    token.write_text(secrets.token_hex(32))
+    """A Ray head of two CPUs on 127.0.0.1 (``clusters.start_ray_head``), token authentication on
+    with a token of its own (never ~/.ray's); yields its address, stops it and its workers after
+    the module. The flow finds the token through RAY_AUTH_TOKEN_PATH, as a team's driver would."""
+    import clusters  # tests/support (not at the top: the Ray workers import this module by path)
+
     saved = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
+    token = Path(tempfile.mkdtemp(prefix="raytoken")) / "auth_token"
+    token.write_text(secrets.token_hex(32))
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
-    port = _free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_AUTH_MODE": "token"}
-    ray_cli = Path(sys.executable).with_name("ray")
-    log = Path(temp) / "ray-start.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                                 f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                                 "--disable-usage-stats", f"--ray-client-server-port={_free_port()}",
-                                 f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={temp}"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    proc, address, temp = clusters.start_ray_head({**os.environ, "RAY_AUTH_MODE": "token"})
     try:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"ray start exited: {log.read_text()[-2000:]}"
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        else:
-            raise AssertionError("the Ray head did not listen within 90 s")
         yield address
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # --block: the head stops its cluster on SIGTERM
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        clusters.stop_ray_head(proc)
         shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(token.parent, ignore_errors=True)
         for k in [k for k in os.environ if k.startswith("RAY_")]:
             os.environ.pop(k)
         os.environ.update(saved)
@@ -109,8 +74,6 @@ def _flow(s, scenario_id, replay_id, agent, opts, address):
 
 
 def test_ray_runner_ships_batches_to_worker_processes(tmp_path, ray_cluster):
-    from prefect.client.orchestration import get_client
-
     from tasks.store import catalog
 
     s = load_settings(data_dir=tmp_path / "d")
@@ -136,12 +99,9 @@ def test_ray_runner_ships_batches_to_worker_processes(tmp_path, ray_cluster):
     assert len(pids) > 1, pids  # the batches ran in more than one Ray worker process...
     assert os.getpid() not in pids  # ...and none in the flow's process
 
-    async def batch_runs():
-        async with get_client() as client:
-            return [t for t in await client.read_task_runs()
-                    if t.flow_run_id == state.state_details.flow_run_id and t.name.startswith("simulate-ray-batch")]
+    from clusters import task_runs
 
-    runs = asyncio.run(batch_runs())
+    runs = task_runs(state.state_details.flow_run_id, "simulate-ray-batch")
     assert len(runs) == 6 and all(t.state.is_completed() for t in runs)  # 48 chats in batches of 8
 
 
