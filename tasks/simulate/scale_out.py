@@ -28,6 +28,7 @@ import asyncio
 import math
 import os
 import queue
+import socket
 import time
 from typing import Any, Callable, Iterable
 
@@ -35,6 +36,7 @@ import orjson
 from pydantic import SecretStr
 
 from models.simulate import Execution
+from tasks.common.errors import ReplayError
 from tasks.common.runner import prefect_task
 
 # The local cluster made when no address is given: two worker processes of one thread each,
@@ -183,15 +185,42 @@ def cluster_runner(engine: str, address: str | None = None, options: dict[str, A
     raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
 
 
-def cluster_slots(runner) -> int:
+def cluster_slots(runner, engine: str) -> int:
     """Task slots of the runner's cluster, now: Dask worker threads, Ray CPUs."""
-    if type(runner).__name__ == "RayTaskRunner":
+    if engine == "ray":
         import ray
 
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
     client = runner.client  # starts the local cluster / connects
     workers = client.scheduler_info().get("workers", {})
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+class ClusterUnreachable(ReplayError):
+    """No cluster answers at the address given (one-line reason)."""
+
+
+def cluster_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a cluster address: ``host:port``, ``tcp://host:port``, ``ray://host:port``
+    (None: an address with no port, e.g. ``auto``, which the engine resolves itself)."""
+    rest = address.split("://", 1)[-1].split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_reachable(engine: str, address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail at once, in one line, when nothing listens at a cluster's address (Ray would retry
+    for ~40 s and Dask for 30 s before saying so)."""
+    end = cluster_endpoint(address) if address else None
+    if end is None:
+        return
+    try:
+        socket.create_connection(end, timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterUnreachable(f"no {engine} cluster answers at {address}: "
+                                 f"{exc.strerror or exc} (is its head/scheduler running?)") from None
 
 
 def drive(submit: Callable[[Any], Any], jobs: Iterable[Any], window: int,
@@ -244,8 +273,9 @@ def run_on_cluster(settings, execution: Execution, agent_def: Any, todo: list[tu
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
     task = prefect_task(run_batch_here, f"simulate-{engine}-batch", (("no_cache", True), ("retries", 0)))
     fields = shippable_settings(settings)
+    check_reachable(engine, address)
     with cluster_runner(engine, address, options) as runner:
-        slots = cluster_slots(runner)
+        slots = cluster_slots(runner, engine)
         share = per_slot_concurrency(opts.concurrency, slots)
         if log:
             log(f"{engine}: {len(batches)} batches of up to {size} chats on {slots} task slots, "

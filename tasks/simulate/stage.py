@@ -34,6 +34,7 @@ from tasks.simulate.executor import (
     run_target,
     run_with_agent,
 )
+from tasks.simulate.scale_out import ENGINES
 from tasks.store import catalog
 
 Chats = list[tuple[str, ScenarioRow, int]]
@@ -134,7 +135,7 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
 
 async def _run_chats(settings: Settings, ex: Execution, agent_def: AgentDefinition, todo: Chats, runner: Runner,
                      progress: bool, already: int, spend=None) -> None:
-    if runner.kind != IN_PROCESS.kind and settings.task_runner in ("dask", "ray"):  # no budget counted there
+    if runner.kind != IN_PROCESS.kind and settings.task_runner in ENGINES:  # no budget counted there
         await _run_on_cluster(settings, ex, agent_def, todo)
         return
     # a progress bar (or a line every few seconds) only in this process: a flow run logs its task runs

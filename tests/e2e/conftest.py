@@ -1,13 +1,3 @@
-import pytest
-
-
-@pytest.fixture(scope="session")
-def phoenix():
-    """A real Phoenix server (its own venv, auth on, loopback only) for the session."""
-    from phoenix_server import phoenix_server
-
-    with phoenix_server() as server:
-        yield server
-
-
-from local_llm import local_llm_url  # noqa: E402,F401  (session fixture: the real local model server)
+"""The e2e tests' servers are started by the modules that use them (tests/e2e/ingest/conftest.py:
+Phoenix; tests/e2e/llm/conftest.py: the local model) and stopped after their last test, so that
+no server idles (or finishes a generation a client gave up on) while the rest of the suite runs."""

@@ -124,9 +124,11 @@ def ensure_llm_venv(cache: Path | None = None) -> Path:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_llm_url() -> str:
-    """A running llama.cpp server with SmolLM2-135M (n_ctx 2048) for the session: its ``/v1`` URL."""
+    """A running llama.cpp server with SmolLM2-135M (n_ctx 2048) for one test module, stopped after
+    its last test (~2 s to start): a generation a client gave up on must not hold a core while the
+    rest of the suite runs (a session-wide server did, for minutes). Its ``/v1`` URL."""
     python = ensure_llm_venv()
     with local_llm_server(python=str(python), n_ctx=2048) as url:
         yield url

@@ -11,6 +11,7 @@ import os
 import sys
 
 import pytest
+from local_llm import local_llm_url  # noqa: F401  (the real local model server, one per test module)
 
 
 def pytest_collection_modifyitems(config, items):

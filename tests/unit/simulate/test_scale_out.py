@@ -45,3 +45,22 @@ def test_a_driver_sends_a_token_when_one_is_there_as_ray_start_does(tmp_path, mo
     assert scale_out.ray_token_available()
     scale_out.cluster_runner("ray", "127.0.0.1:6379")
     assert __import__("os").environ["RAY_AUTH_MODE"] == "token"
+
+
+def test_a_dead_cluster_address_fails_at_once_in_one_line():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    assert scale_out.cluster_endpoint("tcp://127.0.0.1:8786") == ("127.0.0.1", 8786)
+    assert scale_out.cluster_endpoint("ray://head:10001") == ("head", 10001)
+    assert scale_out.cluster_endpoint("[::1]:6379") == ("::1", 6379)
+    assert scale_out.cluster_endpoint("auto") is None
+    scale_out.check_reachable("ray", None)  # a local instance: nothing to check
+    for engine, address in (("ray", f"127.0.0.1:{port}"), ("dask", f"tcp://127.0.0.1:{port}")):
+        with pytest.raises(scale_out.ClusterUnreachable) as err:
+            scale_out.check_reachable(engine, address)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(f"no {engine} cluster answers at {address}: "), msg
