@@ -1,5 +1,5 @@
 """Every LLM path of Replay against a real model server, through the CLI: llama.cpp's
-OpenAI-compatible server with SmolLM2-135M (n_ctx 2048, started once for the session, see
+OpenAI-compatible server with SmolLM2-135M (n_ctx 2048, started once for this module, see
 conftest.py), on the bundled sample's production conversations.
 
 - the HTTP agent with production's system prompt and tools (tool calls answered from the
@@ -101,8 +101,10 @@ def test_past_the_context_window_and_slower_than_the_timeout_end_their_chats(loc
     chats = _chats(d, env, ex)
     assert {c["ended_reason"] for c in chats} == {"context_overflow"}, chats
     assert all("maximum context length is 2048" in c["error"] for c in chats)
+    # bounded replies, as production's: the server goes on generating a reply its client gave up
+    # on, and an unbounded one runs to the end of the context window (minutes of a core)
     ex, _ = _run(d, env, "--scenario", sid, "--agent", local_llm_url, "--model", LOCAL_MODEL, "--max-turns", "1",
-                 "--turn-timeout", "0.2", "--retries", "0")
+                 "--turn-timeout", "0.2", "--retries", "0", *HTTP_PARAMS)
     assert {c["ended_reason"] for c in _chats(d, env, ex)} == {"timeout"}
     time.sleep(1)
     assert _alive(local_llm_url)  # the requests the client gave up on did not take the server down
