@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +24,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REPLAY_", extra="ignore")
 
-    data_dir: Path = Field(DEFAULT_DATA_DIR, description="holds lake/ and replay.duckdb")
+    data_dir: Path | str = Field(DEFAULT_DATA_DIR, description="holds lake/ and replay.duckdb; or a URL "
+                                 "(s3://bucket/prefix, any fsspec URL) that holds lake/, the catalog "
+                                 "staying on this machine (catalog_dir)")
+    catalog_dir: Path | None = Field(None, description="where the catalog (replay.duckdb), the writer lock, "
+                                     "staging and reports live when the data dir is a URL; default "
+                                     "~/.local/share/replay/<scheme>/<bucket>/<prefix>")
     # ingest
     batch_rows: int = Field(20_000, ge=100, description="spans per lake part file")
     batch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024,
@@ -93,13 +100,68 @@ class Settings(BaseSettings):
     test_crash_after: str | None = Field(None, description="test only: chat_turns[:N], a kill -9 between "
                                          "a batch's two parts; compact-write[:N], compact[:N]")
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _folder_or_url(cls, v: Any) -> Any:
+        """A URL (``scheme://...``, not ``file://``) stays text, without a trailing slash; anything
+        else is a folder."""
+        if isinstance(v, str) and is_url(v):
+            return v.rstrip("/")
+        if isinstance(v, str) and v.lower().startswith("file://"):
+            return Path(v[len("file://"):])
+        return Path(v) if isinstance(v, str) else v
+
     @property
-    def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+    def lake_url(self) -> str | None:
+        """The data dir's URL when the lake is on object storage (None: a local folder)."""
+        return self.data_dir if isinstance(self.data_dir, str) else None
+
+    @property
+    def home(self) -> Path:
+        """The local folder of the catalog, the writer lock, staging and reports: the data dir,
+        or ``catalog_dir`` (default: one per URL under ~/.local/share/replay) for a URL."""
+        if self.catalog_dir is not None:
+            return self.catalog_dir
+        if self.lake_url is None:
+            return self.data_dir
+        return default_catalog_dir(self.lake_url)
+
+    @property
+    def lake_dir(self):
+        """``<data dir>/lake``: a Path, or for a URL an fsspec path (``upath.UPath``) with the
+        Path API (``/``, ``glob``, ``exists``, ``open``) over object storage."""
+        if self.lake_url is None:
+            return self.data_dir / "lake"
+        from tasks.store.remote import lake_path
+
+        return lake_path(f"{self.lake_url}/lake")
+
+    @property
+    def work_dir(self) -> Path:
+        """This machine's folder for what a writer keeps beside the lake while it works (staging
+        dirs, compaction journals): the lake itself when it is local, ``<home>/lake`` for a URL."""
+        return self.lake_dir if self.lake_url is None else self.home / "lake"
 
     @property
     def catalog_path(self) -> Path:
-        return self.data_dir / "replay.duckdb"
+        return self.home / "replay.duckdb"
+
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(value: str) -> bool:
+    """Whether a data dir is a URL of object storage (``s3://``, ``gs://``, ``memory://``, ...);
+    ``file://`` is a folder."""
+    return bool(_URL.match(value)) and not value.lower().startswith("file://")
+
+
+def default_catalog_dir(url: str) -> Path:
+    """~/.local/share/replay/<scheme>/<bucket>/<prefix> (a readable name, and a digest of the whole URL)."""
+    scheme, rest = url.split("://", 1)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", rest.strip("/"))[:80] or "root"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return Path.home() / ".local" / "share" / "replay" / scheme / f"{slug}-{digest}"
 
 
 def load_settings(**overrides) -> Settings:

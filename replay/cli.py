@@ -35,7 +35,7 @@ err = Console(stderr=True)
 
 @dataclass
 class Ctx:
-    data_dir: Optional[Path]
+    data_dir: Optional[str]
     json: bool
     debug: bool
 
@@ -139,8 +139,10 @@ def _emit_json(obj: Any) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="REPLAY_DATA_DIR",
-                                            help="Data dir (lake/ and replay.duckdb). Default: ./data of the project."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", envvar="REPLAY_DATA_DIR",
+                                           help="Data dir (lake/ and replay.duckdb), or a URL (s3://bucket/prefix) "
+                                                "of the lake on object storage, the catalog staying on this machine "
+                                                "(REPLAY_CATALOG_DIR). Default: ./data of the project."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout "
                                                         "(replay sql: one JSON array of row objects)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -364,7 +366,7 @@ def check_cmd(
         _print_check(info)
     if info.broken:
         n = len(info.broken)
-        where = (f"moved to {ctx.obj.settings().data_dir / '_quarantine'}" if info.quarantined
+        where = (f"moved to {ctx.obj.settings().home / '_quarantine'}" if info.quarantined
                  else "replay check --quarantine moves them aside")
         _say_error(f"{n} broken part{'s' if n != 1 else ''} ({where})")
         raise typer.Exit(1)

@@ -25,6 +25,7 @@ from models.settings import (
     SAMPLE_PROJECT,
     SAMPLES_DIR,
     Settings,
+    is_url,
 )
 from models.simulate import RunOptions
 from tasks.compare import between, vs_production
@@ -67,7 +68,7 @@ def run_demo(settings: Settings, simulate: bool = False) -> dict[str, Any]:
     with catalog.reader(settings) as con:
         cmp = between(con, v1.execution_id, v2.execution_id)
         vs_prod = vs_production(con, v2.execution_id)
-    report = run_report(settings, v2.execution_id, settings.data_dir / "reports" / f"{v2.execution_id}.html",
+    report = run_report(settings, v2.execution_id, settings.home / "reports" / f"{v2.execution_id}.html",
                         baseline=v1.execution_id)
     chat_id, why = chat_to_read(cmp.model_dump(mode="json"), vs_prod["chats"])
     result = {"data_dir": str(settings.data_dir), "ingest": info.model_dump(mode="json"),
@@ -129,9 +130,9 @@ def chat_to_read(cmp: dict[str, Any], chats: list[dict[str, Any]]) -> tuple[str 
 
 def next_steps(result: dict[str, Any], why_chat: str) -> list[dict[str, str]]:
     """The commands to try after the demo, with its ids (``--data-dir`` when it is not the default)."""
-    data_dir = Path(result["data_dir"])
-    replay = "uv run replay" + ("" if data_dir.resolve() == DEFAULT_DATA_DIR.resolve()
-                                else f" --data-dir {shlex.quote(str(data_dir))}")
+    data_dir = result["data_dir"]
+    default = not is_url(data_dir) and Path(data_dir).resolve() == DEFAULT_DATA_DIR.resolve()
+    replay = "uv run replay" + ("" if default else f" --data-dir {shlex.quote(data_dir)}")
     a, b = result["run"]["execution_id"], result["run_v2"]["execution_id"]
     steps = [(f"{replay} runs show {b}", "v2's run: its KPIs, failed chats and why, what to compare it with"),
              (f"{replay} compare {b} {a}", "v2 against v1: the metrics and the rows that moved"),

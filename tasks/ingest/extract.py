@@ -361,7 +361,7 @@ def stage_files(settings, paths: list[Path], project: str | None = None,
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
     ingested_us = int(datetime.now(timezone.utc).timestamp() * 1e6)
-    stage = lake.staging_dir(settings.lake_dir, run_id)
+    stage = lake.staging_dir(settings.work_dir, run_id)
     jobs = []
     for fi, path in enumerate(paths):
         for ci, (start, end, first_line) in enumerate(plan_chunks(path)):
@@ -454,7 +454,7 @@ def extract_spans(con, settings, spans: Iterable[RawSpan], rejects: Iterable[dic
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex[:12]
     ingested_us = int(datetime.now(timezone.utc).timestamp() * 1e6)
-    stage = lake.staging_dir(settings.lake_dir, run_id)
+    stage = lake.staging_dir(settings.work_dir, run_id)
     res = ChunkResult()
     batch = SpanBatch(stage, "part-00000-0000", settings.batch_rows, settings.batch_bytes)
     try:

@@ -35,7 +35,7 @@ from tasks.common.clock import now
 from tasks.common.text import I64_MAX, error_text, json_bytes
 from tasks.ingest._pool import pmap
 from tasks.ingest.extract import reject_id
-from tasks.store import lake
+from tasks.store import lake, remote
 
 _EPOCH = datetime(1970, 1, 1)
 _TEXT_KEYS = ("input", "query", "question", "message", "content", "text", "prompt", "user_input",
@@ -526,7 +526,7 @@ def rebuild_batch(lake_dir: str, facts_dir: str, decided: dict[str, str | None],
     facts = ds.dataset(facts_dir, format="parquet").to_table()
     turns_table, sessions, rejects = rebuild_sessions(facts, decided, version, at)
     if turns_table.num_rows or sessions.num_rows:
-        _write(turns_table, sessions, Path(lake_dir), name)
+        _write(turns_table, sessions, remote.as_path(lake_dir), name)
     return turns_table.num_rows, sessions.column("session_id").to_pylist(), rejects
 
 
@@ -560,7 +560,7 @@ def sessionize(con, settings, pool=None) -> SessionizeInfo:
     con.register("wanted_batches", pa.table({
         "trace_id": pa.array([t for b in batches for t in b], pa.string()),
         "batch": pa.array([i for i, b in enumerate(batches) for _ in b], pa.int32())}))
-    stage = lake.staging_dir(settings.lake_dir, f"sessionize-{version}")
+    stage = lake.staging_dir(settings.work_dir, f"sessionize-{version}")
     try:
         # the parts that hold a wanted trace (their trace_id column read), then one pass over
         # them writes every batch's facts; each worker then reads only its own

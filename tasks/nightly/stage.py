@@ -39,7 +39,7 @@ def run_nightly(settings: Settings, params: NightlyParams, runner: Runner = IN_P
     night = datetime.now(UTC).date().isoformat()
     result = NightlyResult(project=params.project, night=night, data_dir=str(settings.data_dir),
                            source=params.source, secret_sources=secret_sources or {})
-    report_dir = Path(params.report_dir) if params.report_dir else settings.data_dir / "reports" / "nightly"
+    report_dir = Path(params.report_dir) if params.report_dir else settings.home / "reports" / "nightly"
     if params.regression_scenario_id:  # an unknown id fails now, before the night's work
         runner.step(check_scenario, name="check-regression-scenario")(settings, params.regression_scenario_id)
     if params.source:

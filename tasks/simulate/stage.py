@@ -111,7 +111,7 @@ async def run_execution(settings: Settings, execution_id: str, runner: Runner = 
     spend = _spend(settings, ex, agent_def, rows, budget)
     ran, seconds = 0, 0.0
     mode = runner.kind if settings.task_runner == "thread" else f"{runner.kind}-{settings.task_runner}"
-    with execution_lock(settings.lake_dir, execution_id):
+    with execution_lock(settings.work_dir, execution_id):
         try:
             discard_half_batches(settings.lake_dir, execution_id)  # a crash cut a batch in two
             done = finished_chats(settings.lake_dir, execution_id)

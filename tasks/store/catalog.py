@@ -31,7 +31,7 @@ from models.ingest import Reject
 from tasks.common.clock import now
 from tasks.common.errors import ReplayError
 from tasks.common.processes import process_command
-from tasks.store import lake, locks
+from tasks.store import lake, locks, remote
 
 SQL_DIR = Path(__file__).parent / "sql"
 # the configuration of every connection that runs a user's SQL: no extension is installed or
@@ -97,8 +97,11 @@ def lake_source(lake_dir: Path, table: str | tables.Table, absolute: bool = Fals
     decl = _declared(table)
     if not lake.has_files(lake_dir, decl.name):
         return empty_relation(decl)
-    absolute = absolute or "," in str(lake_dir.resolve())
-    where = lake_dir.resolve() if absolute else Path(lake_dir.name)
+    if remote.is_remote(lake_dir):  # a URL (read through the fsspec filesystem each connection registers)
+        where = lake_dir
+    else:
+        absolute = absolute or "," in str(lake_dir.resolve())
+        where = lake_dir.resolve() if absolute else Path(lake_dir.name)
     files = (f"read_parquet({quote(lake.table_glob(where, decl.name))}, hive_partitioning = false, "
              f"union_by_name = true)")
     return f"(SELECT * FROM {empty_relation(decl)} UNION ALL BY NAME SELECT * FROM {files})"
@@ -277,6 +280,7 @@ def _connect(settings, read_only: bool, config: dict[str, Any] | None = None) ->
             con = duckdb.connect(str(path), read_only=read_only, config=config or {})
             con.execute("SET enable_progress_bar = false")
             con.execute(f"SET file_search_path = {quote(str(path.resolve().parent))}")
+            remote.register(con, settings.lake_dir)
             return con
         except duckdb.IOException as exc:
             last[0] = str(exc).splitlines()[0]
@@ -291,7 +295,7 @@ def reader(settings) -> Iterator[duckdb.DuckDBPyConnection]:
     older Replay made is brought up to date first (its new columns added: a reader's queries
     name them) when the data dir can be written. A compaction switch a kill cut short is
     finished first (:func:`tasks.store.lake.finish_switches`)."""
-    lake.finish_switches(settings.lake_dir, reader=True)
+    lake.finish_switches(settings.work_dir, reader=True)
     if not settings.catalog_path.exists():
         with writer(settings):
             pass
@@ -408,7 +412,7 @@ def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPy
     extension installed or loaded, the configuration locked. The lake's views are this
     connection's temporary views over the lake's absolute path. A compaction switch a kill cut
     short is finished first (:func:`tasks.store.lake.finish_switches`)."""
-    lake.finish_switches(settings.lake_dir, reader=True)
+    lake.finish_switches(settings.work_dir, reader=True)
     if not settings.catalog_path.exists():
         with writer(settings):
             pass
@@ -418,7 +422,8 @@ def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPy
             if decl.view:
                 con.execute(view_sql(decl, settings.lake_dir, temp=True))
         paths = [p.resolve() for p in allow]
-        dirs = [str(settings.lake_dir.resolve()) + "/"] + [str(p) + "/" for p in paths if not p.is_file()]
+        here = settings.lake_dir if remote.is_remote(settings.lake_dir) else settings.lake_dir.resolve()
+        dirs = [str(here) + "/"] + [str(p) + "/" for p in paths if not p.is_file()]
         files = [str(p) for p in paths if p.is_file()]
         con.execute(f"SET allowed_directories = [{', '.join(map(quote, dirs))}]")
         if files:

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from models import tables
 from models.check import CheckInfo, PartProblem
 from tasks.common.text import one_line
-from tasks.store import lake, pages
+from tasks.store import lake, pages, remote
 
 QUARANTINE = "_quarantine"
 NO_CHECKSUMS = "no page checksums (written before Replay added them): only a page that no longer decodes can be found"
@@ -118,8 +118,10 @@ def quarantine_path(data_dir: Path, part: Path) -> Path:
     """Where a broken part goes: ``<data_dir>/_quarantine/<its path under data_dir>`` (a name
     already there gets a number)."""
     try:
+        if remote.is_remote(part):
+            raise ValueError("a part on object storage")
         rel = part.resolve().relative_to(data_dir.resolve())
-    except ValueError:  # a lake outside the data dir
+    except ValueError:  # a lake outside the data dir (or on object storage)
         rel = Path("lake") / part.parent.parent.name / part.parent.name / part.name
     dest = data_dir / QUARANTINE / rel
     n = 1
@@ -135,12 +137,15 @@ def _quarantine(settings, broken: list[PartProblem]) -> list[str]:
     moved = []
     with catalog.write_lock(settings):
         for b in broken:
-            src = Path(b.path)
+            src = remote.as_path(b.path)
             if not src.exists():
                 continue
-            dest = quarantine_path(settings.data_dir, src)
+            dest = quarantine_path(settings.home, src)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dest)
+            if remote.is_remote(src):
+                remote.move_to_local(src, dest)
+            else:
+                os.replace(src, dest)
             moved.append(str(dest))
         with catalog.open_catalog(settings):  # the views follow the lake (a table may have no part left)
             pass
@@ -154,12 +159,13 @@ def run_check(settings, quarantine: bool = False) -> CheckInfo:
     for decl in tables.LAKE:
         for part in lake.list_files(settings.lake_dir, decl.name):
             info.parts += 1
-            found = verify_part(part, decl.name)
-            info.broken += [p for p in found if p.severity == "error"]
-            info.warnings += [p for p in found if p.severity == "warning"]
-            if not any(p.severity == "error" for p in found):
-                info.rows += pq.ParquetFile(part).metadata.num_rows
-    for journal in sorted(settings.lake_dir.glob("_compact-*.journal")):
+            with remote.local_copy(part) as local:  # a part on object storage: verified here, whole
+                found = [p.model_copy(update={"path": str(part)}) for p in verify_part(local, decl.name)]
+                info.broken += [p for p in found if p.severity == "error"]
+                info.warnings += [p for p in found if p.severity == "warning"]
+                if not any(p.severity == "error" for p in found):
+                    info.rows += pq.ParquetFile(local).metadata.num_rows
+    for journal in sorted(settings.work_dir.glob("_compact-*.journal")):
         twice = lake.read_twice(settings.lake_dir, journal)
         if twice:  # spans (no versions): a row is counted twice
             info.broken.append(PartProblem(path=str(journal), table="spans", severity="error",

@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from models import tables
 from models.compact import CompactInfo, CompactTable
 from tasks.common.processes import critical
-from tasks.store import catalog, lake, locks
+from tasks.store import catalog, lake, locks, remote
 
 # the tables whose rows are versions of a key (the latest wins): folded a day partition at a time
 MERGE_ON_READ: tuple[tables.Table, ...] = tuple(t for t in tables.LAKE if {"version", "deleted"} <= set(t.names))
@@ -176,12 +176,18 @@ def _write_groups(w: pq.ParquetWriter, reader: pa.RecordBatchReader, schema: pa.
 
 
 def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: list[Path],
-                   dest: Path) -> tuple[Path, int]:
+                   dest: Path, scratch: Path | None = None) -> tuple[Path, int]:
     """The latest version of each key of ``files`` written (streamed, page checksums) to a hidden
     temporary name beside ``dest``, fsync'ed; returns that name and its rows. The caller renames it."""
     schema = decl.schema()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = lake.tmp_path(dest)
+    if remote.is_remote(dest):  # written on this machine (``scratch``), uploaded at the switch
+        if scratch is None:
+            raise ValueError("a part of a remote lake is folded into a local scratch folder: none given")
+        scratch.mkdir(parents=True, exist_ok=True)
+        tmp = lake.tmp_path(scratch / f"{dest.parent.name}-{dest.name}")
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lake.tmp_path(dest)
     rows = 0
     try:
         # spans keep their day order (their parts are given in it); versions are sorted by the query
@@ -203,13 +209,14 @@ def fold_partition(con: duckdb.DuckDBPyConnection, decl: tables.Table, files: li
 @contextlib.contextmanager
 def _folder(settings, run: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB under the memory limit, spilling to this run's staging dir."""
-    spill = lake.staging_dir(settings.lake_dir, run)
+    spill = lake.staging_dir(settings.work_dir, run)
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET memory_limit = {catalog.quote(settings.duckdb_memory_limit)}")
         con.execute(f"SET temp_directory = {catalog.quote(str(spill))}")
+        remote.register(con, settings.lake_dir)
         con.execute("SET preserve_insertion_order = false")
         yield con
     finally:
@@ -236,12 +243,15 @@ def _switch(settings, run: str, staged: list[tuple[Path, Path, list[Path]]]) -> 
     """Rename each new part into place and delete the parts it replaces, with the catalog open
     for writing (no reader in a query meanwhile) and a stop signal held back; the journal first,
     so that a killed switch is finished by the next writer (:func:`tasks.store.lake.sweep`)."""
-    journal = settings.lake_dir / f"_compact-{run}.journal"
+    journal = settings.work_dir / f"_compact-{run}.journal"
     with catalog.open_catalog(settings), critical():
         lake.write_bytes_durably(journal, orjson.dumps(
             [{"new": str(dest), "old": [str(f) for f in old]} for _, dest, old in staged]))
         for n, (tmp, dest, old) in enumerate(staged, 1):
-            os.replace(tmp, dest)
+            if remote.is_remote(dest):
+                remote.put_file(tmp, dest)
+            else:
+                os.replace(tmp, dest)
             crash_point(settings, "compact", n)
             lake.drop_replaced(old, keep=dest)
         journal.unlink(missing_ok=True)  # (a reader may have removed it once every part was in place)
@@ -267,18 +277,20 @@ def compact(settings, min_files: int = 2) -> CompactInfo:
         if todo:
             with _folder(settings, run) as con:
                 for decl, folder, files in todo:
-                    tmp, rows = fold_partition(con, decl, files, folder / f"{run}.parquet")
+                    tmp, rows = fold_partition(con, decl, files, folder / f"{run}.parquet",
+                                               lake.staging_dir(settings.work_dir, f"{run}-parts"))
                     staged.append((tmp, folder / f"{run}.parquet", files))
                     crash_point(settings, "compact-write", len(staged))
                     t = by_name[decl.name]
                     t.compacted += 1
                     t.months += folder.name.startswith("month=")
                     t.rows_written += rows
-                    t.rows_read += sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+                    t.rows_read += sum(remote.parquet_file(f).metadata.num_rows for f in files)
             _switch(settings, run, staged)
     finally:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
+        shutil.rmtree(lake.staging_dir(settings.work_dir, f"{run}-parts"), ignore_errors=True)
     for decl in MONTHLY:
         t = by_name[decl.name]
         _, t.files_after, t.max_files_after = _count(settings.lake_dir, decl)

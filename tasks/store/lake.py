@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from models import tables
 from tasks.common.processes import pid_alive
+from tasks.store import remote
 
 # the schemas derive from the declarations (models/tables.py); these names stay for their users
 TS, TOOL_CALL, CHAT_TOOL_CALL = tables.TS, tables.TOOL_CALL, tables.CHAT_TOOL_CALL
@@ -111,7 +112,11 @@ def files_beside(lake: Path, table: str, staged: list[str]) -> list[Path]:
 
 
 def write_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> Path:
-    """Write ``table`` to ``path`` so that no reader ever sees a partial file."""
+    """Write ``table`` to ``path`` so that no reader ever sees a partial file (object storage:
+    one PUT, visible once complete)."""
+    if remote.is_remote(path):
+        remote.write_parquet(lambda f: _write_parquet(table, f, compression), path)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(path)
     try:
@@ -132,6 +137,10 @@ def read_part(path: str | Path, columns: list[str] | None = None, schema: pa.Sch
     """A part (or staged part) read whole, its page checksums verified: a damaged page raises
     ``OSError`` instead of decoding into other values (a page without a checksum, in a part
     written before checksums, is read as it is)."""
+    if remote.is_remote(path):
+        p = remote.as_path(path)
+        with p.fs.open(p.path, "rb") as f:
+            return pq.read_table(f, columns=columns, schema=schema, page_checksum_verification=True)
     return pq.read_table(path, columns=columns, schema=schema, page_checksum_verification=True)
 
 
@@ -261,6 +270,8 @@ def drop_replaced(old: list[Path], keep: Path) -> None:
     for f in old:
         if f != keep:
             f.unlink(missing_ok=True)
+    if remote.is_remote(keep):
+        return  # object storage has no folders: a prefix with no object left is gone
     for d in {f.parent for f in old} - {keep.parent}:
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
@@ -275,9 +286,10 @@ def _journal(path: Path) -> list[dict[str, Any]]:
 
 def read_twice(lake: Path, journal: Path) -> list[Path]:
     """The spans parts a killed switch left beside the new part that holds their rows."""
-    spans = table_dir(lake, "spans")
-    return [Path(f) for e in _journal(journal) if Path(e["new"]).exists()
-            for f in e["old"] if Path(f).parent.parent == spans and Path(f).exists() and f != e["new"]]
+    spans = str(table_dir(lake, "spans"))
+    return [remote.as_path(f) for e in _journal(journal) if remote.as_path(e["new"]).exists()
+            for f in e["old"] if str(remote.as_path(f).parent.parent) == spans and remote.as_path(f).exists()
+            and f != e["new"]]
 
 
 def finish_switches(lake: Path, reader: bool = False) -> list[Path]:
@@ -298,9 +310,9 @@ def finish_switches(lake: Path, reader: bool = False) -> list[Path]:
         entries = _journal(journal)
         complete = True
         for e in entries:
-            if Path(e["new"]).exists():
+            if remote.as_path(e["new"]).exists():
                 with contextlib.suppress(OSError):
-                    drop_replaced([Path(f) for f in e["old"]], keep=Path(e["new"]))
+                    drop_replaced([remote.as_path(f) for f in e["old"]], keep=remote.as_path(e["new"]))
             else:
                 complete = False
         if complete or not reader:
@@ -329,8 +341,13 @@ def _subdirs(path: Path | str, keep) -> list[str]:
 
 
 def publish(staged: Path, lake: Path, table: str, day: str, name: str) -> Path:
-    """Move a staged (already complete) part into the lake with one atomic rename."""
+    """Move a staged (already complete) part into the lake with one atomic rename (object
+    storage: one upload, visible once complete)."""
     dest = table_dir(lake, table) / f"day={day}" / name
+    if remote.is_remote(dest):
+        remote.put_file(staged, dest)
+        staged.unlink()
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged, dest)
     return dest

@@ -142,8 +142,8 @@ def write_lock(settings, timeout: float | None = None, sweep_parts: bool = False
     it has it, removes the staging dirs of dead processes (with ``sweep_parts``, their
     temporary parts in the lake too: the ingest does)."""
     timeout = lock_timeout(settings) if timeout is None else timeout
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / LOCK_NAME
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     _HELD.add(fd)
     try:
@@ -158,7 +158,7 @@ def write_lock(settings, timeout: float | None = None, sweep_parts: bool = False
             os.ftruncate(fd, 0)
             os.pwrite(fd, _record(), 0)
             with contextlib.suppress(OSError):
-                lake.sweep(settings.lake_dir, parts=sweep_parts)
+                lake.sweep(settings.work_dir, parts=sweep_parts)
             yield
         finally:
             with contextlib.suppress(OSError):
@@ -171,4 +171,4 @@ def write_lock(settings, timeout: float | None = None, sweep_parts: bool = False
 
 def holder(settings) -> dict | None:
     """The record of the data dir's writer (whoever has the lock, or last had it)."""
-    return read_holder(settings.data_dir / LOCK_NAME)
+    return read_holder(settings.home / LOCK_NAME)

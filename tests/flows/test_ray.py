@@ -6,14 +6,11 @@ chats, scores and metrics as the in-process run of the same scenario."""
 import asyncio
 import os
 import re
-import secrets
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from models.settings import SAMPLES_DIR, load_settings
+from models.settings import load_settings
 from models.simulate import RunOptions
 
 pytestmark = pytest.mark.slow
@@ -31,38 +28,17 @@ async def pid_agent(input) -> str:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A Ray head of two CPUs on 127.0.0.1 (``clusters.start_ray_head``), token authentication on
-    with a token of its own (never ~/.ray's); yields its address, stops it and its workers after
-    the module. The flow finds the token through RAY_AUTH_TOKEN_PATH, as a team's driver would."""
+    """A Ray head of two CPUs on 127.0.0.1, token authentication on (``clusters.ray_cluster``)."""
     import clusters  # tests/support (not at the top: the Ray workers import this module by path)
 
-    saved = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
-    token = Path(tempfile.mkdtemp(prefix="raytoken")) / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
-    proc, address, temp = clusters.start_ray_head({**os.environ, "RAY_AUTH_MODE": "token"})
-    try:
+    with clusters.ray_cluster() as address:
         yield address
-    finally:
-        clusters.stop_ray_head(proc)
-        shutil.rmtree(temp, ignore_errors=True)
-        shutil.rmtree(token.parent, ignore_errors=True)
-        for k in [k for k in os.environ if k.startswith("RAY_")]:
-            os.environ.pop(k)
-        os.environ.update(saved)
 
 
 def _scenario(s, rows: int):
-    from tasks import scenario
-    from tasks.ingest import run_ingest
-    from tasks.scenario import replays
-    from tasks.store import catalog
+    from clusters import sample_scenario
 
-    run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
-    with catalog.writer(s) as con:
-        rs = replays.create(con, "support-agent", "session", select_all=True)
-        sc = scenario.generate(con, s, rs["replay_id"], "bot", "s", rows=rows)
-    return rs["replay_id"], sc["scenario_id"]
+    return sample_scenario(s, rows)
 
 
 def _flow(s, scenario_id, replay_id, agent, opts, address):
@@ -105,32 +81,8 @@ def test_ray_runner_ships_batches_to_worker_processes(tmp_path, ray_cluster):
     assert len(runs) == 6 and all(t.state.is_completed() for t in runs)  # 48 chats in batches of 8
 
 
-def _outcome(s, execution_id):
-    """What a run produced, without its ids and times: chats by (row, repetition), their turns'
-    answers, every score, the execution's metrics."""
-    from tasks.store import catalog
-
-    e = {"e": execution_id}
-    with catalog.reader(s) as con:
-        chats = con.execute("select row_index, repetition, status, ended_reason, divergence_turn, turn_count "
-                            "from chats where execution_id = $e order by all", e).fetchall()
-        turns = con.execute("select c.row_index, c.repetition, t.turn_index, t.user_message, t.assistant_message, "
-                            "t.similarity from chat_turns t join chats c using (chat_id) "
-                            "where t.execution_id = $e order by all", e).fetchall()
-        scores = con.execute("select c.row_index, c.repetition, s.turn_index, s.evaluator, s.value, s.label, s.passed "
-                             "from eval_scores s join chats c using (chat_id) where s.execution_id = $e "
-                             "and s.evaluator <> 'latency' "
-                             "order by all", e).fetchall()
-        cur = con.execute("select * exclude (execution_id, evaluated_at, avg_chat_latency_ms) "
-                          "from execution_metrics where execution_id = $e", e)
-        metrics = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
-    return chats, turns, scores, metrics
-
-
 def test_ray_run_gives_the_in_process_chats_scores_and_metrics(tmp_path, ray_cluster):
-    from tasks.common.runner import IN_PROCESS
-    from tasks.evaluate import run_and_score
-    from tasks.simulate import start_run
+    from clusters import in_process_outcome, outcome
 
     s = load_settings(data_dir=tmp_path / "d")
     replay_id, scenario_id = _scenario(s, 6)
@@ -138,11 +90,7 @@ def test_ray_run_gives_the_in_process_chats_scores_and_metrics(tmp_path, ray_clu
     on_ray = _flow(s, scenario_id, replay_id, DEV_AGENT, opts, ray_cluster).result()
     assert on_ray["mode"] == "prefect-ray" and on_ray["completed_chats"] == 12, str(on_ray)
 
-    here = start_run(s, scenario_id, DEV_AGENT, opts)
-    info = asyncio.run(run_and_score(s, here, IN_PROCESS))
-    assert info.completed_chats == 12
-
-    ray_out, here_out = _outcome(s, on_ray["execution_id"]), _outcome(s, here)
+    ray_out, here_out = outcome(s, on_ray["execution_id"]), in_process_outcome(s, scenario_id, DEV_AGENT, opts)
     assert len(ray_out[0]) == 12 and len(ray_out[1]) > 12 and len(ray_out[2]) > 12
     for name, a, b in zip(("chats", "turns", "scores", "metrics"), ray_out, here_out, strict=True):
         assert a == b, f"{name} differ between the Ray run and the in-process run"

@@ -4,13 +4,17 @@ and the Prefect task runs of one flow run (what a batch became)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -67,3 +71,75 @@ def task_runs(flow_run_id, prefix: str) -> list:
                     if t.flow_run_id == flow_run_id and t.name.startswith(prefix)]
 
     return asyncio.run(read())
+
+
+def sample_scenario(s, rows: int) -> tuple[str, str]:
+    """The bundled sample ingested into ``s``'s data dir, a replay of all its sessions and an
+    offline scenario of ``rows`` rows: (replay id, scenario id)."""
+    from models.settings import SAMPLES_DIR
+    from tasks import scenario
+    from tasks.ingest import run_ingest
+    from tasks.scenario import replays
+    from tasks.store import catalog
+
+    run_ingest(s, paths=[SAMPLES_DIR / "otlp"])
+    with catalog.writer(s) as con:
+        rs = replays.create(con, "support-agent", "session", select_all=True)
+        sc = scenario.generate(con, s, rs["replay_id"], "bot", "s", rows=rows)
+    return rs["replay_id"], sc["scenario_id"]
+
+
+def outcome(s, execution_id: str) -> tuple[list, list, list, list]:
+    """What a run produced, without its ids and times: chats by (row, repetition), their turns'
+    answers, every score but latency, the execution's metrics but latency."""
+    from tasks.store import catalog
+
+    e = {"e": execution_id}
+    with catalog.reader(s) as con:
+        chats = con.execute("select row_index, repetition, status, ended_reason, divergence_turn, turn_count "
+                            "from chats where execution_id = $e order by all", e).fetchall()
+        turns = con.execute("select c.row_index, c.repetition, t.turn_index, t.user_message, t.assistant_message, "
+                            "t.similarity from chat_turns t join chats c using (chat_id) "
+                            "where t.execution_id = $e order by all", e).fetchall()
+        scores = con.execute("select c.row_index, c.repetition, s.turn_index, s.evaluator, s.value, s.label, s.passed "
+                             "from eval_scores s join chats c using (chat_id) where s.execution_id = $e "
+                             "and s.evaluator <> 'latency' "
+                             "order by all", e).fetchall()
+        cur = con.execute("select * exclude (execution_id, evaluated_at, avg_chat_latency_ms) "
+                          "from execution_metrics where execution_id = $e", e)
+        metrics = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+    return chats, turns, scores, metrics
+
+
+def in_process_outcome(s, scenario_id: str, agent: str, opts) -> tuple[list, list, list, list]:
+    """The same scenario run and scored in this process: its :func:`outcome`."""
+    from tasks.common.runner import IN_PROCESS
+    from tasks.evaluate import run_and_score
+    from tasks.simulate import start_run
+
+    here = start_run(s, scenario_id, agent, opts)
+    info = asyncio.run(run_and_score(s, here, IN_PROCESS))
+    assert info.completed_chats == info.total_chats, info
+    return outcome(s, here)
+
+
+@contextlib.contextmanager
+def ray_cluster() -> Iterator[str]:
+    """A Ray head of two CPUs on 127.0.0.1 (:func:`start_ray_head`), started with this process's
+    environment (its workers inherit it), token authentication on with a token of its own (never
+    ~/.ray's); yields its address, stops it and its workers after. The driver finds the token
+    through RAY_AUTH_TOKEN_PATH, as a team's driver would; the RAY_* variables are put back after."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
+    token = Path(tempfile.mkdtemp(prefix="raytoken")) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
+    proc, address, temp = start_ray_head({**os.environ, "RAY_AUTH_MODE": "token"})
+    try:
+        yield address
+    finally:
+        stop_ray_head(proc)
+        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(token.parent, ignore_errors=True)
+        for k in [k for k in os.environ if k.startswith("RAY_")]:
+            os.environ.pop(k)
+        os.environ.update(saved)

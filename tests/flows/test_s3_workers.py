@@ -1,0 +1,131 @@
+"""Workers that share no filesystem with the flow: ``REPLAY_DATA_DIR=s3://bucket/prefix`` on a
+real S3-compatible server started here (moto, 127.0.0.1), the batches run on 2 Dask workers and
+on 2 Ray workers. Each worker writes its batch's parts to the bucket and hands back counts; only
+the flow opens the catalog (on this machine). Same chats, scores and metrics as the in-process
+run of the same scenario; a batch run again (its worker died after writing) replaces its own
+parts; every chat once."""
+
+import asyncio
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from models.settings import load_settings
+from models.simulate import RunOptions
+
+pytestmark = pytest.mark.slow
+
+PID_AGENT = f"{Path(__file__).resolve()}:pid_agent"  # imported by path in the workers
+DEV_AGENT = "examples.support_agent:agent"  # rule-based, deterministic, calls the recorded tools
+BUCKET = "team-lake"
+
+
+async def pid_agent(input) -> str:
+    """Says which process answered."""
+    await asyncio.sleep(0.02)
+    return f"pid={os.getpid()} turn={input.turn_index}"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server, its bucket, and its endpoint and keys in this process's environment (the
+    local Dask workers and the Ray head started after it inherit them, as a team's workers have
+    their own credentials); put back after the module."""
+    import s3fs
+    from s3_server import s3_server  # tests/support (not at the top: workers import this module by path)
+
+    with s3_server() as server:
+        server.make_bucket(BUCKET)
+        saved = {k: os.environ.get(k) for k in server.env}
+        os.environ.update(server.env)
+        s3fs.S3FileSystem.clear_instance_cache()
+        try:
+            yield server
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            s3fs.S3FileSystem.clear_instance_cache()
+
+
+def _settings(monkeypatch, tmp_path, name: str):
+    """The settings of a lake ``s3://BUCKET/<name>``; its catalog dir is REPLAY_CATALOG_DIR (the flow
+    reads it from the environment, as a deployment's would)."""
+    monkeypatch.setenv("REPLAY_CATALOG_DIR", str(tmp_path / f"catalog-{name}"))
+    return load_settings(data_dir=f"s3://{BUCKET}/{name}")
+
+
+def _flow(s, scenario_id, replay_id, agent, opts, engine, address=None):
+    from flows.simulate import simulate_flow
+
+    return asyncio.run(simulate_flow(scenario_id=scenario_id, agent_ref=agent, options=opts, replay_id=replay_id,
+                                     data_dir=str(s.data_dir), task_runner=engine, ray_address=address,
+                                     return_state=True))
+
+
+def _check_same_as_in_process(s, scenario_id, on_cluster, engine, opts):
+    from clusters import in_process_outcome, outcome
+
+    assert on_cluster["mode"] == f"prefect-{engine}" and on_cluster["completed_chats"] == 12, str(on_cluster)
+    theirs, ours = outcome(s, on_cluster["execution_id"]), in_process_outcome(s, scenario_id, DEV_AGENT, opts)
+    assert len(theirs[0]) == 12 and len(theirs[1]) > 12 and len(theirs[2]) > 12
+    for name, a, b in zip(("chats", "turns", "scores", "metrics"), theirs, ours, strict=True):
+        assert a == b, f"{name} differ between the {engine} run on S3 and the in-process run"
+
+
+def test_dask_workers_write_to_s3_every_chat_once_and_a_rerun_batch_replaces_its_parts(s3, tmp_path, monkeypatch):
+    from clusters import sample_scenario
+
+    from tasks import scenario
+    from tasks.simulate import executor, scale_out
+    from tasks.store import catalog
+
+    s = _settings(monkeypatch, tmp_path, "dask")
+    replay_id, scenario_id = sample_scenario(s, 12)
+    opts = RunOptions(batch_size=8, concurrency=8, repeat=4, retries=0, turn_timeout_s=30)
+    result = _flow(s, scenario_id, replay_id, PID_AGENT, opts, "dask").result()
+    assert result["status"] == "completed" and result["total_chats"] == result["completed_chats"] == 48, result
+    ex = result["execution_id"]
+    with catalog.reader(s) as con:
+        answers = [r[0] for r in con.execute("select assistant_message from chat_turns where execution_id = $e",
+                                              {"e": ex}).fetchall()]
+        assert con.execute("select count(*), count(distinct chat_id) from chats where execution_id = $e",
+                           {"e": ex}).fetchone() == (48, 48)
+    pids = {int(re.match(r"pid=(\d+) ", a).group(1)) for a in answers}
+    assert len(pids) > 1 and os.getpid() not in pids, pids  # written by more than one worker, none here
+    keys = s3.keys(BUCKET, f"dask/lake/chats/exec={ex}/")
+    assert len(keys) == 6 and all(k.endswith(".parquet") for k in keys)  # a part a batch, in the bucket
+    assert not list(s.home.rglob("*.parquet"))  # no part on this machine's disk (only the run's lock file)
+
+    # a batch run again (its worker died after writing its parts) replaces its own parts
+    with catalog.reader(s) as con:
+        _sc, rows, agent_def = scenario.get_scenario(con, scenario_id)
+    first = executor.plan(ex, rows, 4)[:8]
+    counts = scale_out.run_batch_here(scale_out.shippable_settings(s), ex, scenario_id, PID_AGENT, agent_def,
+                                      opts, 0, first, 4)
+    assert counts["chats"] == counts["completed"] == 8
+    assert s3.keys(BUCKET, f"dask/lake/chats/exec={ex}/") == keys
+    assert len(executor.finished_chats(s.lake_dir, ex)) == 48
+
+    small = RunOptions(batch_size=4, concurrency=4, repeat=2, retries=0, turn_timeout_s=30)
+    s2 = _settings(monkeypatch, tmp_path, "dask-same")
+    replay_id, scenario_id = sample_scenario(s2, 6)
+    _check_same_as_in_process(s2, scenario_id, _flow(s2, scenario_id, replay_id, DEV_AGENT, small, "dask").result(),
+                              "dask", small)
+
+
+def test_ray_workers_write_to_s3_the_same_chats_scores_and_metrics(s3, tmp_path, monkeypatch):
+    import clusters
+
+    s = _settings(monkeypatch, tmp_path, "ray")
+    replay_id, scenario_id = clusters.sample_scenario(s, 6)
+    opts = RunOptions(batch_size=4, concurrency=4, repeat=2, retries=0, turn_timeout_s=30)
+    with clusters.ray_cluster() as address:  # started after the S3 variables: its workers have them
+        on_ray = _flow(s, scenario_id, replay_id, DEV_AGENT, opts, "ray", address).result()
+    keys = s3.keys(BUCKET, f"ray/lake/chats/exec={on_ray['execution_id']}/")
+    assert len(keys) == 3  # 12 chats in batches of 4, a part each
+    _check_same_as_in_process(s, scenario_id, on_ray, "ray", opts)
