@@ -87,7 +87,8 @@ def empty_relation(table: str | tables.Table) -> str:
     return f"(SELECT {cols} WHERE false)"
 
 
-def lake_source(lake_dir: Path, table: str | tables.Table, absolute: bool = False) -> str:
+def lake_source(lake_dir: Path, table: str | tables.Table, absolute: bool = False,
+                present: set[str] | None = None) -> str:
     """The relation a view reads: the lake's parquet files, or a typed empty one while there is
     none. The files are read by name, under the typed empty relation: a declared column no
     file has yet (the lake is older than the column) reads NULL. The files are named relative
@@ -95,7 +96,7 @@ def lake_source(lake_dir: Path, table: str | tables.Table, absolute: bool = Fals
     ``absolute`` or the data dir's path has a comma (``file_search_path`` is a comma-separated
     list: such a data dir's views name its absolute path, and are rebuilt when it moves)."""
     decl = _declared(table)
-    if not lake.has_files(lake_dir, decl.name):
+    if not (decl.name in present if present is not None else lake.has_files(lake_dir, decl.name)):
         return empty_relation(decl)
     if remote.is_remote(lake_dir):  # a URL (read through the fsspec filesystem each connection registers)
         where = lake_dir
@@ -120,7 +121,7 @@ def view_columns(table: str | tables.Table) -> str:
     return ", ".join(out)
 
 
-def view_sql(table: str | tables.Table, lake_dir: Path, temp: bool = False) -> str:
+def view_sql(table: str | tables.Table, lake_dir: Path, temp: bool = False, present: set[str] | None = None) -> str:
     """``CREATE OR REPLACE VIEW`` of a table: ``sql/view_<view>.sql`` with its {columns} (and, for a
     lake table, its {source}) filled in (DDL: nothing here can be bound). ``temp``: a temporary
     view of this connection only, over the lake's absolute path (what :func:`sql_reader` reads)."""
@@ -128,7 +129,9 @@ def view_sql(table: str | tables.Table, lake_dir: Path, temp: bool = False) -> s
     text = sql(f"view_{decl.view}").replace("{columns}", view_columns(decl))
     if temp:
         text = text.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", 1)
-    return text.replace("{source}", lake_source(lake_dir, decl, absolute=temp)) if decl.home == "lake" else text
+    if decl.home != "lake":
+        return text
+    return text.replace("{source}", lake_source(lake_dir, decl, absolute=temp, present=present))
 
 
 # --------------------------------------------------------------------------- catalog tables
@@ -186,14 +189,16 @@ def catalog_shape(lake_dir: Path) -> str:
     (which depend on which lake tables have files yet, not on where the data dir is — but for
     a path with a comma, see :func:`lake_source`)."""
     ddl = [create_table_sql(decl) for decl in tables.CATALOG]
-    views = [view_sql(decl, lake_dir) for decl in tables.LAKE + tables.CATALOG if decl.view]
+    present = lake.tables_with_files(lake_dir)
+    views = [view_sql(decl, lake_dir, present=present) for decl in tables.LAKE + tables.CATALOG if decl.view]
     return hashlib.sha256("\n".join(ddl + views + list(DATA_MIGRATIONS)).encode()).hexdigest()[:16]
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
+    present = lake.tables_with_files(lake_dir)
     for decl in tables.LAKE + tables.CATALOG:
         if decl.view:
-            con.execute(view_sql(decl, lake_dir))
+            con.execute(view_sql(decl, lake_dir, present=present))
 
 
 # what init_catalog also does to the rows of an older catalog; a new name here runs them once more
@@ -418,9 +423,10 @@ def sql_reader(settings, allow: Sequence[Path] = ()) -> Iterator[duckdb.DuckDBPy
             pass
     con = _connect(settings, read_only=True, config=LOCKED_DOWN)
     try:  # no memory limit of its own: DuckDB's default (a share of RAM), as any reader
+        present = lake.tables_with_files(settings.lake_dir)
         for decl in tables.LAKE:
             if decl.view:
-                con.execute(view_sql(decl, settings.lake_dir, temp=True))
+                con.execute(view_sql(decl, settings.lake_dir, temp=True, present=present))
         paths = [p.resolve() for p in allow]
         here = settings.lake_dir if remote.is_remote(settings.lake_dir) else settings.lake_dir.resolve()
         dirs = [str(here) + "/"] + [str(p) + "/" for p in paths if not p.is_file()]

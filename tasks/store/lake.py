@@ -98,6 +98,15 @@ def has_files(lake: Path, table: str) -> bool:
     return d.is_dir() and any(d.glob("*/*.parquet"))
 
 
+def tables_with_files(lake: Path) -> set[str]:
+    """The lake tables that have a part: one listing of the whole lake on object storage (where
+    each listing is a request), a glob a table on disk."""
+    if remote.is_remote(lake):
+        found = lake.fs.glob(f"{lake.path}/*/*/*.parquet")
+        return {f.rsplit("/", 3)[-3] for f in found} & set(TABLES)
+    return {t for t in TABLES if has_files(lake, t)}
+
+
 def list_files(lake: Path, table: str) -> list[Path]:
     return sorted(table_dir(lake, table).glob("*/*.parquet"))
 

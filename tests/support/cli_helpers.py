@@ -89,15 +89,15 @@ def wait_for(predicate, timeout: float, every: float = 0.05):
         time.sleep(every)
 
 
-def sample_scenario(data_dir: str | Path, rows: int = 12) -> dict:
+def sample_scenario(data_dir: str | Path, rows: int = 12, env: dict[str, str] | None = None) -> dict:
     """The bundled sample ingested into ``data_dir``, a replay of all its sessions and a scenario
     of ``rows`` rows (12: one a session, 38 turns), through the CLI; the scenario's ``--json``."""
     import json
 
     from models.settings import SAMPLES_DIR
 
-    assert replay(data_dir, "ingest", SAMPLES_DIR / "otlp").returncode == 0
+    assert replay(data_dir, "ingest", SAMPLES_DIR / "otlp", env=env).returncode == 0
     rs = json.loads(replay(data_dir, "--json", "replays", "create", "--project", "support-agent", "--type", "session",
-                           "--all").stdout)
+                           "--all", env=env).stdout)
     return json.loads(replay(data_dir, "--json", "scenarios", "generate", rs["replay_id"], "--agent-name", "a",
-                             "--scenario-name", "s", "--rows", str(rows)).stdout)
+                             "--scenario-name", "s", "--rows", str(rows), env=env).stdout)

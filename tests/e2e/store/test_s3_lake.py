@@ -156,3 +156,39 @@ def test_the_whole_loop_on_s3(s3, bucket, tmp_path):
     assert rows["runs"] == 2 and rows["chats"] > 0 and rows["scores"] > 0
     report = next(Path(n["command"].removeprefix("file://")) for n in out["next"] if n["command"].startswith("file://"))
     assert report.is_file() and report.is_relative_to(tmp_path / "catalog")
+
+
+def test_a_run_killed_between_a_batchs_two_parts_resumes_on_s3_without_a_duplicate(s3, bucket, tmp_path):
+    """REPLAY_TEST_CRASH_AFTER=chat_turns:2 kills the run (SIGKILL) right after the second batch's
+    chat_turns object, before its chats object: the half batch is invisible, resume removes it from
+    the bucket and runs it again; no turn twice."""
+    import signal
+
+    from cli_helpers import sample_scenario
+
+    url = f"s3://{bucket}/{PREFIX}"
+    env = env_for(s3, tmp_path / "catalog")
+    scenario_id = sample_scenario(url, env=env)["scenario_id"]
+    run = ["--json", "run", "--scenario", scenario_id, "--agent", "examples.support_agent:agent",
+           "--repeat", "2", "--batch-size", "6", "--concurrency", "6"]
+    r = replay(url, *run, env=env | {"REPLAY_TEST_CRASH_AFTER": "chat_turns:2"}, timeout=180)
+    assert r.returncode == -signal.SIGKILL
+    turn_keys = s3.keys(bucket, f"{PREFIX}/lake/chat_turns/")
+    chat_keys = s3.keys(bucket, f"{PREFIX}/lake/chats/")
+    execution_id = chat_keys[0].split("/")[3].removeprefix("exec=")
+    names = {k.rsplit("/", 1)[1] for k in chat_keys}
+    half = {k.rsplit("/", 1)[1] for k in turn_keys} - names
+    assert half, (turn_keys, chat_keys)  # a batch's turns are in the bucket, its chats not
+    orphans = json.loads(replay(url, "--json", "sql", "select count(*) n from chat_turns where chat_id not in "
+                                "(select chat_id from chats)", env=env).stdout)[0]["n"]
+    assert orphans == 0  # readers never see the half batch
+
+    r = replay(url, "--json", "runs", "resume", execution_id, env=env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["status"] == "completed" and info["completed_chats"] + info["failed_chats"] == 24
+    turns = json.loads(replay(url, "--json", "sql", "select count(*) n, count(distinct (chat_id, turn_index)) d "
+                              f"from chat_turns where execution_id = '{execution_id}'", env=env).stdout)[0]
+    assert turns["n"] == turns["d"] == 38 * 2
+    assert {k.rsplit("/", 1)[1] for k in s3.keys(bucket, f"{PREFIX}/lake/chat_turns/")} == \
+        {k.rsplit("/", 1)[1] for k in s3.keys(bucket, f"{PREFIX}/lake/chats/")}
