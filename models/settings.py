@@ -120,11 +120,9 @@ class Settings(BaseSettings):
     def home(self) -> Path:
         """The local folder of the catalog, the writer lock, staging and reports: the data dir,
         or ``catalog_dir`` (default: one per URL under ~/.local/share/replay) for a URL."""
-        if self.catalog_dir is not None:
-            return self.catalog_dir
         if self.lake_url is None:
-            return self.data_dir
-        return default_catalog_dir(self.lake_url)
+            return self.data_dir  # (catalog_dir is for a URL: a folder keeps its own catalog)
+        return self.catalog_dir or default_catalog_dir(self.lake_url)
 
     @property
     def lake_dir(self):

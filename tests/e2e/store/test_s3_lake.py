@@ -82,6 +82,12 @@ def test_ingest_to_s3_answers_the_readme_queries_as_local_disk_and_compacts(s3, 
     assert (tmp_path / "catalog" / "replay.duckdb").is_file()  # the catalog stays on this machine
     assert not any((tmp_path / "catalog" / "lake" / "_staging").glob("*"))
 
+    # `replay sql` reads the lake's prefix, nothing else of the bucket
+    s3.client().put_object(Bucket=bucket, Key="private/x.parquet", Body=b"PAR1")
+    r = replay(url, "sql", f"select * from read_parquet('s3://{bucket}/private/x.parquet')", env=env)
+    assert r.returncode != 0 and "disabled by configuration" in r.stderr, r.stdout + r.stderr
+    s3.client().delete_object(Bucket=bucket, Key="private/x.parquet")
+
     r = replay(url, "--json", "compact", env=env, timeout=180)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)

@@ -24,6 +24,8 @@ def test_a_data_dir_is_a_folder_or_a_url():
     assert local.work_dir == local.lake_dir == Path("/srv/replay/lake")
     mine = load_settings(data_dir="s3://bucket/team", catalog_dir="/srv/catalog")
     assert mine.catalog_path == Path("/srv/catalog/replay.duckdb")
+    # a folder keeps its catalog in it, whatever REPLAY_CATALOG_DIR says (it is for a URL)
+    assert load_settings(data_dir="/srv/replay", catalog_dir="/srv/catalog").home == Path("/srv/replay")
 
 
 def test_the_default_catalog_dir_is_one_per_url():
@@ -81,3 +83,4 @@ def test_a_view_reads_the_parts_of_an_object_store_through_duckdb(mem_lake):
 def test_an_object_store_error_is_one_line():
     err = remote.refusal(FileNotFoundError("The specified bucket does not exist\nrequest id 42"), "write s3://x/y")
     assert str(err) == "cannot write s3://x/y: The specified bucket does not exist"
+
