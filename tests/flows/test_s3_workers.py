@@ -3,7 +3,8 @@ real S3-compatible server started here (moto, 127.0.0.1), the batches run on 2 D
 on 2 Ray workers. Each worker writes its batch's parts to the bucket and hands back counts; only
 the flow opens the catalog (on this machine). Same chats, scores and metrics as the in-process
 run of the same scenario; a batch run again (its worker died after writing) replaces its own
-parts; every chat once."""
+parts; a worker killed in the middle of a batch has that batch run again elsewhere; every chat
+once."""
 
 import asyncio
 import os
@@ -129,3 +130,73 @@ def test_ray_workers_write_to_s3_the_same_chats_scores_and_metrics(s3, tmp_path,
     keys = s3.keys(BUCKET, f"ray/lake/chats/exec={on_ray['execution_id']}/")
     assert len(keys) == 3  # 12 chats in batches of 4, a part each
     _check_same_as_in_process(s, scenario_id, on_ray, "ray", opts)
+
+
+async def slow_pid_agent(input) -> str:
+    """Says which process answered, slowly (a batch takes seconds: a worker can be killed in one)."""
+    await asyncio.sleep(0.25)
+    return f"pid={os.getpid()} turn={input.turn_index}"
+
+
+def _dask_worker_pids() -> list[int]:
+    """The Dask worker processes of the flow's local cluster (spawned children of this process)."""
+    import psutil
+
+    return [p.pid for p in psutil.Process().children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+
+
+def test_a_killed_dask_worker_s_batch_runs_again_every_chat_once(s3, tmp_path, monkeypatch):
+    """A Dask worker killed (SIGKILL) in the middle of a batch: Dask runs the batch again on a
+    worker, its parts in the bucket are its own (replaced, not added), every chat is there once
+    with all its turns."""
+    import signal
+    import threading
+
+    from clusters import sample_scenario
+
+    from tasks.store import catalog
+
+    s = _settings(monkeypatch, tmp_path, "killed")
+    replay_id, scenario_id = sample_scenario(s, 12)
+    opts = RunOptions(batch_size=6, concurrency=2, repeat=2, retries=0, turn_timeout_s=30)  # 4 batches
+    killed: list[int] = []
+
+    def kill_a_worker_in_the_middle_of_a_batch():
+        """Once a batch is written, kill the worker that did not write it (it is in a batch)."""
+        import io
+        import time
+
+        import pyarrow.parquet as pq
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (done := s3.keys(BUCKET, "killed/lake/chats/")):
+            time.sleep(0.1)
+        body = s3.client().get_object(Bucket=BUCKET, Key=done[0].replace("/chats/", "/chat_turns/"))["Body"].read()
+        wrote = {int(re.match(r"pid=(\d+) ", a).group(1))
+                 for a in pq.read_table(io.BytesIO(body)).column("assistant_message").to_pylist()}
+        busy = [pid for pid in _dask_worker_pids() if pid not in wrote]
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            killed.append(busy[0])
+
+    killer = threading.Thread(target=kill_a_worker_in_the_middle_of_a_batch, daemon=True)
+    killer.start()
+    result = _flow(s, scenario_id, replay_id, f"{Path(__file__).resolve()}:slow_pid_agent", opts, "dask").result()
+    killer.join(5)
+    assert killed, "no Dask worker was found to kill"
+    assert result["status"] == "completed" and result["completed_chats"] == 24, result
+    ex = result["execution_id"]
+    with catalog.reader(s) as con:
+        assert con.execute("select count(*), count(distinct chat_id) from chats where execution_id = $e",
+                           {"e": ex}).fetchone() == (24, 24)
+        n, distinct = con.execute("select count(*), count(distinct (chat_id, turn_index)) from chat_turns "
+                                  "where execution_id = $e", {"e": ex}).fetchone()
+        expected = con.execute("select sum(len(user_turns)) * 2 from scenario_rows where scenario_id = $s",
+                               {"s": scenario_id}).fetchone()[0]
+    assert n == distinct == expected
+    assert len(s3.keys(BUCKET, f"killed/lake/chats/exec={ex}/")) == 4  # a part a batch, none twice
+    with catalog.reader(s) as con:
+        pids = {int(re.match(r"pid=(\d+) ", a).group(1)) for (a,) in con.execute(
+            "select assistant_message from chat_turns where execution_id = $e", {"e": ex}).fetchall()}
+    assert killed[0] not in pids, (killed, pids)  # what it had done of its batch was done again elsewhere
