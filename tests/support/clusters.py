@@ -4,6 +4,7 @@ and the Prefect task runs of one flow run (what a batch became)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import secrets
@@ -53,12 +54,14 @@ def start_ray_head(env: dict[str, str], timeout_s: float = 90) -> tuple[subproce
 
 
 def stop_ray_head(proc: subprocess.Popen) -> None:
-    """SIGTERM to the head's group (--block: the head stops its cluster), SIGKILL after 30 s."""
+    """SIGTERM to the head's group (--block: the head stops its cluster), SIGKILL to the group after
+    5 s (a head of Ray 2.60 often outlives 30 s of SIGTERM: the tests waited them out)."""
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def task_runs(flow_run_id, prefix: str) -> list:
@@ -123,23 +126,34 @@ def in_process_outcome(s, scenario_id: str, agent: str, opts) -> tuple[list, lis
     return outcome(s, here)
 
 
+_TOKEN: list[Path] = []
+
+
+def _test_token() -> Path:
+    """One Ray token file for every cluster this process starts (never ~/.ray's): a Ray driver reads
+    its token once per process, so a second cluster with a token of its own would refuse it."""
+    if not _TOKEN:
+        token = Path(tempfile.mkdtemp(prefix="raytoken")) / "auth_token"
+        token.write_text(secrets.token_hex(32))
+        atexit.register(shutil.rmtree, token.parent, ignore_errors=True)
+        _TOKEN.append(token)
+    return _TOKEN[0]
+
+
 @contextlib.contextmanager
 def ray_cluster() -> Iterator[str]:
     """A Ray head of two CPUs on 127.0.0.1 (:func:`start_ray_head`), started with this process's
-    environment (its workers inherit it), token authentication on with a token of its own (never
-    ~/.ray's); yields its address, stops it and its workers after. The driver finds the token
-    through RAY_AUTH_TOKEN_PATH, as a team's driver would; the RAY_* variables are put back after."""
+    environment (its workers inherit it), token authentication on with this process's test token
+    (:func:`_test_token`); yields its address, stops it and its workers after. The driver finds the
+    token through RAY_AUTH_TOKEN_PATH, as a team's driver would; the RAY_* variables are put back after."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
-    token = Path(tempfile.mkdtemp(prefix="raytoken")) / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(_test_token())
     proc, address, temp = start_ray_head({**os.environ, "RAY_AUTH_MODE": "token"})
     try:
         yield address
     finally:
         stop_ray_head(proc)
         shutil.rmtree(temp, ignore_errors=True)
-        shutil.rmtree(token.parent, ignore_errors=True)
         for k in [k for k in os.environ if k.startswith("RAY_")]:
             os.environ.pop(k)
         os.environ.update(saved)
