@@ -29,7 +29,7 @@ class Settings(BaseSettings):
                                  "staying on this machine (catalog_dir)")
     catalog_dir: Path | None = Field(None, description="where the catalog (replay.duckdb), the writer lock, "
                                      "staging and reports live when the data dir is a URL; default "
-                                     "~/.local/share/replay/<scheme>/<bucket>/<prefix>")
+                                     "~/.local/share/replay/<scheme>/<bucket>_<prefix>-<digest of the URL>")
     # ingest
     batch_rows: int = Field(20_000, ge=100, description="spans per lake part file")
     batch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024,
@@ -155,7 +155,8 @@ def is_url(value: str) -> bool:
 
 
 def default_catalog_dir(url: str) -> Path:
-    """~/.local/share/replay/<scheme>/<bucket>/<prefix> (a readable name, and a digest of the whole URL)."""
+    """~/.local/share/replay/<scheme>/<bucket>_<prefix>-<digest>: a readable name, and a digest of the
+    whole URL (two URLs never share a catalog)."""
     scheme, rest = url.split("://", 1)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", rest.strip("/"))[:80] or "root"
     digest = hashlib.sha256(url.encode()).hexdigest()[:8]

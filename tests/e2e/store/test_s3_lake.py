@@ -71,8 +71,9 @@ def test_ingest_to_s3_answers_the_readme_queries_as_local_disk_and_compacts(s3, 
     local_env = replay_env(REPLAY_COMPACT_MIN_FILES="0")
     ingest(url, files, env)
     ingest(tmp_path / "local", files, local_env)
-    assert answers(url, env) == answers(tmp_path / "local", local_env)
-    assert answers(url, env)[0].count("\n") > 3  # the tool table is not empty
+    on_disk = answers(tmp_path / "local", local_env)
+    assert answers(url, env) == on_disk
+    assert on_disk[0].count("\n") > 3  # the tool table is not empty
 
     keys = s3.keys(bucket)
     assert keys and all(k.startswith(f"{PREFIX}/lake/") and k.endswith(".parquet") for k in keys), keys
@@ -94,7 +95,7 @@ def test_ingest_to_s3_answers_the_readme_queries_as_local_disk_and_compacts(s3, 
     assert sum(t["compacted"] for t in info["tables"]) > 0
     after = s3.keys(bucket)
     assert len(after) < len(keys), (keys, after)
-    assert answers(url, env) == answers(tmp_path / "local", local_env)
+    assert answers(url, env) == on_disk
     again = json.loads(replay(url, "--json", "compact", env=env, timeout=180).stdout)
     assert sum(t["compacted"] for t in again["tables"]) == 0 and s3.keys(bucket) == after
     r = replay(url, "--json", "check", env=env, timeout=180)
@@ -181,9 +182,9 @@ def test_a_run_killed_between_a_batchs_two_parts_resumes_on_s3_without_a_duplica
     assert r.returncode == -signal.SIGKILL
     turn_keys = s3.keys(bucket, f"{PREFIX}/lake/chat_turns/")
     chat_keys = s3.keys(bucket, f"{PREFIX}/lake/chats/")
-    execution_id = chat_keys[0].split("/")[3].removeprefix("exec=")
-    names = {k.rsplit("/", 1)[1] for k in chat_keys}
-    half = {k.rsplit("/", 1)[1] for k in turn_keys} - names
+    execution_id = turn_keys[0].split("/")[3].removeprefix("exec=")
+    # batches persist concurrently: at the kill, one or two of them may have their turns and not their chats
+    half = {k.rsplit("/", 1)[1] for k in turn_keys} - {k.rsplit("/", 1)[1] for k in chat_keys}
     assert half, (turn_keys, chat_keys)  # a batch's turns are in the bucket, its chats not
     orphans = json.loads(replay(url, "--json", "sql", "select count(*) n from chat_turns where chat_id not in "
                                 "(select chat_id from chats)", env=env).stdout)[0]["n"]
