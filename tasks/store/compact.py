@@ -272,13 +272,13 @@ def compact(settings, min_files: int = 2) -> CompactInfo:
                                         max_files_before=most))
         todo += [(decl, d, files) for d, files in fold_groups(settings.lake_dir, decl, min_files)]
     staged: list[tuple[Path, Path, list[Path]]] = []
+    scratch = lake.staging_dir(settings.work_dir, f"{run}-parts")  # new parts of a remote lake, before upload
     by_name = {t.table: t for t in info.tables}
     try:
         if todo:
             with _folder(settings, run) as con:
                 for decl, folder, files in todo:
-                    tmp, rows = fold_partition(con, decl, files, folder / f"{run}.parquet",
-                                               lake.staging_dir(settings.work_dir, f"{run}-parts"))
+                    tmp, rows = fold_partition(con, decl, files, folder / f"{run}.parquet", scratch)
                     staged.append((tmp, folder / f"{run}.parquet", files))
                     crash_point(settings, "compact-write", len(staged))
                     t = by_name[decl.name]
@@ -290,7 +290,7 @@ def compact(settings, min_files: int = 2) -> CompactInfo:
     finally:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
-        shutil.rmtree(lake.staging_dir(settings.work_dir, f"{run}-parts"), ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     for decl in MONTHLY:
         t = by_name[decl.name]
         _, t.files_after, t.max_files_after = _count(settings.lake_dir, decl)

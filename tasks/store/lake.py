@@ -296,9 +296,9 @@ def _journal(path: Path) -> list[dict[str, Any]]:
 def read_twice(lake: Path, journal: Path) -> list[Path]:
     """The spans parts a killed switch left beside the new part that holds their rows."""
     spans = str(table_dir(lake, "spans"))
-    return [remote.as_path(f) for e in _journal(journal) if remote.as_path(e["new"]).exists()
-            for f in e["old"] if str(remote.as_path(f).parent.parent) == spans and remote.as_path(f).exists()
-            and f != e["new"]]
+    return [p for e in _journal(journal) if remote.as_path(e["new"]).exists()
+            for p in map(remote.as_path, e["old"]) if str(p.parent.parent) == spans and p.exists()
+            and str(p) != e["new"]]
 
 
 def finish_switches(lake: Path, reader: bool = False) -> list[Path]:

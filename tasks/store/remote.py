@@ -53,12 +53,6 @@ def as_path(path: Any):
     return path
 
 
-def url(path: Any) -> str:
-    """The text a reader (DuckDB, pyarrow, another process) names ``path`` by: a local path, or
-    ``scheme://bucket/key``."""
-    return str(path)
-
-
 def refusal(exc: BaseException, what: str) -> RemoteLakeError:
     """An object store's error as one line: what failed, and its reason."""
     reason = (str(exc).splitlines() or [type(exc).__name__])[0]
@@ -122,4 +116,4 @@ def register(con, path) -> None:
 
 
 __all__ = ["RemoteLakeError", "as_path", "is_remote", "lake_path", "local_copy", "move_to_local", "parquet_file",
-           "put_file", "refusal", "register", "url", "write_parquet"]
+           "put_file", "refusal", "register", "write_parquet"]

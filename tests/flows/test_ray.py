@@ -42,11 +42,9 @@ def _scenario(s, rows: int):
 
 
 def _flow(s, scenario_id, replay_id, agent, opts, address):
-    from flows.simulate import simulate_flow
+    from clusters import run_flow
 
-    return asyncio.run(simulate_flow(scenario_id=scenario_id, agent_ref=agent, options=opts, replay_id=replay_id,
-                                     data_dir=str(s.data_dir), task_runner="ray", ray_address=address,
-                                     return_state=True))
+    return run_flow(s, scenario_id, agent, opts, "ray", address, replay_id)
 
 
 def test_ray_runner_ships_batches_to_worker_processes(tmp_path, ray_cluster):

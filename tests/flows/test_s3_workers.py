@@ -75,11 +75,9 @@ def lake(s3, tmp_path_factory):
 def _flow(s, scenario_id, replay_id, agent, opts, engine, address=None):
     """The simulate flow on ``engine``; the replay session is marked by the first run only (the
     module's runs share one scenario)."""
-    from flows.simulate import simulate_flow
+    from clusters import run_flow
 
-    return asyncio.run(simulate_flow(scenario_id=scenario_id, agent_ref=agent, options=opts, replay_id=None,
-                                     data_dir=str(s.data_dir), task_runner=engine, ray_address=address,
-                                     return_state=True))
+    return run_flow(s, scenario_id, agent, opts, engine, address)
 
 
 def _check_same_as_in_process(s, scenario_id, on_cluster, engine, opts):

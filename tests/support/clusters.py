@@ -157,3 +157,15 @@ def ray_cluster() -> Iterator[str]:
         for k in [k for k in os.environ if k.startswith("RAY_")]:
             os.environ.pop(k)
         os.environ.update(saved)
+
+
+def run_flow(s, scenario_id: str, agent: str, opts, engine: str, address: str | None = None,
+             replay_id: str | None = None):
+    """The simulate flow on ``engine`` (``dask`` or ``ray``, at ``address``) for ``s``'s data dir; its
+    final state."""
+    from flows.simulate import simulate_flow
+
+    return asyncio.run(simulate_flow(scenario_id=scenario_id, agent_ref=agent, options=opts, replay_id=replay_id,
+                                     data_dir=str(s.data_dir), task_runner=engine,
+                                     dask_address=address if engine == "dask" else None,
+                                     ray_address=address if engine == "ray" else None, return_state=True))
